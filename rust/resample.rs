@@ -1,0 +1,279 @@
+//! Weighted sampling of row indices (census microdata rows weighted by PWGTP).
+//!
+//! With replacement: Vose's alias method, O(1) per draw with one random memory
+//! access. Without replacement: Efraimidis-Spirakis keys `Exp(1)/w` (the n
+//! smallest win), with `ln` from the pure-Rust `libm` so keys are bit-identical
+//! on every platform. Work is split in fixed-size chunks, each with its own
+//! seeded stream, so the result does not depend on the thread count.
+
+use rand::RngCore;
+use rayon::prelude::*;
+
+use crate::error::{check_non_empty, Error, ErrorKind, Result};
+use crate::rng::{below, open_unit, stream, unit};
+
+const CHUNK: usize = 1 << 15;
+
+/// Validates weights and returns their sum and the number of positive ones.
+pub fn check_weights(w: &[f64]) -> Result<(f64, usize)> {
+    check_non_empty(w.len(), "weights")?;
+    let (sum, positive, bad) = w
+        .par_chunks(CHUNK)
+        .enumerate()
+        .map(|(c, xs)| {
+            let mut bad = None;
+            let (mut s, mut p) = (0.0, 0usize);
+            for (i, &x) in xs.iter().enumerate() {
+                if !(x >= 0.0 && x.is_finite()) && bad.is_none() {
+                    bad = Some((c * CHUNK + i, x));
+                }
+                s += x;
+                p += (x > 0.0) as usize;
+            }
+            (s, p, bad)
+        })
+        .reduce(|| (0.0, 0, None), |a, b| (a.0 + b.0, a.1 + b.1, a.2.or(b.2)));
+    if let Some((i, x)) = bad {
+        let kind = if x.is_nan() { ErrorKind::NaN } else { ErrorKind::Weight };
+        return Err(Error::new(kind, "weights", format!("holds {x} at row {i}; weights must be finite and non-negative")));
+    }
+    if positive == 0 {
+        return Err(Error::new(ErrorKind::Weight, "weights", "are all zero: no row can be drawn"));
+    }
+    Ok((sum, positive))
+}
+
+/// A Vose alias table: slot i keeps itself with probability `prob` else `alias`.
+#[derive(Clone, Copy, Default)]
+struct Slot {
+    prob: f64,
+    alias: u32,
+}
+
+fn alias_table(w: &[f64], sum: f64) -> Vec<Slot> {
+    let n = w.len();
+    let scale = n as f64 / sum;
+    let mut table: Vec<Slot> = w.iter().enumerate().map(|(i, &x)| Slot { prob: x * scale, alias: i as u32 }).collect();
+    let mut small: Vec<u32> = Vec::new();
+    let mut large: Vec<u32> = Vec::new();
+    for (i, s) in table.iter().enumerate() {
+        if s.prob < 1.0 { small.push(i as u32) } else { large.push(i as u32) }
+    }
+    while let (Some(&s), Some(&l)) = (small.last(), large.last()) {
+        small.pop();
+        table[s as usize].alias = l;
+        let rest = (table[l as usize].prob + table[s as usize].prob) - 1.0;
+        table[l as usize].prob = rest;
+        if rest < 1.0 {
+            large.pop();
+            small.push(l);
+        }
+    }
+    // Leftovers are 1 up to rounding.
+    for i in large.into_iter().chain(small) {
+        table[i as usize].prob = 1.0;
+    }
+    table
+}
+
+/// `n` row indices drawn with probability proportional to `w`, with replacement.
+pub fn sample_with_replacement(w: &[f64], n: usize, seed: u64) -> Result<Vec<i64>> {
+    let (sum, _) = check_weights(w)?;
+    let table = alias_table(w, sum);
+    let rows = w.len() as u64;
+    let mut out = vec![0i64; n];
+    out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, dst)| {
+        let mut rng = stream(seed, c as u64);
+        for d in dst.iter_mut() {
+            let i = below(rng.next_u64(), rows) as usize;
+            let s = table[i];
+            *d = if unit(rng.next_u64()) < s.prob { i as i64 } else { s.alias as i64 };
+        }
+    });
+    Ok(out)
+}
+
+/// `n` distinct row indices by Efraimidis-Spirakis, in ascending row order.
+pub fn sample_without_replacement(w: &[f64], n: usize, seed: u64) -> Result<Vec<i64>> {
+    let (_, positive) = check_weights(w)?;
+    if n > positive {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "n",
+            format!("is {n} but only {positive} rows have a positive weight; sampling without replacement cannot draw more"),
+        ));
+    }
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    // Keys as raw bits (for non-negative floats the bit order is the numeric
+    // order); every SAMPLE_STEP-th key also goes into a small systematic sample.
+    let mut keys = vec![0u64; w.len()];
+    let step = (w.len() / SAMPLE).max(1);
+    let sample: Vec<u64> = keys
+        .par_chunks_mut(CHUNK)
+        .zip(w.par_chunks(CHUNK))
+        .enumerate()
+        .flat_map_iter(|(c, (dst, ws))| {
+            let mut rng = stream(seed, c as u64);
+            for (k, &x) in dst.iter_mut().zip(ws) {
+                let e = -libm::log(open_unit(rng.next_u64()));
+                *k = if x > 0.0 { (e / x).to_bits() } else { f64::INFINITY.to_bits() };
+            }
+            let first = (step - (c * CHUNK) % step) % step;
+            dst[first.min(dst.len())..].iter().step_by(step).copied().collect::<Vec<u64>>()
+        })
+        .collect();
+    let threshold = nth_smallest(&keys, sample, n - 1);
+    // Rows with a key up to the threshold, in row order: count per chunk, then
+    // each chunk writes its own slice of the output without branches.
+    let counts: Vec<usize> = keys.par_chunks(CHUNK).map(|ks| ks.iter().filter(|&&k| k <= threshold).count()).collect();
+    let mut out = vec![0i64; counts.iter().sum::<usize>() + 1];
+    let mut parts: Vec<&mut [i64]> = Vec::with_capacity(counts.len());
+    let mut rest = out.as_mut_slice();
+    for &c in &counts {
+        let (head, tail) = rest.split_at_mut(c);
+        parts.push(head);
+        rest = tail;
+    }
+    parts.into_par_iter().zip(keys.par_chunks(CHUNK)).enumerate().for_each(|(c, (dst, ks))| {
+        let mut j = 0;
+        for (i, &k) in ks.iter().enumerate() {
+            if j < dst.len() {
+                dst[j] = (c * CHUNK + i) as i64;
+            }
+            j += (k <= threshold) as usize;
+        }
+    });
+    out.pop();
+    // Ties at the threshold (vanishingly rare) are cut from the end so exactly n remain.
+    let mut pos = out.len();
+    while out.len() > n {
+        pos -= 1;
+        if keys[out[pos] as usize] == threshold {
+            out.remove(pos);
+        }
+    }
+    Ok(out)
+}
+
+/// Size of the systematic sample that brackets the threshold key.
+const SAMPLE: usize = 8192;
+
+/// The `rank`-th smallest key (0-based). A systematic sample of the keys
+/// brackets the answer; one parallel pass counts the keys below the bracket and
+/// gathers those inside it, and an exact selection among those finishes. If the
+/// bracket misses (a chance of about 1e-4), a full selection is the fallback.
+fn nth_smallest(keys: &[u64], mut sample: Vec<u64>, rank: usize) -> u64 {
+    let s = sample.len() as f64;
+    let q = (rank as f64 + 0.5) / keys.len() as f64;
+    let margin = 4.0 * (q * (1.0 - q) * s).sqrt() + 2.0;
+    let lo_rank = (q * s - margin).floor();
+    let hi_rank = (q * s + margin).ceil();
+    let lo = if lo_rank >= 1.0 { *sample.select_nth_unstable(lo_rank as usize).1 } else { 0 };
+    let hi = if hi_rank < s { *sample.select_nth_unstable(hi_rank as usize).1 } else { u64::MAX };
+    let (below, mut inside) = keys
+        .par_chunks(CHUNK)
+        .map(|ks| {
+            let below = ks.iter().filter(|&&k| k < lo).count();
+            let inside: Vec<u64> = ks.iter().copied().filter(|&k| k >= lo && k <= hi).collect();
+            (below, inside)
+        })
+        .reduce(|| (0, Vec::new()), |(b1, mut v1), (b2, v2)| {
+            v1.extend(v2);
+            (b1 + b2, v1)
+        });
+    if below <= rank && rank < below + inside.len() {
+        return *inside.select_nth_unstable(rank - below).1;
+    }
+    let mut all = keys.to_vec();
+    *all.select_nth_unstable(rank).1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alias_frequencies_follow_weights() {
+        let w = [1.0, 2.0, 0.0, 7.0];
+        let draws = sample_with_replacement(&w, 200_000, 5).unwrap();
+        let mut counts = [0usize; 4];
+        for d in draws {
+            counts[d as usize] += 1;
+        }
+        assert_eq!(counts[2], 0);
+        for (c, x) in counts.iter().zip(w) {
+            let expected = 200_000.0 * x / 10.0;
+            assert!((*c as f64 - expected).abs() < 5.0 * expected.sqrt().max(1.0), "{counts:?}");
+        }
+    }
+
+    #[test]
+    fn without_replacement_is_distinct_sorted_and_reproducible() {
+        let w: Vec<f64> = (0..10_000).map(|i| (i % 7) as f64).collect();
+        let s = sample_without_replacement(&w, 3000, 11).unwrap();
+        assert_eq!(s.len(), 3000);
+        assert!(s.windows(2).all(|p| p[0] < p[1]));
+        assert!(s.iter().all(|&i| w[i as usize] > 0.0));
+        assert_eq!(s, sample_without_replacement(&w, 3000, 11).unwrap());
+        assert_ne!(s, sample_without_replacement(&w, 3000, 12).unwrap());
+    }
+
+    #[test]
+    fn without_replacement_inclusion_grows_with_weight() {
+        // Over many seeds, a row of weight 4 is included more often than one of weight 1.
+        let w = [1.0, 4.0, 1.0, 1.0, 1.0];
+        let mut hits = [0usize; 5];
+        for seed in 0..4000 {
+            for i in sample_without_replacement(&w, 2, seed).unwrap() {
+                hits[i as usize] += 1;
+            }
+        }
+        assert!(hits[1] > 2 * hits[0], "{hits:?}");
+    }
+
+    #[test]
+    fn thread_count_does_not_change_results() {
+        let w: Vec<f64> = (0..200_000).map(|i| 1.0 + (i % 13) as f64).collect();
+        let a = sample_with_replacement(&w, 100_000, 3).unwrap();
+        let b = sample_without_replacement(&w, 50_000, 3).unwrap();
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        assert_eq!(a, pool.install(|| sample_with_replacement(&w, 100_000, 3).unwrap()));
+        assert_eq!(b, pool.install(|| sample_without_replacement(&w, 50_000, 3).unwrap()));
+    }
+
+    #[test]
+    fn nth_smallest_matches_sorting_with_ties_and_skew() {
+        let mut x: u64 = 12345;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let spread: Vec<u64> = (0..100_000).map(|_| next() >> 4).collect();
+        let ties: Vec<u64> = (0..100_000).map(|_| next() % 3).collect();
+        let skewed: Vec<u64> = (0..100_000).map(|i| if i % 1000 == 0 { next() } else { 7 }).collect();
+        for keys in [spread, ties, skewed] {
+            let mut sorted = keys.clone();
+            sorted.sort_unstable();
+            for rank in [0, 1, 500, 33_333, 50_000, 99_998, 99_999] {
+                let sample: Vec<u64> = keys.iter().step_by(keys.len() / SAMPLE).copied().collect();
+                assert_eq!(nth_smallest(&keys, sample.clone(), rank), sorted[rank], "rank {rank}");
+                let biased: Vec<u64> = sample.iter().map(|&k| k / 2).collect();
+                assert_eq!(nth_smallest(&keys, biased, rank), sorted[rank], "fallback, rank {rank}");
+            }
+        }
+    }
+
+    #[test]
+    fn bad_weights_are_named() {
+        assert_eq!(sample_with_replacement(&[1.0, -1.0], 3, 0).unwrap_err().kind, ErrorKind::Weight);
+        assert_eq!(sample_with_replacement(&[0.0, 0.0], 3, 0).unwrap_err().kind, ErrorKind::Weight);
+        assert_eq!(sample_with_replacement(&[1.0, f64::NAN], 3, 0).unwrap_err().kind, ErrorKind::NaN);
+        assert_eq!(sample_with_replacement(&[], 3, 0).unwrap_err().kind, ErrorKind::Empty);
+        assert_eq!(sample_without_replacement(&[1.0, 0.0], 2, 0).unwrap_err().arg, "n");
+    }
+}
+

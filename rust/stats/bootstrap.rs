@@ -1,0 +1,342 @@
+//! Bootstrap confidence intervals computed on sufficient statistics.
+//!
+//! Each item is reduced to a cell code (e.g. its pair of labels); a statistic is
+//! a function of the vector of cell counts. An item bootstrap is then a
+//! multinomial draw over the cells of the total table, and a cluster bootstrap
+//! draws whole clusters (personas, prompts) and sums their tables. Either way a
+//! resample costs O(cells) or O(clusters x used cells), never O(items).
+
+use rand::RngCore;
+use rand_distr::{Binomial, Distribution};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap;
+use statrs::distribution::{ContinuousCDF, Normal};
+
+use crate::error::{check_same_len, Error, ErrorKind, Result};
+use crate::rng::{below, stream};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Method {
+    Percentile,
+    Bca,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Result<Method> {
+        match s {
+            "percentile" => Ok(Method::Percentile),
+            "bca" | "BCa" => Ok(Method::Bca),
+            other => Err(Error::new(ErrorKind::InvalidArgument, "method", format!("is {other:?}; use \"percentile\" or \"bca\""))),
+        }
+    }
+}
+
+/// Per-cluster cell counts, keeping only the cells that occur at all.
+#[derive(Debug, Clone)]
+pub struct Tables {
+    /// Number of cells of the full table the statistic reads.
+    pub cells: usize,
+    /// Full-table index of each kept cell.
+    pub used: Vec<usize>,
+    /// Number of clusters (1 for the item bootstrap).
+    pub clusters: usize,
+    /// `clusters x used.len()` counts, row-major.
+    pub counts: Vec<u64>,
+}
+
+impl Tables {
+    /// Builds the tables from one cell code per item and, optionally, dense
+    /// cluster ids `0..n_clusters`.
+    pub fn new(codes: &[u32], cells: usize, clusters: Option<(&[u32], usize)>) -> Tables {
+        let mut present = vec![false; cells];
+        for &c in codes {
+            present[c as usize] = true;
+        }
+        let used: Vec<usize> = (0..cells).filter(|&c| present[c]).collect();
+        let mut compact = vec![u32::MAX; cells];
+        for (j, &c) in used.iter().enumerate() {
+            compact[c] = j as u32;
+        }
+        let u = used.len();
+        let (n_clusters, counts) = match clusters {
+            None => {
+                let mut t = vec![0u64; u];
+                for &c in codes {
+                    t[compact[c as usize] as usize] += 1;
+                }
+                (1, t)
+            }
+            Some((ids, n_clusters)) => {
+                let mut t = vec![0u64; n_clusters * u];
+                for (&c, &g) in codes.iter().zip(ids) {
+                    t[g as usize * u + compact[c as usize] as usize] += 1;
+                }
+                (n_clusters, t)
+            }
+        };
+        Tables { cells, used, clusters: n_clusters, counts }
+    }
+
+    fn total(&self) -> Vec<u64> {
+        let u = self.used.len();
+        let mut t = vec![0u64; u];
+        for row in self.counts.chunks_exact(u.max(1)) {
+            for (x, &y) in t.iter_mut().zip(row) {
+                *x += y;
+            }
+        }
+        t
+    }
+
+    fn expand(&self, compact: &[f64]) -> Vec<f64> {
+        let mut full = vec![0.0; self.cells];
+        for (&c, &x) in self.used.iter().zip(compact) {
+            full[c] = x;
+        }
+        full
+    }
+}
+
+/// Maps arbitrary cluster ids to dense ids `0..n` (in order of first appearance).
+pub fn dense_ids(ids: &[i64], n_items: usize) -> Result<(Vec<u32>, usize)> {
+    check_same_len(n_items, ids.len(), "labels", "clusters")?;
+    let (lo, hi) = ids.iter().fold((i64::MAX, i64::MIN), |(l, h), &x| (l.min(x), h.max(x)));
+    let mut out = Vec::with_capacity(ids.len());
+    let mut next = 0u32;
+    let span = (hi as i128 - lo as i128) as u128;
+    if !ids.is_empty() && span < (4 * ids.len() as u128).max(1 << 16) {
+        // Ids in a small range (the usual 0..n_clusters): a direct lookup table.
+        let mut map = vec![u32::MAX; span as usize + 1];
+        for &x in ids {
+            let slot = &mut map[(x - lo) as usize];
+            if *slot == u32::MAX {
+                *slot = next;
+                next += 1;
+            }
+            out.push(*slot);
+        }
+    } else {
+        let mut map: FxHashMap<i64, u32> = FxHashMap::default();
+        for &x in ids {
+            let id = *map.entry(x).or_insert_with(|| {
+                next += 1;
+                next - 1
+            });
+            out.push(id);
+        }
+    }
+    Ok((out, next as usize))
+}
+
+/// Draws `n_resamples` values of `stat` (a function of full-table counts).
+pub fn resample<F>(t: &Tables, stat: &F, n_resamples: usize, seed: u64) -> Vec<f64>
+where
+    F: Fn(&[f64]) -> f64 + Sync,
+{
+    let u = t.used.len();
+    let total = t.total();
+    let n: u64 = total.iter().sum();
+    (0..n_resamples)
+        .into_par_iter()
+        .map(|b| {
+            let mut rng = stream(seed, b as u64);
+            let mut acc = vec![0.0f64; u];
+            if t.clusters == 1 {
+                // Multinomial(n, total / n) by sequential conditional binomials.
+                let (mut left_n, mut left_mass) = (n, n);
+                for j in 0..u {
+                    if left_n == 0 {
+                        break;
+                    }
+                    let c = total[j];
+                    let x = if j + 1 == u || c == left_mass {
+                        left_n
+                    } else {
+                        let p = c as f64 / left_mass as f64;
+                        Binomial::new(left_n, p).expect("p is a proportion").sample(&mut rng)
+                    };
+                    acc[j] = x as f64;
+                    left_n -= x;
+                    left_mass -= c;
+                }
+            } else {
+                let mut draws = vec![0u32; t.clusters];
+                for _ in 0..t.clusters {
+                    draws[below(rng.next_u64(), t.clusters as u64) as usize] += 1;
+                }
+                for (g, &times) in draws.iter().enumerate() {
+                    if times > 0 {
+                        let row = &t.counts[g * u..(g + 1) * u];
+                        for (x, &y) in acc.iter_mut().zip(row) {
+                            *x += (times as u64 * y) as f64;
+                        }
+                    }
+                }
+            }
+            stat(&t.expand(&acc))
+        })
+        .collect()
+}
+
+/// Jackknife values `(theta_i, weight)`: leave one item out per used cell
+/// (weighted by its count) or leave one cluster out.
+pub fn jackknife<F>(t: &Tables, stat: &F) -> Vec<(f64, f64)>
+where
+    F: Fn(&[f64]) -> f64 + Sync,
+{
+    let total: Vec<f64> = t.total().iter().map(|&c| c as f64).collect();
+    let u = t.used.len();
+    if t.clusters == 1 {
+        (0..u)
+            .filter(|&j| total[j] > 0.0)
+            .map(|j| {
+                let mut x = total.clone();
+                x[j] -= 1.0;
+                (stat(&t.expand(&x)), total[j])
+            })
+            .collect()
+    } else {
+        (0..t.clusters)
+            .into_par_iter()
+            .map(|g| {
+                let row = &t.counts[g * u..(g + 1) * u];
+                let x: Vec<f64> = total.iter().zip(row).map(|(&s, &r)| s - r as f64).collect();
+                (stat(&t.expand(&x)), 1.0)
+            })
+            .collect()
+    }
+}
+
+/// Linear-interpolation quantile of sorted values (numpy's default).
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let h = (sorted.len() - 1) as f64 * q;
+    let lo = h.floor() as usize;
+    let hi = (lo + 1).min(sorted.len() - 1);
+    sorted[lo] + (h - lo as f64) * (sorted[hi] - sorted[lo])
+}
+
+/// The ends of a `level` interval from a bootstrap distribution.
+pub fn interval(estimate: f64, boot: &[f64], jack: &[(f64, f64)], level: f64, method: Method) -> (f64, f64) {
+    let mut v: Vec<f64> = boot.iter().copied().filter(|x| x.is_finite()).collect();
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
+    }
+    v.sort_by(f64::total_cmp);
+    if v[0] == v[v.len() - 1] {
+        return (v[0], v[0]);
+    }
+    let alpha = (1.0 - level) / 2.0;
+    let (q_lo, q_hi) = match method {
+        Method::Percentile => (alpha, 1.0 - alpha),
+        Method::Bca => {
+            let normal = Normal::standard();
+            let below = v.iter().filter(|&&x| x < estimate).count() as f64 / v.len() as f64;
+            let z0 = normal.inverse_cdf(below);
+            let jack: Vec<(f64, f64)> = jack.iter().copied().filter(|(x, _)| x.is_finite()).collect();
+            let wsum: f64 = jack.iter().map(|&(_, w)| w).sum();
+            let mean = jack.iter().map(|&(x, w)| x * w).sum::<f64>() / wsum;
+            let num: f64 = jack.iter().map(|&(x, w)| w * (mean - x).powi(3)).sum();
+            let den = 6.0 * jack.iter().map(|&(x, w)| w * (mean - x).powi(2)).sum::<f64>().powf(1.5);
+            let a = if den > 0.0 { num / den } else { 0.0 };
+            let adjust = |z: f64| normal.cdf(z0 + (z0 + z) / (1.0 - a * (z0 + z)));
+            (adjust(normal.inverse_cdf(alpha)), adjust(normal.inverse_cdf(1.0 - alpha)))
+        }
+    };
+    if !(q_lo.is_finite() && q_hi.is_finite()) {
+        return (f64::NAN, f64::NAN);
+    }
+    (quantile(&v, q_lo), quantile(&v, q_hi))
+}
+
+/// Checks the interval parameters shared by every CI function.
+pub fn check_params(n_resamples: usize, level: f64) -> Result<()> {
+    if n_resamples < 2 {
+        return Err(Error::new(ErrorKind::InvalidArgument, "n_resamples", format!("is {n_resamples}; at least 2 are needed")));
+    }
+    if !(level > 0.0 && level < 1.0) {
+        return Err(Error::new(ErrorKind::InvalidArgument, "level", format!("is {level}; it must lie strictly between 0 and 1")));
+    }
+    Ok(())
+}
+
+/// Estimate and interval of `stat` over `t`.
+pub fn ci<F>(t: &Tables, stat: &F, n_resamples: usize, level: f64, method: Method, seed: u64) -> Result<(f64, f64, f64)>
+where
+    F: Fn(&[f64]) -> f64 + Sync,
+{
+    check_params(n_resamples, level)?;
+    let total: Vec<f64> = t.total().iter().map(|&c| c as f64).collect();
+    let estimate = stat(&t.expand(&total));
+    let boot = resample(t, stat, n_resamples, seed);
+    let jack = if method == Method::Bca { jackknife(t, stat) } else { Vec::new() };
+    let (lo, hi) = interval(estimate, &boot, &jack, level, method);
+    Ok((estimate, lo, hi))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mean_stat(c: &[f64]) -> f64 {
+        // Proportion of items in cell 1 of 2.
+        c[1] / (c[0] + c[1])
+    }
+
+    #[test]
+    fn item_bootstrap_of_a_proportion_has_binomial_spread() {
+        // 400 items, 100 in cell 1: bootstrap sd of the proportion ~ sqrt(p(1-p)/n).
+        let codes: Vec<u32> = (0..400).map(|i| (i % 4 == 0) as u32).collect();
+        let t = Tables::new(&codes, 2, None);
+        let boot = resample(&t, &mean_stat, 4000, 1);
+        let m = boot.iter().sum::<f64>() / boot.len() as f64;
+        let sd = (boot.iter().map(|x| (x - m).powi(2)).sum::<f64>() / boot.len() as f64).sqrt();
+        let expected = (0.25f64 * 0.75 / 400.0).sqrt();
+        assert!((m - 0.25).abs() < 0.003, "mean {m}");
+        assert!((sd / expected - 1.0).abs() < 0.06, "sd {sd} vs {expected}");
+    }
+
+    #[test]
+    fn cluster_bootstrap_is_wider_under_within_cluster_correlation() {
+        // 40 clusters of 25 items; each cluster is all 0 or all 1.
+        let codes: Vec<u32> = (0..1000).map(|i| ((i / 25) % 2) as u32).collect();
+        let ids: Vec<u32> = (0..1000).map(|i| (i / 25) as u32).collect();
+        let item = ci(&Tables::new(&codes, 2, None), &mean_stat, 2000, 0.95, Method::Percentile, 3).unwrap();
+        let clus = ci(&Tables::new(&codes, 2, Some((&ids, 40))), &mean_stat, 2000, 0.95, Method::Percentile, 3).unwrap();
+        assert!((clus.2 - clus.1) > 3.0 * (item.2 - item.1), "{item:?} {clus:?}");
+    }
+
+    #[test]
+    fn same_seed_same_draws_any_thread_count() {
+        let codes: Vec<u32> = (0..500).map(|i| (i % 3 == 0) as u32).collect();
+        let t = Tables::new(&codes, 2, None);
+        let a = resample(&t, &mean_stat, 300, 9);
+        let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
+        let b = pool.install(|| resample(&t, &mean_stat, 300, 9));
+        assert_eq!(a, b);
+        assert_ne!(a, resample(&t, &mean_stat, 300, 10));
+    }
+
+    #[test]
+    fn bca_equals_percentile_for_symmetric_unbiased_case() {
+        // A jackknife with zero skew and a median-centred distribution: a = 0, z0 = 0.
+        let boot: Vec<f64> = (0..1001).map(|i| i as f64).collect();
+        let jack = vec![(1.0, 1.0), (-1.0, 1.0)];
+        let p = interval(500.0, &boot, &jack, 0.9, Method::Percentile);
+        let b = interval(500.0, &boot, &jack, 0.9, Method::Bca);
+        assert!((p.0 - b.0).abs() < 1.0 && (p.1 - b.1).abs() < 1.0, "{p:?} {b:?}");
+        assert!((p.0 - 50.0).abs() < 1e-9 && p.1 == 950.0, "numpy linear quantiles of 0..=1000: {p:?}");
+    }
+
+    #[test]
+    fn dense_ids_in_first_appearance_order() {
+        assert_eq!(dense_ids(&[7, 3, 7, 9], 4).unwrap(), (vec![0, 1, 0, 2], 3));
+        assert_eq!(dense_ids(&[i64::MIN, i64::MAX, i64::MIN], 3).unwrap(), (vec![0, 1, 0], 2));
+        assert!(dense_ids(&[1, 2], 3).is_err());
+    }
+
+    #[test]
+    fn bad_parameters_are_named() {
+        assert_eq!(check_params(1, 0.95).unwrap_err().arg, "n_resamples");
+        assert_eq!(check_params(100, 1.0).unwrap_err().arg, "level");
+    }
+}

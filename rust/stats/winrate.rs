@@ -1,0 +1,55 @@
+//! Win rate of A over B (ties count half) with a bootstrap interval.
+
+use super::bootstrap::{ci, dense_ids, Method, Tables};
+use crate::error::{check_non_empty, Error, ErrorKind, Result};
+
+/// `outcomes`: 1 = A preferred, 0 = B preferred, 0.5 = tie.
+pub fn win_rate_ci(
+    outcomes: &[f64],
+    clusters: Option<&[i64]>,
+    n_resamples: usize,
+    level: f64,
+    method: Method,
+    seed: u64,
+) -> Result<(f64, f64, f64)> {
+    check_non_empty(outcomes.len(), "outcomes")?;
+    let mut codes = Vec::with_capacity(outcomes.len());
+    for (i, &x) in outcomes.iter().enumerate() {
+        codes.push(match x {
+            v if v == 0.0 => 0u32,
+            v if v == 0.5 => 1,
+            v if v == 1.0 => 2,
+            v if v.is_nan() => return Err(Error::new(ErrorKind::NaN, "outcomes", format!("contains NaN at index {i}"))),
+            v => {
+                return Err(Error::new(
+                    ErrorKind::Category,
+                    "outcomes",
+                    format!("holds {v} at index {i}; use 1 (A wins), 0 (B wins) or 0.5 (tie)"),
+                ))
+            }
+        });
+    }
+    let ids = clusters.map(|c| dense_ids(c, outcomes.len())).transpose()?;
+    let t = Tables::new(&codes, 3, ids.as_ref().map(|(v, n)| (v.as_slice(), *n)));
+    let stat = |c: &[f64]| (c[2] + 0.5 * c[1]) / (c[0] + c[1] + c[2]);
+    ci(&t, &stat, n_resamples, level, method, seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn estimate_counts_ties_half() {
+        let o = [1.0, 1.0, 0.0, 0.5, 1.0, 0.5, 0.0, 1.0];
+        let (est, lo, hi) = win_rate_ci(&o, None, 500, 0.9, Method::Percentile, 0).unwrap();
+        assert_eq!(est, 5.0 / 8.0);
+        assert!(lo <= est && est <= hi);
+    }
+
+    #[test]
+    fn rejects_other_values() {
+        assert_eq!(win_rate_ci(&[1.0, 0.3], None, 10, 0.9, Method::Percentile, 0).unwrap_err().kind, ErrorKind::Category);
+        assert_eq!(win_rate_ci(&[f64::NAN], None, 10, 0.9, Method::Percentile, 0).unwrap_err().kind, ErrorKind::NaN);
+    }
+}
