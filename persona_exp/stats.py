@@ -34,6 +34,7 @@ from persona_exp.errors import (
     CategoryError,
     DataError,
     EmptyInputError,
+    InvalidArgumentError,
     LengthMismatchError,
     NaNError,
 )
@@ -180,6 +181,26 @@ def _weights_name(weights: str | None) -> str:
     return "none" if weights is None else str(weights)
 
 
+def _count(x: Any, name: str, minimum: int = 0) -> int:
+    """A non-negative integer parameter, checked here so the message names it."""
+    if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
+        raise InvalidArgumentError(f"{name} must be an integer, got {x!r}.")
+    if x < minimum:
+        raise InvalidArgumentError(f"{name} is {x}; it must be at least {minimum}.")
+    return int(x)
+
+
+def _k(k: int | None) -> int | None:
+    return None if k is None else _count(k, "k", 1)
+
+
+def _seed(seed: Any) -> int:
+    """Any Python integer works as a seed; it is reduced to 64 bits."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise InvalidArgumentError(f"seed must be an integer, got {seed!r}.")
+    return int(seed) & 0xFFFF_FFFF_FFFF_FFFF
+
+
 # --------------------------------------------------------------------------- kappa
 
 
@@ -189,7 +210,7 @@ def confusion_matrix(a: Any, b: Any, *, k: int | None = None) -> np.ndarray:
     Items where either label is -1 are left out.
     """
     a, b = _label_pair(a, b)
-    return _core.confusion(a, b, k)
+    return _core.confusion(a, b, _k(k))
 
 
 def agreement(a: Any, b: Any, *, k: int | None = None, weights: str | None = None) -> Agreement:
@@ -199,7 +220,7 @@ def agreement(a: Any, b: Any, *, k: int | None = None, weights: str | None = Non
     and the same category throughout), as scikit-learn does.
     """
     a, b = _label_pair(a, b)
-    kappa, po, pe, n, kk = _core.agreement(a, b, k, _weights_name(weights))
+    kappa, po, pe, n, kk = _core.agreement(a, b, _k(k), _weights_name(weights))
     return Agreement(kappa, po, pe, n, kk)
 
 
@@ -218,7 +239,7 @@ def kappa_matrix(labels: Any, *, k: int | None = None, weights: str | None = Non
     if isinstance(labels, (list, tuple)) and labels and not np.isscalar(labels[0]):
         labels = np.vstack([_labels(row, f"labels[{i}]") for i, row in enumerate(labels)])
     arr = _labels(labels, "labels", ndim=2)
-    return _core.kappa_matrix(arr, k, _weights_name(weights))
+    return _core.kappa_matrix(arr, _k(k), _weights_name(weights))
 
 
 def fleiss_kappa(counts: Any, *, method: str = "fleiss") -> float:
@@ -248,7 +269,9 @@ def kappa_bootstrap(
     Resamples whose kappa is undefined (NaN) are kept as NaN.
     """
     a, b = _label_pair(a, b)
-    return _core.kappa_bootstrap(a, b, k, _weights_name(weights), _clusters(clusters, a.shape[0]), n_resamples, seed)
+    return _core.kappa_bootstrap(
+        a, b, _k(k), _weights_name(weights), _clusters(clusters, a.shape[0]), _count(n_resamples, "n_resamples", 1), _seed(seed)
+    )
 
 
 def kappa_ci(
@@ -273,7 +296,15 @@ def kappa_ci(
     """
     a, b = _label_pair(a, b)
     est, low, high = _core.kappa_ci(
-        a, b, k, _weights_name(weights), _clusters(clusters, a.shape[0]), n_resamples, level, method, seed
+        a,
+        b,
+        _k(k),
+        _weights_name(weights),
+        _clusters(clusters, a.shape[0]),
+        _count(n_resamples, "n_resamples", 2),
+        float(level),
+        str(method),
+        _seed(seed),
     )
     return Interval(est, low, high)
 
@@ -307,7 +338,17 @@ def kappa_diff_ci(
         common = np.dtype(np.int64)
     a1, b1, a2, b2 = (x.astype(common, copy=False) for x in (a1, b1, a2, b2))
     est, low, high = _core.kappa_diff_ci(
-        a1, b1, a2, b2, k, _weights_name(weights), _clusters(clusters, a1.shape[0]), n_resamples, level, method, seed
+        a1,
+        b1,
+        a2,
+        b2,
+        _k(k),
+        _weights_name(weights),
+        _clusters(clusters, a1.shape[0]),
+        _count(n_resamples, "n_resamples", 2),
+        float(level),
+        str(method),
+        _seed(seed),
     )
     return Interval(est, low, high)
 
@@ -330,7 +371,9 @@ def win_rate(
     booleans. ``clusters`` switches to the cluster bootstrap.
     """
     arr = _float_array(outcomes, "outcomes")
-    est, low, high = _core.win_rate_ci(arr, _clusters(clusters, arr.shape[0]), n_resamples, level, method, seed)
+    est, low, high = _core.win_rate_ci(
+        arr, _clusters(clusters, arr.shape[0]), _count(n_resamples, "n_resamples", 2), float(level), str(method), _seed(seed)
+    )
     return Interval(est, low, high)
 
 
@@ -346,7 +389,7 @@ def weighted_sample(weights: Any, n: int, *, replace: bool, seed: int = 0) -> np
     drawn. Integer weights (census ``PWGTP``) and float weights are accepted.
     """
     w = _float_array(weights, "weights")
-    return _core.weighted_sample(w, int(n), bool(replace), int(seed))
+    return _core.weighted_sample(w, _count(n, "n"), bool(replace), _seed(seed))
 
 
 def assign_prompts(n_personas: int, pool_size: int, n_per_persona: int, *, seed: int = 0) -> np.ndarray:
@@ -355,7 +398,9 @@ def assign_prompts(n_personas: int, pool_size: int, n_per_persona: int, *, seed:
     Returns an int64 array of shape (n_personas, n_per_persona). Persona p's row
     depends only on (seed, p), so adding personas leaves earlier rows unchanged.
     """
-    return _core.assign_prompts(int(n_personas), int(pool_size), int(n_per_persona), int(seed))
+    return _core.assign_prompts(
+        _count(n_personas, "n_personas"), _count(pool_size, "pool_size"), _count(n_per_persona, "n_per_persona"), _seed(seed)
+    )
 
 
 def _keys(x: Any, name: str) -> np.ndarray:

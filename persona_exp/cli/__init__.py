@@ -39,7 +39,3 @@ def main(argv: list[str] | None = None) -> int:
     except PersonaExpError as exc:
         print(f"persona-exp: error: {exc}", file=sys.stderr)
         return exc.exit_code
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
