@@ -108,14 +108,15 @@ pub fn padded_table<T: Label>(a: &[T], b: &[T], k: usize) -> Vec<u64> {
     a.par_chunks(CHUNK)
         .zip(b.par_chunks(CHUNK))
         .map(|(ca, cb)| {
-            // Four interleaved sub-tables break the dependency chain of
-            // repeated increments to the same cell.
-            let mut sub = vec![0u32; 4 * cells];
-            let mut ia = ca.chunks_exact(4);
-            let mut ib = cb.chunks_exact(4);
+            // Interleaved sub-tables break the dependency chain of repeated
+            // increments to the same cell.
+            const WAYS: usize = 8;
+            let mut sub = vec![0u32; WAYS * cells];
+            let mut ia = ca.chunks_exact(WAYS);
+            let mut ib = cb.chunks_exact(WAYS);
             for (xa, xb) in (&mut ia).zip(&mut ib) {
-                for j in 0..4 {
-                    let cell = ((xa[j].value() + 1) as usize) * w + (xb[j].value() + 1) as usize;
+                for j in 0..WAYS {
+                    let cell = (xa[j].value() + 1) as usize * w + (xb[j].value() + 1) as usize;
                     sub[j * cells + cell] += 1;
                 }
             }
@@ -123,7 +124,7 @@ pub fn padded_table<T: Label>(a: &[T], b: &[T], k: usize) -> Vec<u64> {
                 sub[((x.value() + 1) as usize) * w + (y.value() + 1) as usize] += 1;
             }
             let mut t = vec![0u64; cells];
-            for j in 0..4 {
+            for j in 0..WAYS {
                 for c in 0..cells {
                     t[c] += sub[j * cells + c] as u64;
                 }

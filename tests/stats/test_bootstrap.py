@@ -36,7 +36,7 @@ B_REF = 4_000  # resamples of the slow reference
 WEIGHTS = [None, "linear", "quadratic"]
 
 
-def assert_distributions_agree(got, expected, what=""):
+def assert_distributions_agree(ref, got, expected, what=""):
     """Mean, sd and 2.5/50/97.5 % quantiles of two bootstrap samples agree."""
     got = np.asarray(got, dtype=float)
     expected = np.asarray(expected, dtype=float)
@@ -47,27 +47,31 @@ def assert_distributions_agree(got, expected, what=""):
     se_sd = sd * math.sqrt(1 / (2 * got.size) + 1 / (2 * expected.size))
     assert abs(got.std(ddof=1) - sd) < Z * se_sd, f"{what}: sds {got.std(ddof=1)} vs {sd}"
     for q in (0.025, 0.5, 0.975):
-        se_q = math.hypot(quantile_se(got, q), quantile_se(expected, q))
+        se_q = math.hypot(ref.quantile_se(got, q), ref.quantile_se(expected, q))
         gq, eq = np.quantile(got, q), np.quantile(expected, q)
         assert abs(gq - eq) < Z * se_q, f"{what}: {q}-quantiles {gq} vs {eq} (se {se_q})"
 
 
-def quantile_se(draws, q):
-    draws = np.asarray(draws, dtype=float)
-    sd = draws.std(ddof=1)
-    density = scipy.stats.norm.pdf(scipy.stats.norm.ppf(q)) / sd
-    return math.sqrt(q * (1 - q) / draws.size) / density
+def assert_end_close(ref, end, ref_end, draws_ref, q, b_impl, inflate=1.0, what=""):
+    """One interval end against the reference quantile of ``draws_ref``.
 
-
-def assert_interval_close(got, low, high, draws_ref, q_low, q_high, b_impl, what=""):
-    """Interval ends against reference quantiles, tolerance from both MC errors."""
+    The standard error combines the Monte-Carlo errors of the reference
+    (len(draws_ref) draws) and of the package (b_impl draws); ``inflate``
+    widens it where more than the quantile is estimated (BCa's z0).
+    """
     draws_ref = np.asarray(draws_ref, dtype=float)
     draws_ref = draws_ref[~np.isnan(draws_ref)]
-    sd = draws_ref.std(ddof=1)
-    for end, ref_end, q in ((got.low, low, q_low), (got.high, high, q_high)):
-        density = scipy.stats.norm.pdf(scipy.stats.norm.ppf(q)) / sd
-        se = math.sqrt(q * (1 - q) * (1 / b_impl + 1 / draws_ref.size)) / density
-        assert abs(end - ref_end) < Z * se, f"{what}: end {end} vs reference {ref_end} (se {se:.5f})"
+    q = min(max(q, 0.005), 0.995)
+    se = ref.quantile_se(draws_ref, q) * math.sqrt(1 + draws_ref.size / b_impl) * inflate
+    assert abs(end - ref_end) < Z * se, f"{what}: end {end} vs reference {ref_end} (se {se:.5f})"
+
+
+def assert_interval_close(ref, got, draws_ref, level, b_impl, what=""):
+    """Percentile interval ends against the reference quantiles."""
+    alpha = (1 - level) / 2
+    low, high = np.nanquantile(draws_ref, [alpha, 1 - alpha])
+    assert_end_close(ref, got.low, low, draws_ref, alpha, b_impl, what=what + " (low)")
+    assert_end_close(ref, got.high, high, draws_ref, 1 - alpha, b_impl, what=what + " (high)")
 
 
 # --------------------------------------------------------------------------- kappa_bootstrap / kappa_ci (items)
@@ -83,7 +87,7 @@ def test_item_bootstrap_distribution_matches_reference(ref, weights):
     assert got.shape == (B_IMPL,)
     assert not np.isnan(got).any()
     expected = ref.reference_item_bootstrap(a, b, k, weights, B_REF, np.random.default_rng(99))
-    assert_distributions_agree(got, expected, f"item bootstrap, weights={weights}")
+    assert_distributions_agree(ref, got, expected, f"item bootstrap, weights={weights}")
 
 
 @pytest.mark.parametrize("weights", WEIGHTS)
@@ -95,10 +99,8 @@ def test_percentile_ci_matches_reference(ref, weights, level):
     assert isinstance(got, Interval)
     assert got.estimate == pytest.approx(ref.sk_kappa(a, b, 3, weights), abs=1e-12)
     draws = ref.reference_item_bootstrap(a, b, 3, weights, B_REF, np.random.default_rng(7))
-    alpha = (1 - level) / 2
-    low, high = np.quantile(draws, [alpha, 1 - alpha])
     assert got.low < got.estimate < got.high
-    assert_interval_close(got, low, high, draws, alpha, 1 - alpha, B_IMPL, f"percentile {weights} {level}")
+    assert_interval_close(ref, got, draws, level, B_IMPL, f"percentile {weights} {level}")
 
 
 def test_narrower_level_gives_narrower_interval(ref):
@@ -124,16 +126,36 @@ def _kappa_statistic(k, weights, kappa_from_tables):
     return statistic
 
 
+BCA_INFLATE = 2.0  # BCa ends also carry the Monte-Carlo error of z0
+
+
+def assert_bca_shift_agrees(ref, got_bca, got_pct, dist_ref, ref_bca, what=""):
+    """BCa moves away from the percentile interval as the reference does.
+
+    The percentile and BCa ends of one set of draws are strongly correlated,
+    so the shift BCa - percentile is much less noisy than either end. Checked
+    at the end where the reference shift is largest, when that shift is large
+    compared with its Monte-Carlo error (a "bca" that returned the percentile
+    interval, or one that ignored acceleration or bias, fails here).
+    """
+    ref_pct = np.nanquantile(dist_ref, [0.025, 0.975])
+    shifts_ref = np.array(ref_bca) - ref_pct
+    shifts_got = np.array([got_bca.low - got_pct.low, got_bca.high - got_pct.high])
+    i = int(np.argmax(np.abs(shifts_ref)))
+    se = ref.quantile_se(dist_ref, 0.025 if i == 0 else 0.975) * BCA_INFLATE
+    assert abs(shifts_ref[i]) > 3 * Z * se, "test design: the reference shift is too small to test"
+    assert shifts_got[i] == pytest.approx(shifts_ref[i], rel=0.5), f"{what}: BCa shift {shifts_got} vs {shifts_ref}"
+
+
 @pytest.mark.parametrize(
     "n, p_agree, weights, skewed",
     [
         (300, 0.85, None, False),
         (300, 0.85, "quadratic", False),
         # fewer items and high agreement: a skewed bootstrap distribution, where
-        # BCa lies many standard errors away from the percentile interval, so
-        # a "bca" that silently returned the percentile interval fails here
-        (150, 0.93, None, True),
-        (150, 0.93, "quadratic", True),
+        # BCa lies many standard errors away from the percentile interval
+        (200, 0.95, "quadratic", True),
+        (120, 0.95, "quadratic", True),
     ],
 )
 def test_bca_matches_scipy(ref, n, p_agree, weights, skewed):
@@ -155,20 +177,14 @@ def test_bca_matches_scipy(ref, n, p_agree, weights, skewed):
     assert got.estimate == pytest.approx(statistic(a, b), abs=1e-12)
     dist = res.bootstrap_distribution
     ref_ends = (res.confidence_interval.low, res.confidence_interval.high)
-    ses = []
-    for end, ref_end in zip((got.low, got.high), ref_ends):
+    for end, ref_end, name in zip((got.low, got.high), ref_ends, ("low", "high")):
         # the BCa ends are quantiles of the bootstrap distribution at adjusted
-        # levels: recover the level from scipy's end to size the tolerance, and
-        # widen it by half for the Monte-Carlo error of the bias correction z0
-        q = min(max(float(np.mean(dist <= ref_end)), 0.005), 0.995)
-        se = 1.5 * quantile_se(dist, q) * math.sqrt(1 + B_REF / B_IMPL)
-        ses.append(se)
-        assert abs(end - ref_end) < Z * se, f"BCa end {end} vs scipy {ref_end} (se {se:.5f})"
+        # levels: recover the level from scipy's end to size the tolerance
+        q = float(np.mean(dist <= ref_end))
+        assert_end_close(ref, end, ref_end, dist, q, B_IMPL, inflate=BCA_INFLATE, what=f"BCa {name}")
     if skewed:
-        # test design check: here the percentile interval is far from BCa
-        pct_ends = np.quantile(dist, [0.025, 0.975])
-        gap = abs(pct_ends[0] - ref_ends[0]) + abs(pct_ends[1] - ref_ends[1])
-        assert gap > 4 * Z * max(ses)
+        pct = stats.kappa_ci(a, b, weights=weights, method="percentile", n_resamples=B_IMPL, seed=9)
+        assert_bca_shift_agrees(ref, got, pct, dist, ref_ends, "BCa vs scipy")
 
 
 # --------------------------------------------------------------------------- determinism
@@ -280,11 +296,10 @@ def test_cluster_bootstrap_matches_reference(ref, weights):
     got = stats.kappa_bootstrap(a, b, k=3, weights=weights, clusters=clusters, n_resamples=B_IMPL, seed=4)
     assert got.shape == (B_IMPL,)
     expected = ref.reference_cluster_bootstrap(a, b, 3, weights, clusters, B_REF, np.random.default_rng(13))
-    assert_distributions_agree(got, expected, f"cluster bootstrap, weights={weights}")
+    assert_distributions_agree(ref, got, expected, f"cluster bootstrap, weights={weights}")
     ci = stats.kappa_ci(a, b, k=3, weights=weights, clusters=clusters, n_resamples=B_IMPL, seed=4)
     assert ci.estimate == pytest.approx(ref.sk_kappa(a, b, 3, weights), abs=1e-12)
-    low, high = np.quantile(expected, [0.025, 0.975])
-    assert_interval_close(ci, low, high, expected, 0.025, 0.975, B_IMPL, "cluster percentile")
+    assert_interval_close(ref, ci, expected, 0.95, B_IMPL, "cluster percentile")
 
 
 def test_cluster_ci_wider_than_item_ci_under_within_cluster_correlation(ref):
@@ -313,7 +328,7 @@ def test_singleton_clusters_behave_like_item_bootstrap(ref):
     a, b = ref.agreeing_labels(rng, 300, 3, 0.6)
     got = stats.kappa_bootstrap(a, b, clusters=np.arange(300), n_resamples=B_IMPL, seed=8)
     expected = ref.reference_item_bootstrap(a, b, 3, None, B_REF, np.random.default_rng(16))
-    assert_distributions_agree(got, expected, "singleton clusters")
+    assert_distributions_agree(ref, got, expected, "singleton clusters")
 
 
 def test_cluster_ids_of_any_type_give_the_same_result(ref):
@@ -352,9 +367,8 @@ def test_cluster_bca_matches_reference(ref, weights):
     low, high = np.quantile(draws, q)
     got = stats.kappa_ci(a, b, weights=weights, clusters=clusters, method="bca", n_resamples=B_IMPL, seed=20)
     assert got.estimate == pytest.approx(est, abs=1e-12)
-    for end, ref_end, qq in ((got.low, low, q[0]), (got.high, high, q[1])):
-        se = 1.5 * quantile_se(draws, qq) * math.sqrt(1 + B_REF / B_IMPL)
-        assert abs(end - ref_end) < Z * se, f"cluster BCa end {end} vs reference {ref_end}"
+    assert_end_close(ref, got.low, low, draws, q[0], B_IMPL, inflate=BCA_INFLATE, what="cluster BCa low")
+    assert_end_close(ref, got.high, high, draws, q[1], B_IMPL, inflate=BCA_INFLATE, what="cluster BCa high")
 
 
 # --------------------------------------------------------------------------- kappa_diff_ci
@@ -397,8 +411,7 @@ def test_paired_diff_ci_matches_reference(ref, weights):
         return np.bincount(flat, minlength=B_REF * 9).reshape(B_REF, 3, 3)
 
     diffs = ref.kappa_from_tables(tables(a1, b1), weights) - ref.kappa_from_tables(tables(a2, b2), weights)
-    low, high = np.quantile(diffs, [0.025, 0.975])
-    assert_interval_close(got, low, high, diffs, 0.025, 0.975, B_IMPL, "paired diff")
+    assert_interval_close(ref, got, diffs, 0.95, B_IMPL, "paired diff")
     # pairing matters here: an unpaired interval would be clearly wider
     sd1 = ref.reference_item_bootstrap(a1, b1, 3, weights, B_REF, np.random.default_rng(24)).std()
     sd2 = ref.reference_item_bootstrap(a2, b2, 3, weights, B_REF, np.random.default_rng(25)).std()
@@ -416,9 +429,8 @@ def test_paired_diff_ci_with_clusters_matches_reference(ref):
     diffs = ref.kappa_from_tables(np.einsum("bg,gij->bij", counts, t1)) - ref.kappa_from_tables(
         np.einsum("bg,gij->bij", counts, t2)
     )
-    low, high = np.quantile(diffs, [0.025, 0.975])
     assert got.estimate == pytest.approx(ref.sk_kappa(a1, b1, 3) - ref.sk_kappa(a2, b2, 3), abs=1e-12)
-    assert_interval_close(got, low, high, diffs, 0.025, 0.975, B_IMPL, "cluster paired diff")
+    assert_interval_close(ref, got, diffs, 0.95, B_IMPL, "cluster paired diff")
 
 
 def test_diff_ci_sign_follows_argument_order(ref):
@@ -452,15 +464,13 @@ def test_win_rate_estimate_is_wins_plus_half_ties():
 
 
 @pytest.mark.parametrize("level", [0.95, 0.9])
-def test_win_rate_ci_matches_reference(level):
+def test_win_rate_ci_matches_reference(ref, level):
     rng = np.random.default_rng(30)
     outcomes = rng.choice([0.0, 0.5, 1.0], p=[0.35, 0.15, 0.5], size=300)
     got = stats.win_rate(outcomes, n_resamples=B_IMPL, level=level, seed=6)
     idx = np.random.default_rng(31).integers(0, 300, size=(B_REF, 300))
     draws = outcomes[idx].mean(axis=1)
-    alpha = (1 - level) / 2
-    low, high = np.quantile(draws, [alpha, 1 - alpha])
-    assert_interval_close(got, low, high, draws, alpha, 1 - alpha, B_IMPL, "win rate")
+    assert_interval_close(ref, got, draws, level, B_IMPL, "win rate")
 
 
 def test_win_rate_cluster_ci_matches_reference(ref):
@@ -475,13 +485,12 @@ def test_win_rate_cluster_ci_matches_reference(ref):
     sums = np.bincount(clusters, weights=outcomes)
     counts = ref.resample_counts(n_clusters, B_REF, np.random.default_rng(33))
     draws = (counts @ sums) / (counts @ sizes)
-    low, high = np.quantile(draws, [0.025, 0.975])
-    assert_interval_close(got, low, high, draws, 0.025, 0.975, B_IMPL, "cluster win rate")
+    assert_interval_close(ref, got, draws, 0.95, B_IMPL, "cluster win rate")
     item = stats.win_rate(outcomes, n_resamples=5000, seed=7)
     assert (got.high - got.low) > 1.5 * (item.high - item.low)
 
 
-def test_win_rate_bca_matches_scipy():
+def test_win_rate_bca_matches_scipy(ref):
     rng = np.random.default_rng(34)
     # a rate near 1 on few items: skewed, BCa differs from percentile
     outcomes = rng.choice([0.0, 0.5, 1.0], p=[0.05, 0.05, 0.9], size=120)
@@ -490,7 +499,10 @@ def test_win_rate_bca_matches_scipy():
     )
     got = stats.win_rate(outcomes, method="bca", n_resamples=B_IMPL, seed=8)
     dist = res.bootstrap_distribution
-    for end, ref_end in ((got.low, res.confidence_interval.low), (got.high, res.confidence_interval.high)):
-        q = min(max(float(np.mean(dist <= ref_end)), 0.005), 0.995)
-        se = 1.5 * quantile_se(dist, q) * math.sqrt(1 + B_REF / B_IMPL)
-        assert abs(end - ref_end) < Z * se, f"win-rate BCa end {end} vs scipy {ref_end}"
+    ref_ends = (res.confidence_interval.low, res.confidence_interval.high)
+    assert got.estimate == pytest.approx(outcomes.mean(), abs=1e-12)
+    for end, ref_end in zip((got.low, got.high), ref_ends):
+        q = float(np.mean(dist <= ref_end))
+        assert_end_close(ref, end, ref_end, dist, q, B_IMPL, inflate=BCA_INFLATE, what="win-rate BCa")
+    pct = stats.win_rate(outcomes, method="percentile", n_resamples=B_IMPL, seed=8)
+    assert_bca_shift_agrees(ref, got, pct, dist, ref_ends, "win-rate BCa vs scipy")
