@@ -1,0 +1,5 @@
+"""Compiling a spec into a plan: a DAG of content-hashed nodes (see keys.py)."""
+
+from persona_exp.plan.keys import SAMPLING_FIELDS, call_key, canonical_json, node_key
+
+__all__ = ["SAMPLING_FIELDS", "call_key", "canonical_json", "node_key"]

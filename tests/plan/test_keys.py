@@ -1,0 +1,52 @@
+"""Content keys: what must change a key, and what must not."""
+
+import math
+
+import pytest
+
+from persona_exp.errors import InvalidArgumentError
+from persona_exp.plan import call_key, canonical_json, node_key
+
+MSG = [{"role": "user", "content": "Should cities ban cars downtown?"}]
+
+
+def test_canonical_json_is_order_free_compact_and_utf8():
+    assert canonical_json({"b": 1, "a": [1.5, "é"]}) == canonical_json({"a": [1.5, "é"], "b": 1})
+    assert canonical_json({"b": 1, "a": [1.5, "é"]}) == '{"a":[1.5,"é"],"b":1}'.encode()
+    assert canonical_json(0.1) == b"0.1"  # shortest round-trip form
+
+
+def test_canonical_json_refuses_nan():
+    with pytest.raises(InvalidArgumentError):
+        canonical_json({"temperature": math.nan})
+
+
+def test_call_key_ignores_transport_settings():
+    base = call_key("openai/gpt-4o", MSG, {"temperature": 0.7})
+    noisy = call_key("openai/gpt-4o", MSG, {"temperature": 0.7, "timeout": 30, "num_retries": 5, "api_key": "sk-x"})
+    assert base == noisy
+    assert len(base) == 32 and int(base, 16) >= 0
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"model": "openai/gpt-4o-mini"},
+        {"messages": [{"role": "user", "content": "Should cities ban cars downtown ?"}]},
+        {"sampling": {"temperature": 0.8}},
+        {"sampling": {"temperature": 0.7, "max_tokens": 100}},
+        {"replicate": 1},
+    ],
+)
+def test_call_key_changes_with_what_changes_the_answer(change):
+    args = {"model": "openai/gpt-4o", "messages": MSG, "sampling": {"temperature": 0.7}, "replicate": 0}
+    assert call_key(**args) != call_key(**{**args, **change})
+
+
+def test_node_keys_form_a_merkle_dag():
+    leaf_a, leaf_b = node_key("persona", {"id": 1}), node_key("persona", {"id": 2})
+    parent = node_key("judge", {"prompt": "x"}, [leaf_a])
+    assert parent == node_key("judge", {"prompt": "x"}, [leaf_a])
+    assert parent != node_key("judge", {"prompt": "x"}, [leaf_b])
+    assert parent != node_key("judge", {"prompt": "y"}, [leaf_a])
+    assert node_key("a", {}, ["k1", "k2"]) != node_key("a", {}, ["k2", "k1"])
