@@ -44,6 +44,11 @@ class InvalidArgumentError(PersonaExpError, ValueError):
     """A parameter (level, method, sample size...) has an unusable value."""
 
 
+class SpecError(PersonaExpError, ValueError):
+    """An experiment spec (YAML file or --set override) is malformed; the message
+    starts with file:line:column and the field path."""
+
+
 __all__ = [
     "PersonaExpError",
     "DataError",
@@ -53,4 +58,5 @@ __all__ = [
     "CategoryError",
     "WeightError",
     "InvalidArgumentError",
+    "SpecError",
 ]

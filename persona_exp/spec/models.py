@@ -1,0 +1,71 @@
+"""Pydantic models shared by every experiment spec.
+
+Specs are strict: an unknown key is an error (a typo must never be silently
+ignored in a paid run). The experiment-specific blocks live with the
+experiments and plug into the top-level spec.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SimConfig(Strict):
+    """Settings of the offline simulated models (`sim/judge`, `sim/generator`).
+
+    ``effects`` plants an effect size per persona attribute (0 = the attribute
+    does not move the judge; larger = it matters more); ``default_effect``
+    applies to attributes not listed. ``noise`` scales the judge's logistic
+    noise; ``strength`` is how strongly `sim/generator` revises toward what a
+    persona favours.
+    """
+
+    effects: dict[str, float] = Field(default_factory=dict)
+    default_effect: float = Field(1.0, ge=0)
+    noise: float = Field(1.0, gt=0)
+    strength: float = Field(1.0, ge=0)
+    seed: int = 0
+
+
+class ModelConfig(Strict):
+    """One model role (judge, generator, critic...): which model and how to call it."""
+
+    model: str = Field(min_length=1, description="litellm model name, e.g. openai/gpt-4o, ollama/llama3, sim/judge")
+    temperature: float | None = Field(0.0, ge=0, le=2)
+    top_p: float | None = Field(None, gt=0, le=1)
+    max_tokens: PositiveInt | None = None
+    seed: int | None = None
+    api_base: str | None = Field(None, description="endpoint of an OpenAI-compatible server (vLLM, Ollama...)")
+    concurrency: PositiveInt = 16
+    rpm: PositiveInt | None = Field(None, description="requests-per-minute limit")
+    tpm: PositiveInt | None = Field(None, description="tokens-per-minute limit")
+    max_retries: NonNegativeInt = 6
+    timeout: PositiveFloat = 120.0
+    replicates: PositiveInt = Field(1, description="samples per call; each is its own cached answer")
+    sim: SimConfig | None = None
+
+    @property
+    def is_sim(self) -> bool:
+        return self.model.startswith("sim/")
+
+    def sampling(self) -> dict[str, Any]:
+        """The request fields that change the answer (they enter the call key)."""
+        out: dict[str, Any] = {
+            k: v for k, v in (("temperature", self.temperature), ("top_p", self.top_p), ("max_tokens", self.max_tokens), ("seed", self.seed)) if v is not None
+        }
+        if self.is_sim:
+            out["sim"] = (self.sim or SimConfig()).model_dump()
+        return out
+
+
+class OutputSpec(Strict):
+    """Where runs and the call cache live (relative paths: to the working directory)."""
+
+    dir: str = ".persona-exp"
+    cache: str | None = Field(None, description="cache file; default <dir>/cache.sqlite")
