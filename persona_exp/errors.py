@@ -44,6 +44,14 @@ class InvalidArgumentError(PersonaExpError, ValueError):
     """A parameter (level, method, sample size...) has an unusable value."""
 
 
+class PlanError(PersonaExpError):
+    """A plan cannot be built from the spec as given."""
+
+
+class ExecutionError(PersonaExpError):
+    """Running calls failed in a way no retry can fix (e.g. an unknown model)."""
+
+
 class SpecError(PersonaExpError, ValueError):
     """An experiment spec (YAML file or --set override) is malformed; the message
     starts with file:line:column and the field path."""
@@ -59,4 +67,6 @@ __all__ = [
     "WeightError",
     "InvalidArgumentError",
     "SpecError",
+    "PlanError",
+    "ExecutionError",
 ]

@@ -1,5 +1,7 @@
-"""Executing a plan: the call cache, and (to come) the async runner and models."""
+"""Executing a plan: the call cache, model calls (litellm or the offline
+simulator), strict answer parsing, and the async runner."""
 
 from persona_exp.execute.cache import CachedCall, CallCache
+from persona_exp.execute.runner import CallResult, RunCounts, Runner
 
-__all__ = ["CachedCall", "CallCache"]
+__all__ = ["CachedCall", "CallCache", "CallResult", "RunCounts", "Runner"]

@@ -1,0 +1,218 @@
+"""The offline simulated models `sim/judge` and `sim/generator`.
+
+A SIMULATOR, not a stand-in for a language model: it exists so experiments run
+offline (dry runs, CI, power analysis before spending money) and so analyses can
+be checked against effects planted on purpose. Its answers are deterministic
+functions of the prompt and the `sim` settings.
+
+How it decides. An answer text has a feature vector (hashed words, 16 numbers).
+Every (attribute, value) pair of a persona has a seeded preference vector; the
+persona's utility for an answer is a shared quality term plus, per attribute,
+``effect[attribute] * preference . features``. `sim/judge` picks the answer of
+higher utility after adding logistic noise seeded by the whole prompt.
+`sim/generator` writes a plain answer to a question, a critique listing what the
+answer misses for the persona, and a revision that adds the one sentence (among
+``1 + 7 * strength`` candidates) the persona's utility favours most.
+
+What it reads: persona attributes as `Key: value` lines; judge prompts with
+`Response A:` and `Response B:` sections; generator prompts with the markers of
+the default templates (`INSTRUCTION:`, `COMPLETION:`, `CRITIQUE:`, and the words
+"critique"/"revise"). Prompts that ask for JSON get JSON back.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from functools import lru_cache
+from typing import Any, Mapping
+
+import numpy as np
+import xxhash
+
+DIM = 16
+_WORD = re.compile(r"[a-z0-9']+")
+_ATTR_LINE = re.compile(r"^[ \t]*[-*]?[ \t]*([A-Za-z][A-Za-z0-9 _/()'-]{0,60}):[ \t]*(\S.*?)[ \t]*$", re.M)
+_SKIP_KEYS = {"instruction", "completion", "critique", "response a", "response b", "question", "format", "revised preference", "evaluation", "suggestions", "answer", "demographic"}
+
+_OPENERS = (
+    "There are reasonable arguments on more than one side of this.",
+    "The honest answer depends on what you value most.",
+    "People who think carefully about this still disagree.",
+    "It helps to separate the facts from the values involved.",
+    "A short answer is hard, but here is a balanced view.",
+    "Much depends on the circumstances of the people affected.",
+)
+_BODIES = (
+    "Supporters point to fairness and to the benefits for those who need help most.",
+    "Critics worry about costs, unintended consequences and personal freedom.",
+    "Evidence from different places points in different directions.",
+    "Small practical details often matter more than the headline principle.",
+    "Trust in the institutions involved shapes how people see it.",
+    "Long-term effects are easy to underestimate in debates like this.",
+    "Local traditions and community norms also play a role.",
+    "What works for one household may not work for another.",
+)
+_TAILORED = (
+    "Think about how this would change an ordinary week for you.",
+    "Money is a real constraint, so the cheaper path deserves weight.",
+    "Your own health and energy are worth protecting first.",
+    "Family obligations can reasonably come before abstract principles.",
+    "Your faith or personal values can guide the final choice.",
+    "Independence matters, so keep your options open.",
+    "Steady, predictable routines tend to serve people well here.",
+    "New experiences can be worth a measure of risk.",
+    "Practical skills from your work may give you an edge.",
+    "Neighbors and community groups are often the best support.",
+    "Rules exist for reasons, but they can be questioned respectfully.",
+    "Plain, direct information beats elaborate theories here.",
+    "Time is limited, so choose what fits your schedule.",
+    "Personal experience is a legitimate guide alongside statistics.",
+    "Consider how this affects the people who depend on you.",
+    "A cautious first step lets you change course later.",
+    "Tradition offers wisdom that is easy to overlook.",
+    "Fairness to everyone involved should weigh heavily.",
+    "Security and stability are reasonable priorities.",
+    "Learning more before deciding is rarely wasted.",
+    "Your independence and self-reliance are strengths here.",
+    "Accessibility and comfort matter as much as cost.",
+    "Cultural background can shape what a good answer looks like.",
+    "Long hours and tiredness are real factors to plan around.",
+    "Speaking with someone you trust can clarify the choice.",
+    "Local conditions where you live may change the answer.",
+    "Freedom to choose for yourself deserves respect.",
+    "Modest goals are easier to reach and to keep.",
+    "Responsibility toward others can be a guiding principle.",
+    "Being practical today does not rule out ideals tomorrow.",
+    "Simple language and clear steps make this easier.",
+    "The wider public good is also part of the picture.",
+)
+
+
+def _h(*parts: object) -> int:
+    return xxhash.xxh3_64_intdigest("\x1f".join(str(p) for p in parts).encode())
+
+
+@lru_cache(maxsize=65536)
+def features(text: str) -> np.ndarray:
+    """Hashed word features: 16 numbers, about N(0, 1) each."""
+    words = _WORD.findall(text.lower())
+    if not words:
+        return np.zeros(DIM)
+    hashes = np.fromiter((xxhash.xxh3_64_intdigest(w.encode()) for w in words), dtype=np.uint64, count=len(words))
+    bits = ((hashes[:, None] >> np.arange(DIM, dtype=np.uint64)) & np.uint64(1)).astype(np.float64)
+    return (2.0 * bits - 1.0).sum(axis=0) / math.sqrt(len(words))
+
+
+@lru_cache(maxsize=65536)
+def _vector(seed: int, *parts: str) -> np.ndarray:
+    return np.random.default_rng(_h(seed, *parts)).standard_normal(DIM) / math.sqrt(DIM)
+
+
+def _norm_attr(name: str) -> str:
+    return re.sub(r"[\s_-]+", " ", name.strip().lower())
+
+
+def persona_attributes(text: str) -> dict[str, str]:
+    """`Key: value` lines of a prompt (markers of the templates excluded)."""
+    out: dict[str, str] = {}
+    for key, value in _ATTR_LINE.findall(text):
+        k = _norm_attr(key)
+        if k not in _SKIP_KEYS and len(value) < 200:
+            out[k] = value.strip()
+    return out
+
+
+class Simulator:
+    """Utility model shared by the judge and the generator for one `sim` setting."""
+
+    def __init__(self, settings: Mapping[str, Any] | None = None):
+        s = dict(settings or {})
+        self.seed = int(s.get("seed", 0))
+        self.effects = {_norm_attr(k): float(v) for k, v in (s.get("effects") or {}).items()}
+        self.default_effect = float(s.get("default_effect", 1.0))
+        self.noise = float(s.get("noise", 1.0))
+        self.strength = float(s.get("strength", 1.0))
+
+    def effect(self, attribute: str) -> float:
+        return self.effects.get(_norm_attr(attribute), self.default_effect)
+
+    def utility(self, answer: str, persona: Mapping[str, str]) -> float:
+        phi = features(answer)
+        u = float(_vector(self.seed, "quality") @ phi)
+        for attr, value in persona.items():
+            e = self.effect(attr)
+            if e:
+                u += e * float(_vector(self.seed, attr, value.lower()) @ phi)
+        return u
+
+    def judge(self, prompt: str) -> str:
+        a, b = _section(prompt, "Response A:"), _section(prompt, "Response B:")
+        if a is None or b is None:
+            return "I cannot find Response A and Response B to compare."
+        head = prompt.split("Response A:", 1)[0]
+        persona = persona_attributes(head)
+        u = (_h(self.seed, "noise", prompt) >> 11) * 2.0**-53
+        u = min(max(u, 1e-12), 1 - 1e-12)
+        delta = self.utility(a, persona) - self.utility(b, persona) + self.noise * math.log(u / (1 - u))
+        choice = "A" if delta > 0 else "B"
+        if "json" in prompt.lower():
+            return json.dumps({"choice": choice})
+        return choice
+
+    def generate(self, prompt: str) -> str:
+        low = prompt.lower()
+        question = _quoted(prompt, "INSTRUCTION:") or prompt.strip().splitlines()[-1]
+        base = base_answer(question)
+        persona = persona_attributes(prompt)
+        if "revise" in low or "revision" in low:
+            n = 1 + int(round(7 * max(self.strength, 0.0)))
+            start = _h(self.seed, "cand", prompt) % len(_TAILORED)
+            cands = [_TAILORED[(start + i * 7) % len(_TAILORED)] for i in range(min(n, len(_TAILORED)))]
+            best = max(cands, key=lambda c: self.utility(base + " " + c, persona))
+            return f"REVISED PREFERENCE: {base} {best}\nDONE"
+        if "critique" in low or "examine the completion" in low:
+            names = ", ".join(sorted(persona)[:4]) or "the reader"
+            return f"EVALUATION: The answer is generic and ignores {names}. SUGGESTIONS: Tie it to their situation.\nDONE"
+        if "json" in low:
+            return json.dumps({"needs_revision": bool(_h(self.seed, "critic", prompt) % 2)})
+        return base
+
+
+def base_answer(question: str) -> str:
+    """A plain, persona-free answer to a question (deterministic in the question)."""
+    h = _h("base", question.strip())
+    return f"{_OPENERS[h % len(_OPENERS)]} {_BODIES[(h >> 8) % len(_BODIES)]} {_BODIES[(h >> 16) % len(_BODIES)]}"
+
+
+def _section(text: str, marker: str) -> str | None:
+    if marker not in text:
+        return None
+    rest = text.split(marker, 1)[1]
+    for stop in ("Response A:", "Response B:", "\n\nWhich", "\nWhich", "\n\nAnswer with", "\n\nReply"):
+        if stop in rest:
+            rest = rest.split(stop, 1)[0]
+    return rest.strip()
+
+
+def _quoted(text: str, marker: str) -> str | None:
+    m = re.search(re.escape(marker) + r"\s*'(.*?)'", text, re.S)
+    return m.group(1) if m else None
+
+
+def complete(model: str, messages: list[dict[str, str]], sampling: Mapping[str, Any]) -> tuple[str, dict[str, int]]:
+    """Answers a chat request as `sim/judge` or `sim/generator`."""
+    prompt = "\n\n".join(m["content"] for m in messages)
+    sim = Simulator(sampling.get("sim"))
+    name = model.split("/", 1)[1] if "/" in model else model
+    if name == "judge":
+        text = sim.judge(prompt)
+    elif name == "generator":
+        text = sim.generate(prompt)
+    else:
+        from persona_exp.errors import ExecutionError
+
+        raise ExecutionError(f"unknown simulated model {model!r}; use sim/judge or sim/generator.")
+    usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split())}
+    return text, usage

@@ -1,0 +1,98 @@
+"""The plan: every LLM call an experiment needs, keyed by content, deduplicated.
+
+A call's messages are rendered at plan time except for *slots* that hold the
+output of an earlier call (a critique reads the base answer, a judge reads two
+answers). A slot is written into the message text as a sentinel and the call's
+key covers the sentinel plus the *key* of the call that fills it, so every key
+is known before anything runs (a Merkle DAG) and the cache decides what runs.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+from persona_exp.errors import PlanError
+from persona_exp.plan.keys import call_key, node_key
+
+_SLOT = "\x00slot:{}\x00"
+_SLOT_RE = re.compile("\x00slot:([A-Za-z0-9_]+)\x00")
+
+
+def slot(name: str) -> str:
+    """The placeholder for the output of input ``name`` inside a message."""
+    return _SLOT.format(name)
+
+
+@dataclass(slots=True)
+class Call:
+    """One LLM call of the plan."""
+
+    key: str
+    step: str
+    role: str
+    messages: tuple[dict[str, str], ...]
+    inputs: dict[str, str] = field(default_factory=dict)  # slot name -> key of the call that fills it
+    replicate: int = 0
+    parser: str | None = None  # name of a strict answer parser (see execute.parsers)
+
+    def render(self, outputs: Mapping[str, str]) -> list[dict[str, str]]:
+        """The messages with every slot filled from the outputs of the input calls."""
+        if not self.inputs:
+            return [dict(m) for m in self.messages]
+        values = {name: outputs[key] for name, key in self.inputs.items()}
+        return [{**m, "content": _SLOT_RE.sub(lambda mt: values[mt.group(1)], m["content"])} for m in self.messages]
+
+
+class Plan:
+    """An ordered set of steps, each a set of calls; identical calls are merged."""
+
+    def __init__(self) -> None:
+        self.calls: dict[str, Call] = {}
+        self.steps: list[str] = []
+        self.requested = Counter()  # step -> calls asked for before merging
+
+    def add(
+        self,
+        step: str,
+        role: str,
+        model: str,
+        messages: Iterable[Mapping[str, str]],
+        sampling: Mapping[str, Any],
+        *,
+        inputs: Mapping[str, str] | None = None,
+        replicate: int = 0,
+        parser: str | None = None,
+    ) -> str:
+        """Adds a call (or finds the identical one) and returns its key."""
+        msgs = tuple({"role": m["role"], "content": m["content"]} for m in messages)
+        inputs = dict(inputs or {})
+        used = {name for m in msgs for name in _SLOT_RE.findall(m["content"])}
+        if used != set(inputs):
+            raise PlanError(f"step {step}: message slots {sorted(used)} do not match inputs {sorted(inputs)}.")
+        for name, key in inputs.items():
+            if key not in self.calls:
+                raise PlanError(f"step {step}: input {name} refers to a call that is not in the plan.")
+        base = call_key(model, msgs, sampling, replicate)
+        key = node_key("llm", {"call": base}, [f"{n}={k}" for n, k in sorted(inputs.items())]) if inputs else base
+        if step not in self.steps:
+            self.steps.append(step)
+        self.requested[step] += 1
+        if key not in self.calls:
+            self.calls[key] = Call(key, step, role, msgs, inputs, replicate, parser)
+        return key
+
+    def by_step(self) -> dict[str, list[Call]]:
+        out: dict[str, list[Call]] = {s: [] for s in self.steps}
+        for c in self.calls.values():
+            out[c.step].append(c)
+        return out
+
+    def plan_key(self) -> str:
+        """A key for the whole plan (changes when any call changes)."""
+        return node_key("plan", {}, sorted(self.calls))
+
+    def __len__(self) -> int:
+        return len(self.calls)

@@ -1,0 +1,7 @@
+"""Stored runs: `<dir>/runs/<experiment>/<run-id>/` with `manifest.json`,
+`metrics.json` and parquet tables. A run is written into a hidden temporary
+folder and renamed into place, so a crash never leaves a half-written run."""
+
+from persona_exp.store.runs import RunInfo, list_runs, load_run, resolve_run, write_run
+
+__all__ = ["RunInfo", "list_runs", "load_run", "resolve_run", "write_run"]

@@ -1,0 +1,117 @@
+"""Writing, listing and finding stored runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Mapping
+
+import polars as pl
+
+from persona_exp.errors import DataError
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    experiment: str
+    run_id: str
+    path: Path
+    manifest: dict[str, Any]
+
+    @property
+    def created(self) -> str:
+        return str(self.manifest.get("created", ""))
+
+
+def new_run_id(plan_key: str) -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{plan_key[:8]}"
+
+
+def write_run(
+    root: str | Path,
+    experiment: str,
+    run_id: str,
+    manifest: Mapping[str, Any],
+    metrics: Mapping[str, Any],
+    tables: Mapping[str, pl.DataFrame],
+) -> Path:
+    """Writes a complete run atomically and returns its folder."""
+    base = Path(root) / "runs" / experiment
+    base.mkdir(parents=True, exist_ok=True)
+    final = base / run_id
+    tmp = base / f".tmp-{run_id}-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        for name, frame in tables.items():
+            frame.write_parquet(tmp / f"{name}.parquet")
+        (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=_jsonable) + "\n")
+        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=_jsonable) + "\n")
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def _jsonable(x: Any) -> Any:
+    if hasattr(x, "item"):
+        return x.item()
+    if hasattr(x, "tolist"):
+        return x.tolist()
+    return str(x)
+
+
+def list_runs(root: str | Path, experiment: str | None = None) -> list[RunInfo]:
+    """All stored runs (oldest first), optionally of one experiment."""
+    runs_dir = Path(root) / "runs"
+    out: list[RunInfo] = []
+    if not runs_dir.is_dir():
+        return out
+    for exp_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
+        if experiment is not None and exp_dir.name != experiment:
+            continue
+        for run_dir in sorted(p for p in exp_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+            try:
+                manifest = json.loads((run_dir / "manifest.json").read_text())
+            except (OSError, json.JSONDecodeError):
+                continue
+            out.append(RunInfo(exp_dir.name, run_dir.name, run_dir, manifest))
+    out.sort(key=lambda r: (r.created, r.run_id))
+    return out
+
+
+def resolve_run(root: str | Path, ref: str, experiment: str | None = None) -> RunInfo:
+    """A run from an id, `latest`, `latest~N`, or `experiment/run-id`."""
+    runs = list_runs(root, experiment)
+    if not runs:
+        where = f" of experiment {experiment!r}" if experiment else ""
+        raise DataError(f"no stored runs{where} under {Path(root) / 'runs'}; run an experiment first (persona-exp run SPEC).")
+    if ref == "latest" or ref.startswith("latest~"):
+        back = 0
+        if ref.startswith("latest~"):
+            try:
+                back = int(ref.split("~", 1)[1])
+            except ValueError:
+                raise DataError(f"run reference {ref!r}: use latest, latest~1, latest~2 ...") from None
+        if back >= len(runs):
+            raise DataError(f"run reference {ref!r}: only {len(runs)} runs are stored.")
+        return runs[-1 - back]
+    matches = [r for r in runs if r.run_id == ref or f"{r.experiment}/{r.run_id}" == ref or r.run_id.startswith(ref)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise DataError(f"no stored run matches {ref!r}; `persona-exp runs` lists them.")
+    raise DataError(f"run reference {ref!r} is ambiguous ({len(matches)} runs match); give more of the id.")
+
+
+def load_run(info: RunInfo) -> tuple[dict[str, Any], dict[str, pl.DataFrame]]:
+    """The metrics and the tables of a run."""
+    metrics = json.loads((info.path / "metrics.json").read_text())
+    tables = {p.stem: pl.read_parquet(p) for p in sorted(info.path.glob("*.parquet"))}
+    return metrics, tables

@@ -1,0 +1,81 @@
+"""Shared fixtures: a local OpenAI-compatible server on 127.0.0.1 for engine tests.
+
+The server answers /v1/chat/completions. Its behaviour is set per test: always
+fail with a status, fail at random with 429 (+ Retry-After) or 500, answer a
+fixed text, or echo. It counts requests so tests can check what reached it.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+class _State:
+    def __init__(self) -> None:
+        self.requests: list[dict] = []
+        self.fail_status: int | None = None
+        self.flaky: float = 0.0
+        self.reply = "A"
+        self.lock = threading.Lock()
+        self.rng = random.Random(7)
+
+
+def _handler(state: _State):
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):  # quiet
+            pass
+
+        def do_POST(self):  # noqa: N802
+            body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+            with state.lock:
+                state.requests.append({"body": body, "auth": self.headers.get("authorization", "")})
+                roll = state.rng.random()
+            if state.fail_status is not None or roll < state.flaky:
+                status = state.fail_status or (429 if roll < state.flaky / 2 else 500)
+                payload = json.dumps({"error": {"message": f"simulated {status}", "type": "server_error"}}).encode()
+                self.send_response(status)
+                if status == 429:
+                    self.send_header("retry-after", "0")
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            reply = state.reply if state.reply != "echo" else body["messages"][-1]["content"][-40:]
+            payload = json.dumps(
+                {
+                    "id": "cmpl-test",
+                    "object": "chat.completion",
+                    "created": 0,
+                    "model": body.get("model", "test-model"),
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+                    "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+                }
+            ).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+    return Handler
+
+
+@pytest.fixture
+def openai_server(monkeypatch):
+    """Yields (state, base_url); requests go to 127.0.0.1 only."""
+    state = _State()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(state))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-FAKEKEY-0123456789abcdef")
+    try:
+        yield state, f"http://127.0.0.1:{server.server_address[1]}/v1"
+    finally:
+        server.shutdown()
+        server.server_close()
