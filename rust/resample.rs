@@ -2,15 +2,15 @@
 //!
 //! With replacement: Vose's alias method, O(1) per draw with one random memory
 //! access. Without replacement: Efraimidis-Spirakis keys `Exp(1)/w` (the n
-//! smallest win), with `ln` from the pure-Rust `libm` so keys are bit-identical
-//! on every platform. Work is split in fixed-size chunks, each with its own
+//! smallest win), the exponentials drawn by a ziggurat whose tables and rare
+//! steps use the pure-Rust `libm`, so keys are bit-identical on every platform. Work is split in fixed-size chunks, each with its own
 //! seeded stream, so the result does not depend on the thread count.
 
 use rand::RngCore;
 use rayon::prelude::*;
 
 use crate::error::{check_non_empty, Error, ErrorKind, Result};
-use crate::rng::{below, open_unit, stream, unit};
+use crate::rng::{below, stream, unit};
 
 const CHUNK: usize = 1 << 15;
 
@@ -93,9 +93,100 @@ pub fn sample_with_replacement(w: &[f64], n: usize, seed: u64) -> Result<Vec<i64
     Ok(out)
 }
 
+/// Exponential variates by Marsaglia and Tsang's ziggurat (256 layers). The
+/// tables and the rare wedge and tail steps use the pure-Rust `libm`, so the
+/// draws are bit-identical on every platform, and about 99% of draws cost one
+/// random number, one multiply and one comparison instead of a logarithm.
+struct ExpZiggurat {
+    x: [f64; 257],
+    f: [f64; 257],
+}
+
+const ZIG_R: f64 = 7.697_117_470_131_05;
+const ZIG_V: f64 = 3.949_659_822_581_557e-3;
+
+impl ExpZiggurat {
+    fn get() -> &'static ExpZiggurat {
+        static TABLES: std::sync::OnceLock<ExpZiggurat> = std::sync::OnceLock::new();
+        TABLES.get_or_init(|| {
+            let mut x = [0.0; 257];
+            let mut f = [0.0; 257];
+            x[0] = ZIG_V / libm::exp(-ZIG_R);
+            x[1] = ZIG_R;
+            for i in 1..256 {
+                x[i + 1] = -libm::log(ZIG_V / x[i] + libm::exp(-x[i]));
+            }
+            x[256] = 0.0;
+            for i in 0..257 {
+                f[i] = libm::exp(-x[i]);
+            }
+            ExpZiggurat { x, f }
+        })
+    }
+
+    #[inline]
+    fn sample(&self, rng: &mut impl RngCore) -> f64 {
+        let mut offset = 0.0;
+        loop {
+            let bits = rng.next_u64();
+            let i = (bits & 0xff) as usize;
+            let x = unit(bits) * self.x[i];
+            if x < self.x[i + 1] {
+                return offset + x;
+            }
+            if i == 0 {
+                // The tail beyond R is again exponential (memorylessness).
+                offset += ZIG_R;
+                continue;
+            }
+            let y = self.f[i + 1] + unit(rng.next_u64()) * (self.f[i] - self.f[i + 1]);
+            if y < libm::exp(-x) {
+                return offset + x;
+            }
+        }
+    }
+}
+
 /// `n` distinct row indices by Efraimidis-Spirakis, in ascending row order.
+///
+/// Three parallel passes over the rows: (1) check each weight and draw its key,
+/// keeping a small systematic sample of keys; (2) count the keys below a
+/// bracket that the sample puts around the n-th smallest and gather those inside
+/// it, then select exactly among them; (3) write the chosen row indices.
 pub fn sample_without_replacement(w: &[f64], n: usize, seed: u64) -> Result<Vec<i64>> {
-    let (_, positive) = check_weights(w)?;
+    check_non_empty(w.len(), "weights")?;
+    let zig = ExpZiggurat::get();
+    let step = (w.len() / SAMPLE).max(1);
+    // Keys as raw bits: for non-negative floats the bit order is the numeric order.
+    let mut keys = vec![0u64; w.len()];
+    let drawn: Vec<(Vec<u64>, usize, Option<(usize, f64)>)> = keys
+        .par_chunks_mut(CHUNK)
+        .zip(w.par_chunks(CHUNK))
+        .enumerate()
+        .map(|(c, (dst, ws))| {
+            let mut rng = stream(seed, c as u64);
+            let (mut positive, mut bad) = (0usize, None);
+            for (i, (k, &x)) in dst.iter_mut().zip(ws).enumerate() {
+                if !(x >= 0.0 && x.is_finite()) && bad.is_none() {
+                    bad = Some((c * CHUNK + i, x));
+                }
+                positive += (x > 0.0) as usize;
+                let e = zig.sample(&mut rng);
+                *k = if x > 0.0 { (e / x).to_bits() } else { f64::INFINITY.to_bits() };
+            }
+            let first = (step - (c * CHUNK) % step) % step;
+            let sample = dst[first.min(dst.len())..].iter().step_by(step).copied().collect();
+            (sample, positive, bad)
+        })
+        .collect();
+    if let Some((i, x)) = drawn.iter().find_map(|d| d.2) {
+        let kind = if x.is_nan() { ErrorKind::NaN } else { ErrorKind::Weight };
+        return Err(Error::new(kind, "weights", format!("holds {x} at row {i}; weights must be finite and non-negative")));
+    }
+    let positive: usize = drawn.iter().map(|d| d.1).sum();
+    if positive == 0 {
+        return Err(Error::new(ErrorKind::Weight, "weights", "are all zero: no row can be drawn"));
+    }
     if n > positive {
         return Err(Error::new(
             ErrorKind::InvalidArgument,
@@ -106,28 +197,8 @@ pub fn sample_without_replacement(w: &[f64], n: usize, seed: u64) -> Result<Vec<
     if n == 0 {
         return Ok(Vec::new());
     }
-    // Keys as raw bits (for non-negative floats the bit order is the numeric
-    // order); every SAMPLE_STEP-th key also goes into a small systematic sample.
-    let mut keys = vec![0u64; w.len()];
-    let step = (w.len() / SAMPLE).max(1);
-    let sample: Vec<u64> = keys
-        .par_chunks_mut(CHUNK)
-        .zip(w.par_chunks(CHUNK))
-        .enumerate()
-        .flat_map_iter(|(c, (dst, ws))| {
-            let mut rng = stream(seed, c as u64);
-            for (k, &x) in dst.iter_mut().zip(ws) {
-                let e = -libm::log(open_unit(rng.next_u64()));
-                *k = if x > 0.0 { (e / x).to_bits() } else { f64::INFINITY.to_bits() };
-            }
-            let first = (step - (c * CHUNK) % step) % step;
-            dst[first.min(dst.len())..].iter().step_by(step).copied().collect::<Vec<u64>>()
-        })
-        .collect();
-    let threshold = nth_smallest(&keys, sample, n - 1);
-    // Rows with a key up to the threshold, in row order: count per chunk, then
-    // each chunk writes its own slice of the output without branches.
-    let counts: Vec<usize> = keys.par_chunks(CHUNK).map(|ks| ks.iter().filter(|&&k| k <= threshold).count()).collect();
+    let sample: Vec<u64> = drawn.into_iter().flat_map(|d| d.0).collect();
+    let (threshold, counts) = threshold_and_counts(&keys, sample, n - 1);
     let mut out = vec![0i64; counts.iter().sum::<usize>() + 1];
     let mut parts: Vec<&mut [i64]> = Vec::with_capacity(counts.len());
     let mut rest = out.as_mut_slice();
@@ -137,6 +208,7 @@ pub fn sample_without_replacement(w: &[f64], n: usize, seed: u64) -> Result<Vec<
         rest = tail;
     }
     parts.into_par_iter().zip(keys.par_chunks(CHUNK)).enumerate().for_each(|(c, (dst, ks))| {
+        // Branch-free: always write, advance only past chosen rows.
         let mut j = 0;
         for (i, &k) in ks.iter().enumerate() {
             if j < dst.len() {
@@ -160,11 +232,12 @@ pub fn sample_without_replacement(w: &[f64], n: usize, seed: u64) -> Result<Vec<
 /// Size of the systematic sample that brackets the threshold key.
 const SAMPLE: usize = 8192;
 
-/// The `rank`-th smallest key (0-based). A systematic sample of the keys
-/// brackets the answer; one parallel pass counts the keys below the bracket and
-/// gathers those inside it, and an exact selection among those finishes. If the
-/// bracket misses (a chance of about 1e-4), a full selection is the fallback.
-fn nth_smallest(keys: &[u64], mut sample: Vec<u64>, rank: usize) -> u64 {
+/// The `rank`-th smallest key (0-based) and, per chunk, how many keys are at
+/// most that value. The sample brackets the answer; one parallel pass counts
+/// the keys below the bracket and gathers those inside it, and an exact
+/// selection among those finishes. If the bracket misses (a chance of about
+/// 1e-4), a full selection is the fallback.
+fn threshold_and_counts(keys: &[u64], mut sample: Vec<u64>, rank: usize) -> (u64, Vec<usize>) {
     let s = sample.len() as f64;
     let q = (rank as f64 + 0.5) / keys.len() as f64;
     let margin = 4.0 * (q * (1.0 - q) * s).sqrt() + 2.0;
@@ -172,22 +245,32 @@ fn nth_smallest(keys: &[u64], mut sample: Vec<u64>, rank: usize) -> u64 {
     let hi_rank = (q * s + margin).ceil();
     let lo = if lo_rank >= 1.0 { *sample.select_nth_unstable(lo_rank as usize).1 } else { 0 };
     let hi = if hi_rank < s { *sample.select_nth_unstable(hi_rank as usize).1 } else { u64::MAX };
-    let (below, mut inside) = keys
+    let per_chunk: Vec<(usize, Vec<u64>)> = keys
         .par_chunks(CHUNK)
         .map(|ks| {
-            let below = ks.iter().filter(|&&k| k < lo).count();
-            let inside: Vec<u64> = ks.iter().copied().filter(|&k| k >= lo && k <= hi).collect();
+            let mut below = 0usize;
+            let mut inside = Vec::new();
+            for &k in ks {
+                below += (k < lo) as usize;
+                if k >= lo && k <= hi {
+                    inside.push(k);
+                }
+            }
             (below, inside)
         })
-        .reduce(|| (0, Vec::new()), |(b1, mut v1), (b2, v2)| {
-            v1.extend(v2);
-            (b1 + b2, v1)
-        });
-    if below <= rank && rank < below + inside.len() {
-        return *inside.select_nth_unstable(rank - below).1;
+        .collect();
+    let below: usize = per_chunk.iter().map(|c| c.0).sum();
+    let inside_total: usize = per_chunk.iter().map(|c| c.1.len()).sum();
+    if below <= rank && rank < below + inside_total {
+        let mut inside: Vec<u64> = per_chunk.iter().flat_map(|c| c.1.iter().copied()).collect();
+        let threshold = *inside.select_nth_unstable(rank - below).1;
+        let counts = per_chunk.iter().map(|(b, ins)| b + ins.iter().filter(|&&k| k <= threshold).count()).collect();
+        return (threshold, counts);
     }
     let mut all = keys.to_vec();
-    *all.select_nth_unstable(rank).1
+    let threshold = *all.select_nth_unstable(rank).1;
+    let counts = keys.par_chunks(CHUNK).map(|ks| ks.iter().filter(|&&k| k <= threshold).count()).collect();
+    (threshold, counts)
 }
 
 #[cfg(test)]
@@ -244,7 +327,7 @@ mod tests {
     }
 
     #[test]
-    fn nth_smallest_matches_sorting_with_ties_and_skew() {
+    fn threshold_matches_sorting_with_ties_and_skew() {
         let mut x: u64 = 12345;
         let mut next = || {
             x ^= x << 13;
@@ -260,11 +343,39 @@ mod tests {
             sorted.sort_unstable();
             for rank in [0, 1, 500, 33_333, 50_000, 99_998, 99_999] {
                 let sample: Vec<u64> = keys.iter().step_by(keys.len() / SAMPLE).copied().collect();
-                assert_eq!(nth_smallest(&keys, sample.clone(), rank), sorted[rank], "rank {rank}");
                 let biased: Vec<u64> = sample.iter().map(|&k| k / 2).collect();
-                assert_eq!(nth_smallest(&keys, biased, rank), sorted[rank], "fallback, rank {rank}");
+                for (name, s) in [("bracket", sample), ("fallback", biased)] {
+                    let (th, counts) = threshold_and_counts(&keys, s, rank);
+                    assert_eq!(th, sorted[rank], "{name}, rank {rank}");
+                    let at_most: usize = keys.iter().filter(|&&k| k <= th).count();
+                    assert_eq!(counts.iter().sum::<usize>(), at_most, "{name}, rank {rank}");
+                }
             }
         }
+    }
+
+    #[test]
+    fn ziggurat_draws_follow_the_exponential_distribution() {
+        let zig = ExpZiggurat::get();
+        let mut rng = stream(42, 0);
+        let n = 400_000;
+        let draws: Vec<f64> = (0..n).map(|_| zig.sample(&mut rng)).collect();
+        let mean = draws.iter().sum::<f64>() / n as f64;
+        let var = draws.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n as f64;
+        assert!((mean - 1.0).abs() < 0.01 && (var - 1.0).abs() < 0.02, "{mean} {var}");
+        // Kolmogorov-Smirnov distance against 1 - exp(-x); critical value at 1e-3 is 1.95/sqrt(n).
+        let mut sorted = draws.clone();
+        sorted.sort_by(f64::total_cmp);
+        let d = sorted
+            .iter()
+            .enumerate()
+            .map(|(i, &x)| {
+                let cdf = 1.0 - (-x).exp();
+                (cdf - i as f64 / n as f64).abs().max(((i + 1) as f64 / n as f64 - cdf).abs())
+            })
+            .fold(0.0, f64::max);
+        assert!(d < 1.95 / (n as f64).sqrt(), "KS distance {d}");
+        assert!(sorted[n - 1] > 8.0, "the tail beyond R is reached");
     }
 
     #[test]
@@ -276,4 +387,3 @@ mod tests {
         assert_eq!(sample_without_replacement(&[1.0, 0.0], 2, 0).unwrap_err().arg, "n");
     }
 }
-

@@ -34,10 +34,8 @@ impl Method {
 /// Per-cluster cell counts, keeping only the cells that occur at all.
 #[derive(Debug, Clone)]
 pub struct Tables {
-    /// Number of cells of the full table the statistic reads.
-    pub cells: usize,
-    /// Full-table index of each kept cell.
-    pub used: Vec<usize>,
+    /// Code of each kept cell, ascending.
+    pub used: Vec<u64>,
     /// Number of clusters (1 for the item bootstrap).
     pub clusters: usize,
     /// `clusters x used.len()` counts, row-major.
@@ -47,34 +45,46 @@ pub struct Tables {
 impl Tables {
     /// Builds the tables from one cell code per item and, optionally, dense
     /// cluster ids `0..n_clusters`.
-    pub fn new(codes: &[u32], cells: usize, clusters: Option<(&[u32], usize)>) -> Tables {
-        let mut present = vec![false; cells];
-        for &c in codes {
-            present[c as usize] = true;
-        }
-        let used: Vec<usize> = (0..cells).filter(|&c| present[c]).collect();
-        let mut compact = vec![u32::MAX; cells];
-        for (j, &c) in used.iter().enumerate() {
-            compact[c] = j as u32;
-        }
+    pub fn new(codes: &[u64], clusters: Option<(&[u32], usize)>) -> Tables {
+        // Compact cell index: a lookup array for small code spaces (the usual
+        // kappa tables), a hash map otherwise (joint tables of many categories).
+        let max = codes.iter().copied().max().unwrap_or(0);
+        let (used, index): (Vec<u64>, Box<dyn Fn(u64) -> usize>) = if max < 1 << 16 {
+            let mut present = vec![false; max as usize + 1];
+            for &c in codes {
+                present[c as usize] = true;
+            }
+            let used: Vec<u64> = (0..=max).filter(|&c| present[c as usize]).collect();
+            let mut slot = vec![usize::MAX; max as usize + 1];
+            for (j, &c) in used.iter().enumerate() {
+                slot[c as usize] = j;
+            }
+            (used, Box::new(move |c| slot[c as usize]))
+        } else {
+            let mut used: Vec<u64> = codes.to_vec();
+            used.sort_unstable();
+            used.dedup();
+            let map: FxHashMap<u64, usize> = used.iter().enumerate().map(|(j, &c)| (c, j)).collect();
+            (used, Box::new(move |c| map[&c]))
+        };
         let u = used.len();
         let (n_clusters, counts) = match clusters {
             None => {
                 let mut t = vec![0u64; u];
                 for &c in codes {
-                    t[compact[c as usize] as usize] += 1;
+                    t[index(c)] += 1;
                 }
                 (1, t)
             }
             Some((ids, n_clusters)) => {
                 let mut t = vec![0u64; n_clusters * u];
                 for (&c, &g) in codes.iter().zip(ids) {
-                    t[g as usize * u + compact[c as usize] as usize] += 1;
+                    t[g as usize * u + index(c)] += 1;
                 }
                 (n_clusters, t)
             }
         };
-        Tables { cells, used, clusters: n_clusters, counts }
+        Tables { used, clusters: n_clusters, counts }
     }
 
     fn total(&self) -> Vec<u64> {
@@ -86,14 +96,6 @@ impl Tables {
             }
         }
         t
-    }
-
-    fn expand(&self, compact: &[f64]) -> Vec<f64> {
-        let mut full = vec![0.0; self.cells];
-        for (&c, &x) in self.used.iter().zip(compact) {
-            full[c] = x;
-        }
-        full
     }
 }
 
@@ -128,10 +130,10 @@ pub fn dense_ids(ids: &[i64], n_items: usize) -> Result<(Vec<u32>, usize)> {
     Ok((out, next as usize))
 }
 
-/// Draws `n_resamples` values of `stat` (a function of full-table counts).
+/// Draws `n_resamples` values of `stat`, a function of (cell codes, counts).
 pub fn resample<F>(t: &Tables, stat: &F, n_resamples: usize, seed: u64) -> Vec<f64>
 where
-    F: Fn(&[f64]) -> f64 + Sync,
+    F: Fn(&[u64], &[f64]) -> f64 + Sync,
 {
     let u = t.used.len();
     let total = t.total();
@@ -173,7 +175,7 @@ where
                     }
                 }
             }
-            stat(&t.expand(&acc))
+            stat(&t.used, &acc)
         })
         .collect()
 }
@@ -182,7 +184,7 @@ where
 /// (weighted by its count) or leave one cluster out.
 pub fn jackknife<F>(t: &Tables, stat: &F) -> Vec<(f64, f64)>
 where
-    F: Fn(&[f64]) -> f64 + Sync,
+    F: Fn(&[u64], &[f64]) -> f64 + Sync,
 {
     let total: Vec<f64> = t.total().iter().map(|&c| c as f64).collect();
     let u = t.used.len();
@@ -192,7 +194,7 @@ where
             .map(|j| {
                 let mut x = total.clone();
                 x[j] -= 1.0;
-                (stat(&t.expand(&x)), total[j])
+                (stat(&t.used, &x), total[j])
             })
             .collect()
     } else {
@@ -201,7 +203,7 @@ where
             .map(|g| {
                 let row = &t.counts[g * u..(g + 1) * u];
                 let x: Vec<f64> = total.iter().zip(row).map(|(&s, &r)| s - r as f64).collect();
-                (stat(&t.expand(&x)), 1.0)
+                (stat(&t.used, &x), 1.0)
             })
             .collect()
     }
@@ -262,11 +264,11 @@ pub fn check_params(n_resamples: usize, level: f64) -> Result<()> {
 /// Estimate and interval of `stat` over `t`.
 pub fn ci<F>(t: &Tables, stat: &F, n_resamples: usize, level: f64, method: Method, seed: u64) -> Result<(f64, f64, f64)>
 where
-    F: Fn(&[f64]) -> f64 + Sync,
+    F: Fn(&[u64], &[f64]) -> f64 + Sync,
 {
     check_params(n_resamples, level)?;
     let total: Vec<f64> = t.total().iter().map(|&c| c as f64).collect();
-    let estimate = stat(&t.expand(&total));
+    let estimate = stat(&t.used, &total);
     let boot = resample(t, stat, n_resamples, seed);
     let jack = if method == Method::Bca { jackknife(t, stat) } else { Vec::new() };
     let (lo, hi) = interval(estimate, &boot, &jack, level, method);
@@ -277,16 +279,17 @@ where
 mod tests {
     use super::*;
 
-    fn mean_stat(c: &[f64]) -> f64 {
-        // Proportion of items in cell 1 of 2.
-        c[1] / (c[0] + c[1])
+    fn mean_stat(codes: &[u64], c: &[f64]) -> f64 {
+        // Proportion of items in cell 1 (cells are 0 and 1).
+        let ones: f64 = codes.iter().zip(c).filter(|(&k, _)| k == 1).map(|(_, &x)| x).sum();
+        ones / c.iter().sum::<f64>()
     }
 
     #[test]
     fn item_bootstrap_of_a_proportion_has_binomial_spread() {
         // 400 items, 100 in cell 1: bootstrap sd of the proportion ~ sqrt(p(1-p)/n).
-        let codes: Vec<u32> = (0..400).map(|i| (i % 4 == 0) as u32).collect();
-        let t = Tables::new(&codes, 2, None);
+        let codes: Vec<u64> = (0..400).map(|i| (i % 4 == 0) as u64).collect();
+        let t = Tables::new(&codes, None);
         let boot = resample(&t, &mean_stat, 4000, 1);
         let m = boot.iter().sum::<f64>() / boot.len() as f64;
         let sd = (boot.iter().map(|x| (x - m).powi(2)).sum::<f64>() / boot.len() as f64).sqrt();
@@ -298,17 +301,17 @@ mod tests {
     #[test]
     fn cluster_bootstrap_is_wider_under_within_cluster_correlation() {
         // 40 clusters of 25 items; each cluster is all 0 or all 1.
-        let codes: Vec<u32> = (0..1000).map(|i| ((i / 25) % 2) as u32).collect();
+        let codes: Vec<u64> = (0..1000).map(|i| ((i / 25) % 2) as u64).collect();
         let ids: Vec<u32> = (0..1000).map(|i| (i / 25) as u32).collect();
-        let item = ci(&Tables::new(&codes, 2, None), &mean_stat, 2000, 0.95, Method::Percentile, 3).unwrap();
-        let clus = ci(&Tables::new(&codes, 2, Some((&ids, 40))), &mean_stat, 2000, 0.95, Method::Percentile, 3).unwrap();
+        let item = ci(&Tables::new(&codes, None), &mean_stat, 2000, 0.95, Method::Percentile, 3).unwrap();
+        let clus = ci(&Tables::new(&codes, Some((&ids, 40))), &mean_stat, 2000, 0.95, Method::Percentile, 3).unwrap();
         assert!((clus.2 - clus.1) > 3.0 * (item.2 - item.1), "{item:?} {clus:?}");
     }
 
     #[test]
     fn same_seed_same_draws_any_thread_count() {
-        let codes: Vec<u32> = (0..500).map(|i| (i % 3 == 0) as u32).collect();
-        let t = Tables::new(&codes, 2, None);
+        let codes: Vec<u64> = (0..500).map(|i| (i % 3 == 0) as u64).collect();
+        let t = Tables::new(&codes, None);
         let a = resample(&t, &mean_stat, 300, 9);
         let pool = rayon::ThreadPoolBuilder::new().num_threads(1).build().unwrap();
         let b = pool.install(|| resample(&t, &mean_stat, 300, 9));

@@ -48,6 +48,10 @@ pub fn label_range<T: Label>(arrays: &[&[T]]) -> (i64, i64) {
         .fold((i64::MAX, i64::MIN), |(a, b), (c, d)| (a.min(c), b.max(d)))
 }
 
+/// The most categories a label array may use: tables have `(k+1)^2` cells, and
+/// a larger label almost always means raw codes that were not mapped to 0..k-1.
+pub const MAX_K: usize = 1024;
+
 /// Checks labels against `k` (or infers `k = max + 1`) and returns `k`.
 pub fn resolve_k<T: Label>(arrays: &[(&'static str, &[T])], k: Option<usize>) -> Result<usize> {
     let mut k_seen = 0i64;
@@ -58,6 +62,13 @@ pub fn resolve_k<T: Label>(arrays: &[(&'static str, &[T])], k: Option<usize>) ->
                 ErrorKind::Category,
                 name,
                 format!("holds the label {lo}; labels are 0..k-1, with -1 for missing"),
+            ));
+        }
+        if hi >= MAX_K as i64 && k.is_none() {
+            return Err(Error::new(
+                ErrorKind::Category,
+                name,
+                format!("holds the label {hi}; labels are category indices 0..k-1 with k <= {MAX_K}: map raw codes to indices first"),
             ));
         }
         if let Some(k) = k {
@@ -73,6 +84,7 @@ pub fn resolve_k<T: Label>(arrays: &[(&'static str, &[T])], k: Option<usize>) ->
     }
     match k {
         Some(0) => Err(Error::new(ErrorKind::InvalidArgument, "k", "must be at least 1")),
+        Some(k) if k > MAX_K => Err(Error::new(ErrorKind::InvalidArgument, "k", format!("is {k}; at most {MAX_K} categories are supported"))),
         Some(k) => Ok(k),
         None => Ok((k_seen.max(1)) as usize),
     }
@@ -110,21 +122,23 @@ pub fn padded_table<T: Label>(a: &[T], b: &[T], k: usize) -> Vec<u64> {
         .map(|(ca, cb)| {
             // Interleaved sub-tables break the dependency chain of repeated
             // increments to the same cell.
+            // (Only for small tables: large ones would not fit in cache.)
             const WAYS: usize = 8;
-            let mut sub = vec![0u32; WAYS * cells];
+            let ways = if cells <= 4096 { WAYS } else { 1 };
+            let mut sub = vec![0u32; ways * cells];
             let mut ia = ca.chunks_exact(WAYS);
             let mut ib = cb.chunks_exact(WAYS);
             for (xa, xb) in (&mut ia).zip(&mut ib) {
                 for j in 0..WAYS {
                     let cell = (xa[j].value() + 1) as usize * w + (xb[j].value() + 1) as usize;
-                    sub[j * cells + cell] += 1;
+                    sub[(j % ways) * cells + cell] += 1;
                 }
             }
             for (x, y) in ia.remainder().iter().zip(ib.remainder()) {
                 sub[((x.value() + 1) as usize) * w + (y.value() + 1) as usize] += 1;
             }
             let mut t = vec![0u64; cells];
-            for j in 0..WAYS {
+            for j in 0..ways {
                 for c in 0..cells {
                     t[c] += sub[j * cells + c] as u64;
                 }

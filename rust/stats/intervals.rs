@@ -11,9 +11,18 @@ fn cluster_ids(clusters: Option<&[i64]>, n: usize) -> Result<Option<(Vec<u32>, u
 }
 
 /// One cell code per item: the padded pair `(a+1, b+1)`.
-fn pair_codes<T: Label>(a: &[T], b: &[T], k: usize) -> Vec<u32> {
-    let w = (k + 1) as i64;
-    a.iter().zip(b).map(|(x, y)| ((x.value() + 1) * w + y.value() + 1) as u32).collect()
+fn pair_codes<T: Label>(a: &[T], b: &[T], k: usize) -> Vec<u64> {
+    let w = (k + 1) as u64;
+    a.iter().zip(b).map(|(x, y)| (x.value() + 1) as u64 * w + (y.value() + 1) as u64).collect()
+}
+
+/// Kappa of the padded pair table given as (cell codes, counts).
+fn kappa_of_cells(codes: &[u64], counts: &[f64], k: usize, weights: Weights) -> f64 {
+    let mut padded = vec![0.0; (k + 1) * (k + 1)];
+    for (&c, &x) in codes.iter().zip(counts) {
+        padded[c as usize] += x;
+    }
+    kappa_of_padded(&padded, k, weights)
 }
 
 fn kappa_tables<T: Label>(a: &[T], b: &[T], k: Option<usize>, clusters: Option<&[i64]>) -> Result<(usize, Tables)> {
@@ -22,7 +31,7 @@ fn kappa_tables<T: Label>(a: &[T], b: &[T], k: Option<usize>, clusters: Option<&
     let k = resolve_k(&[("a", a), ("b", b)], k)?;
     let ids = cluster_ids(clusters, a.len())?;
     let codes = pair_codes(a, b, k);
-    let t = Tables::new(&codes, (k + 1) * (k + 1), ids.as_ref().map(|(v, n)| (v.as_slice(), *n)));
+    let t = Tables::new(&codes, ids.as_ref().map(|(v, n)| (v.as_slice(), *n)));
     Ok((k, t))
 }
 
@@ -37,7 +46,7 @@ pub fn kappa_bootstrap<T: Label>(
     seed: u64,
 ) -> Result<Vec<f64>> {
     let (k, t) = kappa_tables(a, b, k, clusters)?;
-    Ok(resample(&t, &|c: &[f64]| kappa_of_padded(c, k, weights), n_resamples, seed))
+    Ok(resample(&t, &|codes: &[u64], c: &[f64]| kappa_of_cells(codes, c, k, weights), n_resamples, seed))
 }
 
 /// Kappa with a percentile or BCa bootstrap interval.
@@ -54,7 +63,7 @@ pub fn kappa_ci<T: Label>(
     seed: u64,
 ) -> Result<(f64, f64, f64)> {
     let (k, t) = kappa_tables(a, b, k, clusters)?;
-    ci(&t, &|c: &[f64]| kappa_of_padded(c, k, weights), n_resamples, level, method, seed)
+    ci(&t, &|codes: &[u64], c: &[f64]| kappa_of_cells(codes, c, k, weights), n_resamples, level, method, seed)
 }
 
 /// kappa(a1, b1) - kappa(a2, b2) on the same items, with a paired bootstrap
@@ -78,21 +87,18 @@ pub fn kappa_diff_ci<T: Label>(
     check_same_len(a1.len(), a2.len(), "a1", "a2")?;
     check_same_len(a1.len(), b2.len(), "a1", "b2")?;
     let k = resolve_k(&[("a1", a1), ("b1", b1), ("a2", a2), ("b2", b2)], k)?;
-    let w = k + 1;
-    let cells = w * w;
+    let cells = ((k + 1) * (k + 1)) as u64;
     let c1 = pair_codes(a1, b1, k);
     let c2 = pair_codes(a2, b2, k);
-    let codes: Vec<u32> = c1.iter().zip(&c2).map(|(&x, &y)| x * cells as u32 + y).collect();
+    let codes: Vec<u64> = c1.iter().zip(&c2).map(|(&x, &y)| x * cells + y).collect();
     let ids = cluster_ids(clusters, a1.len())?;
-    let t = Tables::new(&codes, cells * cells, ids.as_ref().map(|(v, n)| (v.as_slice(), *n)));
-    let stat = |joint: &[f64]| {
-        let mut t1 = vec![0.0; cells];
-        let mut t2 = vec![0.0; cells];
-        for (code, &x) in joint.iter().enumerate() {
-            if x != 0.0 {
-                t1[code / cells] += x;
-                t2[code % cells] += x;
-            }
+    let t = Tables::new(&codes, ids.as_ref().map(|(v, n)| (v.as_slice(), *n)));
+    let stat = |joint: &[u64], counts: &[f64]| {
+        let mut t1 = vec![0.0; cells as usize];
+        let mut t2 = vec![0.0; cells as usize];
+        for (&code, &x) in joint.iter().zip(counts) {
+            t1[(code / cells) as usize] += x;
+            t2[(code % cells) as usize] += x;
         }
         kappa_of_padded(&t1, k, weights) - kappa_of_padded(&t2, k, weights)
     };

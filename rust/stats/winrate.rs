@@ -16,7 +16,7 @@ pub fn win_rate_ci(
     let mut codes = Vec::with_capacity(outcomes.len());
     for (i, &x) in outcomes.iter().enumerate() {
         codes.push(match x {
-            v if v == 0.0 => 0u32,
+            v if v == 0.0 => 0u64,
             v if v == 0.5 => 1,
             v if v == 1.0 => 2,
             v if v.is_nan() => return Err(Error::new(ErrorKind::NaN, "outcomes", format!("contains NaN at index {i}"))),
@@ -30,8 +30,14 @@ pub fn win_rate_ci(
         });
     }
     let ids = clusters.map(|c| dense_ids(c, outcomes.len())).transpose()?;
-    let t = Tables::new(&codes, 3, ids.as_ref().map(|(v, n)| (v.as_slice(), *n)));
-    let stat = |c: &[f64]| (c[2] + 0.5 * c[1]) / (c[0] + c[1] + c[2]);
+    let t = Tables::new(&codes, ids.as_ref().map(|(v, n)| (v.as_slice(), *n)));
+    let stat = |codes: &[u64], c: &[f64]| {
+        let mut cells = [0.0; 3];
+        for (&code, &x) in codes.iter().zip(c) {
+            cells[code as usize] += x;
+        }
+        (cells[2] + 0.5 * cells[1]) / (cells[0] + cells[1] + cells[2])
+    };
     ci(&t, &stat, n_resamples, level, method, seed)
 }
 
