@@ -248,14 +248,16 @@ fn threshold_and_counts(keys: &[u64], mut sample: Vec<u64>, rank: usize) -> (u64
     let per_chunk: Vec<(usize, Vec<u64>)> = keys
         .par_chunks(CHUNK)
         .map(|ks| {
+            // Branch-free: always write, advance only past keys inside the bracket.
             let mut below = 0usize;
-            let mut inside = Vec::new();
+            let mut inside = vec![0u64; ks.len() + 1];
+            let mut j = 0;
             for &k in ks {
                 below += (k < lo) as usize;
-                if k >= lo && k <= hi {
-                    inside.push(k);
-                }
+                inside[j] = k;
+                j += (k >= lo && k <= hi) as usize;
             }
+            inside.truncate(j);
             (below, inside)
         })
         .collect();

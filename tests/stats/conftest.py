@@ -151,11 +151,6 @@ def agreeing_labels(rng, n, k, p_agree, missing=0.0, dtype=np.int64):
     return a.astype(dtype), b.astype(dtype)
 
 
-@pytest.fixture
-def rng():
-    return np.random.default_rng(20240611)
-
-
 @pytest.fixture(scope="session")
 def ref():
     """The reference helpers above, handed to tests as one namespace."""
