@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import random
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
@@ -21,6 +22,7 @@ class _State:
         self.fail_status: int | None = None
         self.flaky: float = 0.0
         self.reply = "A"
+        self.delay = 0.0
         self.lock = threading.Lock()
         self.rng = random.Random(7)
 
@@ -32,6 +34,8 @@ def _handler(state: _State):
 
         def do_POST(self):  # noqa: N802
             body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))) or b"{}")
+            if state.delay:
+                time.sleep(state.delay)
             with state.lock:
                 state.requests.append({"body": body, "auth": self.headers.get("authorization", "")})
                 roll = state.rng.random()

@@ -11,6 +11,7 @@ import argparse
 import sys
 
 from persona_exp import __version__
+from persona_exp.cli import cache, plan, run, runs
 from persona_exp.errors import PersonaExpError
 
 
@@ -24,7 +25,9 @@ def build_parser() -> argparse.ArgumentParser:
         ),
     )
     parser.add_argument("--version", action="version", version=f"persona-exp {__version__}")
-    parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module in (run, plan, runs, cache):
+        module.add(sub)
     return parser
 
 
@@ -39,3 +42,6 @@ def main(argv: list[str] | None = None) -> int:
     except PersonaExpError as exc:
         print(f"persona-exp: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except KeyboardInterrupt:
+        print("persona-exp: interrupted; every finished call is in the cache, so rerunning continues from here.", file=sys.stderr)
+        return 130

@@ -119,7 +119,7 @@ def persona_attributes(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in _ATTR_LINE.findall(text):
         k = _norm_attr(key)
-        if k not in _SKIP_KEYS and len(value) < 200:
+        if k not in _SKIP_KEYS and len(k.split()) <= 5 and len(value) < 200:
             out[k] = value.strip()
     return out
 
@@ -173,8 +173,10 @@ class Simulator:
             best = max(cands, key=lambda c: self.utility(base + " " + c, persona))
             return f"REVISED PREFERENCE: {base} {best}\nDONE"
         if "critique" in low or "examine the completion" in low:
-            names = ", ".join(sorted(persona)[:4]) or "the reader"
-            return f"EVALUATION: The answer is generic and ignores {names}. SUGGESTIONS: Tie it to their situation.\nDONE"
+            # The critique restates who the reader is, so a revision prompt that
+            # only sees the critique (as in the paper) can still be tailored.
+            lines = "\n".join(f"{k.title()}: {v}" for k, v in persona.items()) or "Unknown: reader"
+            return f"EVALUATION: The answer is generic for this reader:\n{lines}\nSUGGESTIONS: Tie it to their situation.\nDONE"
         if "json" in low:
             return json.dumps({"needs_revision": bool(_h(self.seed, "critic", prompt) % 2)})
         return base

@@ -1,0 +1,41 @@
+"""`persona-exp cache stats|prune`: housekeeping of the call cache."""
+
+from __future__ import annotations
+
+import argparse
+
+from persona_exp.cli.output import print_json
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("cache", help="call-cache housekeeping")
+    p.add_argument("action", choices=["stats", "prune"])
+    p.add_argument("--path", default=".persona-exp/cache.sqlite", help="cache file (default .persona-exp/cache.sqlite)")
+    p.add_argument("--older-than", type=float, metavar="DAYS", help="prune: delete calls older than this many days")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=main)
+
+
+def main(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from persona_exp.errors import DataError
+    from persona_exp.execute import CallCache
+
+    if not Path(args.path).exists():
+        raise DataError(f"{args.path}: no cache file here; run an experiment first or pass --path.")
+    with CallCache(args.path) as cache:
+        if args.action == "stats":
+            s = cache.stats()
+            if args.json:
+                print_json(s)
+            else:
+                print(f"{s['path']}: {s['calls']} calls, {s['bytes'] / 1e6:.1f} MB")
+                for model, n in s["by_model"].items():
+                    print(f"  {model or '(unknown model)'}: {n}")
+            return 0
+        if args.older_than is None:
+            raise DataError("cache prune needs --older-than DAYS (nothing is deleted without it).")
+        removed = cache.prune(older_than_days=args.older_than)
+        print(f"removed {removed} calls older than {args.older_than:g} days")
+        return 0

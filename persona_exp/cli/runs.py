@@ -1,0 +1,66 @@
+"""`persona-exp runs` and `persona-exp show RUN`: what is stored."""
+
+from __future__ import annotations
+
+import argparse
+
+import polars as pl
+
+from persona_exp.cli.output import print_frame, print_json
+
+
+def add(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("runs", help="list stored runs")
+    p.add_argument("experiment", nargs="?", help="only runs of this experiment")
+    p.add_argument("--dir", default=".persona-exp", help="output folder (default .persona-exp)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(handler=list_main)
+    s = sub.add_parser("show", help="summarize a stored run")
+    s.add_argument("run", help="run id (or a prefix), latest, latest~N, or experiment/run-id")
+    s.add_argument("--dir", default=".persona-exp", help="output folder (default .persona-exp)")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(handler=show_main)
+
+
+def list_main(args: argparse.Namespace) -> int:
+    from persona_exp.store import list_runs
+
+    runs = list_runs(args.dir, args.experiment)
+    rows = [
+        {"experiment": r.experiment, "run": r.run_id, "created": r.created, "calls": r.manifest.get("counts", {}).get("calls"),
+         "cached": r.manifest.get("counts", {}).get("cached"), "ran": r.manifest.get("counts", {}).get("ran"),
+         "failed": r.manifest.get("counts", {}).get("failed")}
+        for r in runs
+    ]
+    if args.json:
+        print_json(rows)
+    elif not rows:
+        print(f"no stored runs under {args.dir}")
+    else:
+        print_frame(pl.DataFrame(rows), "stored runs")
+    return 0
+
+
+def show_main(args: argparse.Namespace) -> int:
+    from persona_exp.store import load_run, resolve_run
+
+    info = resolve_run(args.dir, args.run)
+    metrics, tables = load_run(info)
+    m = info.manifest
+    if args.json:
+        print_json({"manifest": m, "metrics": metrics, "tables": {k: v.height for k, v in tables.items()}})
+        return 0
+    c = m.get("counts", {})
+    print(f"{m['experiment']} / {info.run_id}  ({m.get('kind')}, created {m.get('created')})")
+    print(f"  spec {m.get('spec_path')}  seed {m.get('seed')}  spec hash {m.get('spec_hash', '')[:12]}  plan hash {m.get('plan_hash', '')[:12]}")
+    for role, model in m.get("models", {}).items():
+        print(f"  {role}: {model['model']}" + (f" (reported: {', '.join(model['reported'])})" if model.get("reported") else ""))
+    print(f"  {c.get('calls')} calls: {c.get('cached')} cached, {c.get('ran')} run, {c.get('failed', 0) + c.get('parse_failed', 0) + c.get('skipped', 0)} failed;"
+          f" tokens {c.get('prompt_tokens', 0) + c.get('completion_tokens', 0):,}; cost ${c.get('cost', 0):.4f}")
+    t = m.get("timings", {})
+    print("  timings: " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in t.items()))
+    print("  tables: " + ", ".join(f"{k} ({v.height} rows)" for k, v in tables.items()))
+    headline = {"loo": "loo_attributes"}.get(m.get("kind", ""))
+    if headline and headline in tables:
+        print_frame(tables[headline], "headline")
+    return 0

@@ -1,0 +1,12 @@
+"""Experiment kinds, one module each; ``KINDS`` maps the spec's
+``experiment.kind`` to its module."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from persona_exp.experiments import loo
+
+KINDS: dict[str, ModuleType] = {"loo": loo}
+
+__all__ = ["KINDS"]

@@ -1,0 +1,173 @@
+"""Leave-one-out attribute influence (PERSONA section 4.1).
+
+For each attribute a_i: personas for whom a_i applies, each shown to the judge
+in two versions, k random other attributes without a_i and the same plus a_i.
+Every question gets a baseline answer (no persona) and a persona-refined answer
+(critique, then revision, for the version with a_i, with the paper's appendix B
+prompts); the judge role-plays each version and picks the answer it prefers.
+The agreement of the two versions (Cohen's kappa over questions) measures how
+little a_i matters: lower kappa = more influence. Per attribute we report the
+pooled kappa with a cluster-bootstrap interval (clusters = personas, so the
+dependence of a persona's judgments is respected) and the distribution of the
+per-persona kappas.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from persona_exp import stats
+from persona_exp.errors import PlanError
+from persona_exp.experiments.base import Analysis, Context, Design, add_call, seeded_flip
+from persona_exp.plan import Plan
+from persona_exp.spec.models import Strict
+
+ROLES = ("generator", "judge")
+
+ANSWER = "{question}"
+
+CRITIQUE = (
+    "Examine the COMPLETION: '{completion}' in relation to the DEMOGRAPHIC below and the INSTRUCTION: '{question}'.\n"
+    "DEMOGRAPHIC:\n{persona}\n\n"
+    "Put yourself in the shoes of DEMOGRAPHIC. The demographic prefers short answers. If you give a long suggestion, "
+    "they will hate it. Identify the ways the completion both does and does not resonate with the demographic. "
+    "Provide a concise explanation, quoting directly from the demographic and completion to illustrate your evaluation. "
+    "Think step by step about how you will make the response shorter or the same length before providing your evaluation "
+    "and suggestions. Similarly, make sure that the response given is still relevant to the INSTRUCTION.\n"
+    "Format: EVALUATION: ... SUGGESTIONS: ...\nDONE"
+)
+
+REVISE = (
+    "Revise the COMPLETION: '{completion}', with respect to INSTRUCTION: '{question}' based on the CRITIQUE: '{critique}'. "
+    "Provide a revision of the completion, do not make ANY references to the exact preferences or attributes of the "
+    "demographic. Remain subtle and indirect in your revision. Make sure your response has less tokens than the original "
+    "completion. If you make it longer you are a BAD CHATGPT.\n"
+    "Format: REVISED PREFERENCE: ...\nDONE"
+)
+
+JUDGE = (
+    "You are role-playing the following person:\n{persona}\n\n"
+    "This person asked: {question}\n\n"
+    "Response A: {response_a}\n\n"
+    "Response B: {response_b}\n\n"
+    "Which response would this person prefer? Answer with exactly one letter, A or B."
+)
+
+
+class Params(Strict):
+    kind: Literal["loo"] = "loo"
+    attributes: list[str] | Literal["all"] = "all"
+    n_personas: int = Field(40, ge=2, description="personas per attribute (paper: 40)")
+    k: int = Field(3, ge=1, description="random attributes in the version without a_i (paper: 3)")
+    n_questions: int = Field(20, ge=2, description="questions with a baseline and a refined answer (paper: 20)")
+    n_resamples: int = Field(1000, ge=100)
+    level: float = Field(0.95, gt=0, lt=1)
+    answer_template: str = ANSWER
+    critique_template: str = CRITIQUE
+    revise_template: str = REVISE
+    judge_template: str = JUDGE
+
+
+def _attributes(params: Params) -> list[str]:
+    from persona_exp.population import ATTRIBUTES, attribute
+
+    if params.attributes == "all":
+        return [a.name for a in ATTRIBUTES]
+    return [attribute(name).name for name in params.attributes]
+
+
+def build(ctx: Context) -> Design:
+    from persona_exp.population import loo_variants, render_persona
+
+    p: Params = ctx.params
+    if ctx.prompts.height < p.n_questions:
+        raise PlanError(f"experiment.n_questions is {p.n_questions} but the prompt set has only {ctx.prompts.height} prompts after filtering.")
+    questions = ctx.prompts.sample(n=p.n_questions, seed=ctx.seed, shuffle=True) if ctx.prompts.height > p.n_questions else ctx.prompts
+    rows = {r["persona_id"]: r for r in ctx.personas.iter_rows(named=True)}
+    plan = Plan()
+    items: list[dict] = []
+    notes: list[str] = []
+    for attr in _attributes(p):
+        pairs = loo_variants(ctx.personas, attr, n_personas=p.n_personas, k=p.k, seed=ctx.seed)
+        if len(pairs) < p.n_personas:
+            notes.append(f"{attr}: only {len(pairs)} personas to whom it applies (asked for {p.n_personas})")
+        for pair in pairs:
+            row = rows[pair.persona_id]
+            without = render_persona(row, pair.base)
+            with_attr = render_persona(row, pair.with_attribute)
+            for q in questions.iter_rows(named=True):
+                base = add_call(plan, ctx, "base_answer", "generator", p.answer_template, {"question": q["text"]})
+                critique = add_call(plan, ctx, "critique", "generator", p.critique_template, {"question": q["text"], "persona": with_attr}, {"completion": base})
+                refined = add_call(plan, ctx, "revise", "generator", p.revise_template, {"question": q["text"]}, {"completion": base, "critique": critique}, parser="revised")
+                refined_is_a = seeded_flip(ctx.seed, attr, pair.persona_id, q["id"])
+                order = {"response_a": refined, "response_b": base} if refined_is_a else {"response_a": base, "response_b": refined}
+                j0 = add_call(plan, ctx, "judge", "judge", p.judge_template, {"question": q["text"], "persona": without}, order, parser="choice")
+                j1 = add_call(plan, ctx, "judge", "judge", p.judge_template, {"question": q["text"], "persona": with_attr}, order, parser="choice")
+                items.append(
+                    {"attribute": attr, "persona_id": pair.persona_id, "question_id": q["id"], "refined_is_a": refined_is_a,
+                     "base_key": base, "revise_key": refined, "judge_without_key": j0, "judge_with_key": j1}
+                )
+    if not items:
+        raise PlanError("the leave-one-out design is empty: no attribute applies to any persona of the population.")
+    return Design(plan, pl.DataFrame(items), notes)
+
+
+def _choice(results, key: str, refined_is_a: bool) -> int:
+    r = results.get(key)
+    if r is None or not r.ok:
+        return -1
+    return int((r.value == "A") == refined_is_a)
+
+
+def analyze(ctx: Context, design: Design, results) -> Analysis:
+    p: Params = ctx.params
+    items = design.items.with_columns(
+        pl.Series("without", [_choice(results, k, a) for k, a in zip(design.items["judge_without_key"], design.items["refined_is_a"])], dtype=pl.Int8),
+        pl.Series("with", [_choice(results, k, a) for k, a in zip(design.items["judge_with_key"], design.items["refined_is_a"])], dtype=pl.Int8),
+    )
+    rows = []
+    per_pair = []
+    for (attr,), g in items.group_by(["attribute"], maintain_order=True):
+        a, b = g["without"].to_numpy(), g["with"].to_numpy()
+        personas = g["persona_id"].to_numpy()
+        valid = (a >= 0) & (b >= 0)
+        if valid.sum() < 2:
+            est = lo = hi = float("nan")
+        else:
+            est, lo, hi = stats.kappa_ci(a, b, k=2, clusters=personas, n_resamples=p.n_resamples, level=p.level, seed=ctx.seed)
+        pair_k = []
+        for (pid,), pg in g.group_by(["persona_id"], maintain_order=True):
+            kv = stats.cohen_kappa(pg["without"].to_numpy(), pg["with"].to_numpy(), k=2) if ((pg["without"] >= 0) & (pg["with"] >= 0)).sum() else float("nan")
+            pair_k.append(kv)
+            per_pair.append({"attribute": attr, "persona_id": pid, "kappa": kv})
+        ks = np.array(pair_k, dtype=float)
+        finite = ks[np.isfinite(ks)]
+        rows.append(
+            {
+                "attribute": attr,
+                "kappa": est,
+                "ci_low": lo,
+                "ci_high": hi,
+                "median_persona_kappa": float(np.median(finite)) if finite.size else float("nan"),
+                "personas": len(pair_k),
+                "judgments": int(valid.sum()),
+                "prefer_refined": float(b[b >= 0].mean()) if (b >= 0).any() else float("nan"),
+            }
+        )
+    headline = pl.DataFrame(rows).sort("kappa", nulls_last=True)
+    metrics = {
+        "kappa": {r["attribute"]: {"estimate": r["kappa"], "low": r["ci_low"], "high": r["ci_high"]} for r in rows},
+        "most_influential": headline["attribute"][0] if headline.height else None,
+        "judgments_missing": int(((items["without"] < 0) | (items["with"] < 0)).sum()),
+        "level": p.level,
+    }
+    return Analysis(
+        title="Leave-one-out attribute influence (lower kappa = more influence)",
+        headline=headline,
+        tables={"loo_attributes": headline, "loo_personas": pl.DataFrame(per_pair), "loo_judgments": items},
+        metrics=metrics,
+    )

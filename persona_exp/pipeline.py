@@ -1,0 +1,168 @@
+"""From a spec file to a stored run: load, populate, plan, execute, analyze, store.
+
+Everything the CLI does is callable from Python, e.g.
+``persona_exp.pipeline.run("experiments/loo.yaml")``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import polars as pl
+
+import persona_exp
+from persona_exp import prompts as prompt_sets
+from persona_exp.errors import SpecError
+from persona_exp.execute import CallCache, RunCounts, Runner
+from persona_exp.experiments import KINDS
+from persona_exp.experiments.base import Analysis, Context, Design
+from persona_exp.plan.keys import node_key
+from persona_exp.spec import load
+from persona_exp.spec.experiment import ExperimentSpec
+from persona_exp.store import write_run
+from persona_exp.store.runs import new_run_id
+
+
+@dataclass
+class Prepared:
+    spec: ExperimentSpec
+    spec_path: str
+    root: Path
+    cache_path: Path
+    ctx: Context
+    design: Design
+    population: Any
+    prompt_report: list[dict[str, Any]]
+    timings: dict[str, float]
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    run_id: str
+    counts: RunCounts
+    analysis: Analysis
+    manifest: dict[str, Any]
+
+
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec:
+    spec, loc = load(path, ExperimentSpec, list(overrides))
+    module = KINDS[spec.experiment.kind]
+    for role in module.ROLES:
+        if role not in spec.models:
+            raise SpecError(
+                f"{loc.where(('models',))}: models: the {spec.experiment.kind} experiment needs a model for the role "
+                f"{role!r}; add models.{role}.model (e.g. sim/{role} to run offline)."
+            )
+    for role in spec.models:
+        if role not in module.ROLES:
+            raise SpecError(
+                f"{loc.where(('models', role), key=True)}: models.{role}: unknown model role for a "
+                f"{spec.experiment.kind} experiment, which uses {', '.join(module.ROLES)}."
+            )
+    return spec
+
+
+def _population(spec: ExperimentSpec, root: Path):
+    from persona_exp.population import build_population, load_population, save_population
+
+    key = node_key("population", {"spec": spec.population.model_dump(), "seed": spec.seed})
+    path = root / "populations" / f"{key}.parquet"
+    if path.exists():
+        return load_population(path)
+    pop = build_population(spec.population, seed=spec.seed)
+    save_population(pop, path)
+    return pop
+
+
+def _prompts(spec: ExperimentSpec) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+    p = spec.prompts
+    frame = prompt_sets.load_default() if p.source == "default" else prompt_sets.load_file(p.source, p.text_column, p.topic_column)
+    frame, report = prompt_sets.filter_prompts(frame, p.filters)
+    return frame, [step._asdict() for step in report]
+
+
+def prepare(spec_path: str | Path, overrides: Sequence[str] = ()) -> Prepared:
+    t0 = time.perf_counter()
+    spec = load_spec(spec_path, overrides)
+    root = Path(spec.output.dir)
+    cache_path = Path(spec.output.cache) if spec.output.cache else root / "cache.sqlite"
+    population = _population(spec, root)
+    t1 = time.perf_counter()
+    frame, prompt_report = _prompts(spec)
+    module = KINDS[spec.experiment.kind]
+    ctx = Context(spec.name, spec.seed, spec.experiment, spec.models, population.frame, frame)
+    design = module.build(ctx)
+    t2 = time.perf_counter()
+    return Prepared(spec, str(spec_path), root, cache_path, ctx, design, population, prompt_report, {"population_s": t1 - t0, "plan_s": t2 - t1})
+
+
+def _versions() -> dict[str, str]:
+    out = {"persona_exp": persona_exp.__version__, "python": platform.python_version(), "polars": pl.__version__}
+    import numpy
+
+    out["numpy"] = numpy.__version__
+    if "litellm" in sys.modules:
+        from importlib.metadata import version
+
+        out["litellm"] = version("litellm")
+    return out
+
+
+def execute(prep: Prepared, *, progress: bool = True) -> RunOutcome:
+    spec, design = prep.spec, prep.design
+    t0 = time.perf_counter()
+    with CallCache(prep.cache_path) as cache:
+        results, counts = Runner(spec.models, cache, progress=progress).run(design.plan)
+    t1 = time.perf_counter()
+    analysis = KINDS[spec.experiment.kind].analyze(prep.ctx, design, results)
+    t2 = time.perf_counter()
+    plan_key = design.plan.plan_key()
+    run_id = new_run_id(plan_key)
+    resolved = spec.model_dump(mode="json")
+    calls = pl.DataFrame(
+        [
+            {"key": r.key, "step": r.step, "role": r.role, "status": r.status, "cached": r.cached, "value": None if r.value is None else str(r.value),
+             "text": r.text, "model": r.model, "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "cost": r.cost, "error": r.error}
+            for r in results.values()
+        ],
+        schema={"key": pl.String, "step": pl.String, "role": pl.String, "status": pl.String, "cached": pl.Boolean, "value": pl.String, "text": pl.String,
+                "model": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64, "cost": pl.Float64, "error": pl.String},
+    )
+    reported: dict[str, set[str]] = {}
+    for r in results.values():
+        if r.model:
+            reported.setdefault(r.role, set()).add(r.model)
+    manifest = {
+        "experiment": spec.name,
+        "kind": spec.experiment.kind,
+        "run_id": run_id,
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "spec_path": prep.spec_path,
+        "spec": resolved,
+        "spec_hash": node_key("spec", resolved),
+        "plan_hash": plan_key,
+        "seed": spec.seed,
+        "versions": _versions(),
+        "models": {role: {"model": cfg.model, "reported": sorted(reported.get(role, ()))} for role, cfg in spec.models.items()},
+        "counts": counts.as_dict(),
+        "timings": {**prep.timings, "execute_s": t1 - t0, "analyze_s": t2 - t1},
+        "population": {"key": prep.population.key, "size": prep.population.frame.height, "report": prep.population.report},
+        "prompts": {"count": prep.ctx.prompts.height, "filters": prep.prompt_report},
+        "notes": design.notes,
+    }
+    tables = {"personas": prep.population.frame, "prompts": prep.ctx.prompts, "calls": calls, "design": design.items, **analysis.tables}
+    run_dir = write_run(prep.root, spec.name, run_id, manifest, analysis.metrics, tables)
+    return RunOutcome(run_dir, run_id, counts, analysis, manifest)
+
+
+def run(spec_path: str | Path, overrides: Sequence[str] = (), *, progress: bool = True) -> RunOutcome:
+    """Runs an experiment spec end to end and stores the run."""
+    return execute(prepare(spec_path, overrides), progress=progress)
+

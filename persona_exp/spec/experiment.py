@@ -1,0 +1,33 @@
+"""The top-level experiment spec: what a YAML file under experiments/ holds."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from persona_exp.experiments import loo
+from persona_exp.population import PopulationSpec
+from persona_exp.spec.models import ModelConfig, OutputSpec, Strict
+
+DEFAULT_PROMPT_FILTERS: list[Any] = [{"question_mark": True}, {"min_words": 5}, {"dedupe": True}]
+
+
+class PromptsSpec(Strict):
+    """Where questions come from and how they are filtered (PERSONA 3.2)."""
+
+    source: str = Field("default", description='"default" (embedded questions) or a PRISM-format file')
+    text_column: str | None = None
+    topic_column: str | None = None
+    filters: list[Any] = Field(default_factory=lambda: list(DEFAULT_PROMPT_FILTERS))
+
+
+class ExperimentSpec(Strict):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="runs are stored under this name")
+    description: str = ""
+    seed: int = 0
+    models: dict[str, ModelConfig]
+    population: PopulationSpec = Field(default_factory=PopulationSpec)
+    prompts: PromptsSpec = Field(default_factory=PromptsSpec)
+    experiment: loo.Params
+    output: OutputSpec = Field(default_factory=OutputSpec)

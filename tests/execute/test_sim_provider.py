@@ -1,0 +1,24 @@
+"""The simulator is reachable through litellm like any provider, and agrees with
+the in-process path the runner uses."""
+
+import asyncio
+
+from persona_exp.execute import sim
+from persona_exp.execute.llm import litellm
+
+JUDGE = [{"role": "user", "content": "You are:\nAge: 30\nReligion: None\n\nResponse A: Family first.\n\nResponse B: Save money.\n\nWhich? Answer with A or B."}]
+
+
+def test_litellm_completion_answers_from_the_simulator():
+    lt = litellm()
+    r = lt.completion(model="sim/judge", messages=JUDGE)
+    text, _ = sim.complete("sim/judge", JUDGE, {})
+    assert r.choices[0].message.content == text and text in ("A", "B")
+    assert r.model == "sim/judge" and r.usage.prompt_tokens > 0
+
+
+def test_litellm_async_passes_sim_settings():
+    lt = litellm()
+    msgs = [{"role": "user", "content": "Should towns fund libraries?"}]
+    r = asyncio.run(lt.acompletion(model="sim/generator", messages=msgs, sim={"seed": 5}))
+    assert r.choices[0].message.content == sim.complete("sim/generator", msgs, {"sim": {"seed": 5}})[0]
