@@ -159,7 +159,8 @@ def execute(prep: Prepared, *, progress: bool = True) -> RunOutcome:
     }
     tables = {"personas": prep.population.frame, "prompts": prep.ctx.prompts, "calls": calls, "design": design.items, **analysis.tables}
     run_dir = write_run(prep.root, spec.name, run_id, manifest, analysis.metrics, tables)
-    return RunOutcome(run_dir, run_id, counts, analysis, manifest)
+    manifest["run_id"] = run_dir.name
+    return RunOutcome(run_dir, run_dir.name, counts, analysis, manifest)
 
 
 def run(spec_path: str | Path, overrides: Sequence[str] = (), *, progress: bool = True) -> RunOutcome:

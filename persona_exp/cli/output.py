@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import math
 import sys
-from typing import Any, Iterable
+from typing import Any
 
 import polars as pl
 
 
 def console(stderr: bool = False):
+    """A rich console; when output is not a terminal, wide enough for whole tables."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False, soft_wrap=False)
+    stream = sys.stderr if stderr else sys.stdout
+    return Console(stderr=stderr, highlight=False, soft_wrap=False, width=None if stream.isatty() else 200)
 
 
 def _cell(v: Any) -> str:
@@ -40,22 +42,3 @@ def print_frame(frame: pl.DataFrame, title: str | None = None, limit: int = 50) 
 def print_json(obj: Any) -> None:
     json.dump(obj, sys.stdout, indent=2, sort_keys=True, default=str)
     sys.stdout.write("\n")
-
-
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """{"a": {"b": 1}} -> {"a.b": 1}; lists are kept whole."""
-    if isinstance(obj, dict):
-        out: dict[str, Any] = {}
-        for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: obj}
-
-
-def changed_fields(old: dict[str, Any], new: dict[str, Any]) -> list[tuple[str, Any, Any]]:
-    a, b = flatten(old), flatten(new)
-    return [(k, a.get(k), b.get(k)) for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
-
-
-def join(items: Iterable[str]) -> str:
-    return ", ".join(items)

@@ -6,7 +6,7 @@ import argparse
 
 import polars as pl
 
-from persona_exp.cli.output import changed_fields, print_frame, print_json
+from persona_exp.cli.output import print_frame, print_json
 
 
 def add(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +30,7 @@ def _price(model: str) -> tuple[float, float] | None:
 
 
 def summarize(prep) -> dict:
+    from persona_exp.diff import spec_changes
     from persona_exp.execute import CallCache
     from persona_exp.store import list_runs, load_run
 
@@ -41,13 +42,16 @@ def summarize(prep) -> dict:
             cached = cache.contains_many(plan.calls)
     previous = list_runs(prep.root, prep.spec.name)
     last_keys: set[str] = set()
-    changes: list[tuple[str, object, object]] = []
+    changes: list[dict] = []
+    changed_items: list[dict] = []
     if previous:
         last = previous[-1]
         _, tables = load_run(last)
         if "calls" in tables:
             last_keys = set(tables["calls"]["key"].to_list())
-        changes = changed_fields(last.manifest.get("spec", {}), prep.spec.model_dump(mode="json"))
+        changes = spec_changes(last.manifest.get("spec", {}), prep.spec.model_dump(mode="json"))
+        if "design" in tables:
+            changed_items = changed_design(tables["design"], prep.design.items)
     rows = []
     total_cost: float | None = 0.0
     for step, calls in plan.by_step().items():
@@ -66,7 +70,24 @@ def summarize(prep) -> dict:
         )
     return {"experiment": prep.spec.name, "steps": rows, "total_calls": len(plan), "to_run": sum(r["to_run"] for r in rows),
             "est_cost_usd": total_cost, "last_run": previous[-1].run_id if previous else None,
-            "changed_since_last_run": [{"field": f, "old": o, "new": n} for f, o, n in changes]}
+            "changed_since_last_run": changes,
+            "changed_items": changed_items}
+
+
+def changed_design(old: pl.DataFrame, new: pl.DataFrame) -> list[dict]:
+    """Per call column of the design (``*_key``): of the items present in both
+    runs (matched on their id columns), how many now use a different call."""
+    ids = [c for c in new.columns if not c.endswith("_key") and new[c].dtype == pl.String and c in old.columns]
+    keys = [c for c in new.columns if c.endswith("_key") and c in old.columns]
+    if not ids or not keys:
+        return []
+    joined = new.select(ids + keys).unique(subset=ids).join(old.select(ids + keys).unique(subset=ids), on=ids, how="left", suffix="_old")
+    matched = joined.filter(pl.col(keys[0] + "_old").is_not_null())
+    out = []
+    for k in keys:
+        changed = matched.filter(pl.col(k) != pl.col(k + "_old")).height
+        out.append({"call": k.removesuffix("_key"), "items": matched.height, "changed": changed, "new_items": joined.height - matched.height})
+    return out
 
 
 def main(args: argparse.Namespace) -> int:
@@ -84,4 +105,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"compared with the last run {summary['last_run']}:")
         for ch in summary["changed_since_last_run"] or [{"field": "(no spec field changed)", "old": "", "new": ""}]:
             print(f"  {ch['field']}: {ch['old']!r} -> {ch['new']!r}" if ch["old"] != "" else f"  {ch['field']}")
+        for it in summary["changed_items"]:
+            if it["changed"] or it["new_items"]:
+                print(f"  {it['call']}: {it['changed']} of {it['items']} items use a changed call; {it['new_items']} new items")
     return 0

@@ -171,3 +171,34 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
         tables={"loo_attributes": headline, "loo_personas": pl.DataFrame(per_pair), "loo_judgments": items},
         metrics=metrics,
     )
+
+
+def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, seed: int, examples: int) -> dict:
+    """Per-attribute kappa change with a paired cluster bootstrap over the
+    judgments both runs share (same attribute, persona and question), and the
+    judgments that flipped."""
+    ids = ["attribute", "persona_id", "question_id"]
+    ja, jb = ta["loo_judgments"], tb["loo_judgments"]
+    shared = ja.select(ids + ["without", "with"]).join(jb.select(ids + ["without", "with"]), on=ids, suffix="_b")
+    metrics = []
+    for (attr,), g in shared.group_by(["attribute"], maintain_order=True):
+        arrays = [g[c].to_numpy() for c in ("without", "with", "without_b", "with_b")]
+        ka = stats.cohen_kappa(arrays[0], arrays[1], k=2)
+        kb = stats.cohen_kappa(arrays[2], arrays[3], k=2)
+        # kappa_diff_ci gives kappa(first pair) - kappa(second pair); we report B - A.
+        d, lo, hi = stats.kappa_diff_ci(arrays[2], arrays[3], arrays[0], arrays[1], k=2, clusters=g["persona_id"].to_numpy(), n_resamples=n_resamples, seed=seed)
+        metrics.append({"metric": f"kappa[{attr}]", "a": ka, "b": kb, "delta": d, "low": lo, "high": hi, "flagged": bool(lo > 0 or hi < 0), "items": g.height})
+    flipped = shared.filter((pl.col("without") != pl.col("without_b")) | (pl.col("with") != pl.col("with_b")))
+    by_group = (
+        flipped.group_by("attribute").len().sort("len", descending=True).rename({"len": "flips"})
+        .with_columns(pl.format("attribute {}", pl.col("attribute")).alias("group")).select("group", "flips").to_dicts()
+        + flipped.group_by("persona_id").len().sort("len", descending=True).head(10).rename({"len": "flips"})
+        .with_columns(pl.format("persona {}", pl.col("persona_id")).alias("group")).select("group", "flips").to_dicts()
+        + flipped.group_by("question_id").len().sort("len", descending=True).head(10).rename({"len": "flips"})
+        .with_columns(pl.format("question {}", pl.col("question_id")).alias("group")).select("group", "flips").to_dicts()
+    )
+    ex = [
+        f"{r['attribute']} / persona {r['persona_id']} / question {r['question_id']}: without {r['without']}->{r['without_b']}, with {r['with']}->{r['with_b']}"
+        for r in flipped.head(examples).iter_rows(named=True)
+    ]
+    return {"metrics": metrics, "flips": {"shared": shared.height, "total": flipped.height, "by_group": by_group, "examples": ex}}

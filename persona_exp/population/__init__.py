@@ -1,13 +1,34 @@
-"""Persona populations: procedural enrichment of census-derived personas.
+"""Persona populations (PERSONA, section 3.1).
 
-:func:`enrich` adds PERSONA's procedural attributes (Big Five labels, quirks,
-mannerisms, personal time, lifestyle, ideology, political views, religion and a
-job description) to a polars frame with ``persona_id`` and ``age``; the
-published figures and hand-written lists it draws from live in ``data/``.
+:func:`build_population` draws personas from ACS PUMS microdata (or, offline,
+from the embedded national profile), applies declarative filters and
+consistency rules, and adds the procedural attributes of :func:`enrich`
+(Big Five labels, quirks, mannerisms, personal time, lifestyle, ideology,
+political views, religion, job description). :data:`ATTRIBUTES` lists the
+paper's 33 attributes in canonical order; :func:`render_persona` writes a
+persona as prompt text and :func:`loo_variants` builds the leave-one-out
+versions. The published figures and hand-written lists live in ``data/``.
 """
 
 from __future__ import annotations
 
+from persona_exp.population.attributes import (
+    ATTRIBUTE_NAMES,
+    ATTRIBUTES,
+    CENSUS_ATTRIBUTES,
+    PROCEDURAL_ATTRIBUTES,
+    Attribute,
+    attribute,
+)
+from persona_exp.population.build import (
+    Population,
+    PopulationSpec,
+    build_population,
+    load_population,
+    population_key,
+    save_population,
+)
+from persona_exp.population.consistency import RULES, Rule, check_consistency
 from persona_exp.population.enrich import (
     BIG_FIVE_COLUMNS,
     BIG_FIVE_CUTS,
@@ -22,18 +43,46 @@ from persona_exp.population.enrich import (
     enrich,
     enrichment_lists,
 )
+from persona_exp.population.filters import Filter, apply_filters, parse_filter
+from persona_exp.population.render import LooPair, LooShortfallWarning, LooVariants, loo_variants, render_persona
+from persona_exp.population.represent import print_representativeness, representativeness
 
 __all__ = [
+    "ATTRIBUTES",
+    "ATTRIBUTE_NAMES",
+    "Attribute",
     "BIG_FIVE_COLUMNS",
     "BIG_FIVE_CUTS",
     "BIG_FIVE_DOMAINS",
     "BIG_FIVE_LABELS",
+    "CENSUS_ATTRIBUTES",
     "ENRICHED_COLUMNS",
+    "Filter",
+    "LooPair",
+    "LooShortfallWarning",
+    "LooVariants",
+    "PROCEDURAL_ATTRIBUTES",
+    "Population",
+    "PopulationSpec",
+    "RULES",
+    "Rule",
     "TOO_YOUNG_FOR_POLITICS",
+    "apply_filters",
+    "attribute",
     "belief_tables",
     "big_five_norms",
     "big_five_scores",
+    "build_population",
+    "check_consistency",
     "describe_job",
     "enrich",
     "enrichment_lists",
+    "load_population",
+    "loo_variants",
+    "parse_filter",
+    "population_key",
+    "print_representativeness",
+    "render_persona",
+    "representativeness",
+    "save_population",
 ]

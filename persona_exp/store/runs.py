@@ -39,10 +39,10 @@ def write_run(
     metrics: Mapping[str, Any],
     tables: Mapping[str, pl.DataFrame],
 ) -> Path:
-    """Writes a complete run atomically and returns its folder."""
+    """Writes a complete run atomically and returns its folder. A run id that is
+    taken (two runs of one plan within a second) gets a numeric suffix."""
     base = Path(root) / "runs" / experiment
     base.mkdir(parents=True, exist_ok=True)
-    final = base / run_id
     tmp = base / f".tmp-{run_id}-{os.getpid()}"
     if tmp.exists():
         shutil.rmtree(tmp)
@@ -51,8 +51,15 @@ def write_run(
         for name, frame in tables.items():
             frame.write_parquet(tmp / f"{name}.parquet")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=_jsonable) + "\n")
-        (tmp / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True, default=_jsonable) + "\n")
-        os.replace(tmp, final)
+        for n in range(1, 1000):
+            final = base / (run_id if n == 1 else f"{run_id}-{n}")
+            (tmp / "manifest.json").write_text(json.dumps({**manifest, "run_id": final.name}, indent=2, sort_keys=True, default=_jsonable) + "\n")
+            try:
+                os.rename(tmp, final)  # atomic; refuses to replace an existing run
+                break
+            except OSError:
+                if not final.exists():
+                    raise
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

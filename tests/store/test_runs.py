@@ -46,3 +46,11 @@ def test_failed_write_leaves_nothing(tmp_path):
     with pytest.raises(RuntimeError):
         write_run(tmp_path, "loo", "r1", {"created": "1"}, {}, {"t": Boom({"a": [1]})})
     assert list((tmp_path / "runs" / "loo").iterdir()) == []
+
+
+def test_a_taken_run_id_gets_a_suffix_and_never_overwrites(tmp_path):
+    first = _write(tmp_path, "loo", "20260101-000000-aaaa", "1")
+    second = _write(tmp_path, "loo", "20260101-000000-aaaa", "1")
+    assert first.name == "20260101-000000-aaaa" and second.name == "20260101-000000-aaaa-2"
+    assert resolve_run(tmp_path, "latest").run_id == "20260101-000000-aaaa-2"
+    assert load_run(resolve_run(tmp_path, "latest").__class__("loo", first.name, first, {}))[0] == {"m": 1.5}

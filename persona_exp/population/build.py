@@ -1,0 +1,288 @@
+"""Building a persona population (PERSONA, section 3.1): source -> filters -> weighted draw ->
+consistency rules -> procedural enrichment, with a report and a content key.
+
+The source is either real ACS PUMS microdata (``persons``, optionally joined to
+``housing``, decoded with the Bureau's dictionary or the embedded 2018 tables)
+or, with no file, the synthetic weighted frame of the embedded national profile
+(:mod:`persona_exp.population.profile`). Both give the same columns and go
+through the same steps:
+
+1. the declarative filters (:mod:`persona_exp.population.filters`);
+2. ``persona_exp.stats.weighted_sample`` by person weight, with replacement and
+   seeded: a row drawn twice becomes two personas with distinct ids;
+3. the consistency rules (:mod:`persona_exp.population.consistency`); rejected
+   draws are replaced by further draws (at most ``MAX_ATTEMPTS`` rounds);
+4. the procedural attributes (:func:`persona_exp.population.enrich.enrich`).
+
+The population's ``key`` is the xxh3-128 hash of the canonical JSON of its
+columns and rows, so an identical population is recognised (and reused)
+whatever produced it. :func:`save_population` writes parquet plus a JSON
+sidecar with the report and key; :func:`load_population` checks the key.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+import polars as pl
+import xxhash
+from pydantic import Field
+
+from persona_exp import stats
+from persona_exp.census.decode import decode, unmapped_codes
+from persona_exp.census.dictionary import resolve
+from persona_exp.census.pums import read_pums
+from persona_exp.errors import DataError
+from persona_exp.plan.keys import canonical_json
+from persona_exp.population.attributes import (
+    ATTRIBUTE_NAMES,
+    CENSUS_ATTRIBUTES,
+    HOUSING_VARIABLES,
+    PERSON_VARIABLES,
+    PROCEDURAL_ATTRIBUTES,
+    big_five_text,
+    derive_census,
+)
+from persona_exp.population.consistency import RULES, check_consistency
+from persona_exp.population.enrich import BIG_FIVE_COLUMNS, ENRICHED_COLUMNS, enrich
+from persona_exp.population.filters import apply_filters, parse_filter
+from persona_exp.population.profile import DEFAULT_ROWS, PROFILE_SEED, census_profile, synthetic_frame
+from persona_exp.population.represent import representativeness
+from persona_exp.spec.models import Strict
+
+__all__ = [
+    "MAX_ATTEMPTS",
+    "Population",
+    "PopulationSpec",
+    "build_population",
+    "load_population",
+    "population_key",
+    "save_population",
+    "source_frame",
+]
+
+MAX_ATTEMPTS = 25
+HOUSING_ATTRIBUTES = ("household_language", "household_type", "family_presence_and_age")
+_LABELS = ("ANC1P", "POBP", "INDP", "OCCP", "ST")
+
+
+class PopulationSpec(Strict):
+    """The ``population:`` block of an experiment spec."""
+
+    source: Literal["census"] = "census"
+    persons: str | None = Field(None, description="PUMS person file (csv or the Bureau's zip); None = the embedded default profile")
+    housing: str | None = Field(None, description="PUMS housing file (optional): household language, type, children")
+    dictionary: str | None = Field(None, description="PUMS data dictionary CSV (optional; embedded 2018 tables otherwise)")
+    size: int = Field(200, ge=1, description="number of personas")
+    filters: list[str] = Field(default_factory=list, description='e.g. "age >= 18", "sex == Female", "state == Wyoming"')
+    consistency: bool = Field(True, description="reject impossible profiles with the consistency rules")
+    enrich: bool = Field(True, description="add the procedural attributes (Big Five, quirks, beliefs...)")
+
+
+@dataclass
+class Population:
+    """Personas (one row each: persona_id, weight, one column per attribute), a report, a content key."""
+
+    frame: pl.DataFrame
+    report: dict = field(default_factory=dict)
+    key: str = ""
+
+    def __len__(self) -> int:
+        return self.frame.height
+
+
+# --------------------------------------------------------------------------- sources
+
+
+def _file_state(path: str | None) -> tuple[str, int, int] | None:
+    if path is None:
+        return None
+    p = Path(path)
+    try:
+        st = p.stat()
+    except OSError:
+        return (str(p), -1, -1)  # read_pums reports the missing file
+    return (str(p.resolve()), st.st_size, st.st_mtime_ns)
+
+
+@lru_cache(maxsize=2)
+def _census_source(persons: tuple, housing: tuple | None, dictionary: tuple | None) -> pl.DataFrame:
+    codes = resolve(dictionary[0] if dictionary else None)
+    pums = read_pums(
+        persons[0],
+        housing[0] if housing else None,
+        columns=PERSON_VARIABLES,
+        housing_columns=HOUSING_VARIABLES,
+        dictionary=codes,
+    )
+    frame = pums.frame
+    checked = [c for c in (*PERSON_VARIABLES, *HOUSING_VARIABLES) if c in frame.columns]
+    found = unmapped_codes(frame, codes, columns=checked)
+    if found:
+        shown = "; ".join(f"{var}: {', '.join(repr(c) for c in list(codes_)[:5])}" for var, codes_ in found.items())
+        raise DataError(f"PUMS person file {persons[0]} has codes without a label in {codes.source}: {shown}.")
+    decoded = decode(frame, codes, columns=list(_LABELS), suffix="_label")
+    derived = derive_census(decoded)
+    must_be_known = [c for c in CENSUS_ATTRIBUTES if c not in HOUSING_ATTRIBUTES]
+    nulls = {c: n for c, n in derived.select(must_be_known).null_count().row(0, named=True).items() if n}
+    if nulls:
+        column = next(iter(nulls))
+        raise DataError(
+            f"PUMS person file {persons[0]}: {nulls[column]} row(s) have a value of {column} that persona-exp "
+            f"cannot map ({', '.join(f'{c}: {n}' for c, n in nulls.items())})."
+        )
+    return derived
+
+
+def source_frame(spec: PopulationSpec) -> tuple[pl.DataFrame, str]:
+    """The weighted frame personas are drawn from, and a description of it."""
+    if spec.persons is None:
+        if spec.housing is not None:
+            raise DataError("population.housing is set but population.persons is not; give the PUMS person file too.")
+        profile = census_profile()
+        return synthetic_frame(DEFAULT_ROWS, PROFILE_SEED), f"embedded default profile ({profile['about'].split(' (')[0]})"
+    frame = _census_source(_file_state(spec.persons), _file_state(spec.housing), _file_state(spec.dictionary))
+    what = f"PUMS person file {spec.persons}" + (f" joined to housing file {spec.housing}" if spec.housing else "")
+    return frame, what
+
+
+# --------------------------------------------------------------------------- drawing
+
+
+def _draw_seed(seed: int, attempt: int) -> int:
+    return xxhash.xxh3_64_intdigest(f"population-draw:{int(seed)}:{attempt}".encode())
+
+
+def _draw(pool: pl.DataFrame, size: int, seed: int, rules: tuple) -> tuple[pl.DataFrame, int, dict[str, int], int]:
+    """``size`` accepted rows (in draw order), the number drawn, rejections per rule, rounds used."""
+    weights = pool["weight"].to_numpy()
+    accepted: list[pl.DataFrame] = []
+    have, drawn = 0, 0
+    rejected = {r.name: 0 for r in rules}
+    attempt = 0
+    while have < size:
+        if attempt >= MAX_ATTEMPTS:
+            raise DataError(
+                f"the consistency rules rejected too many draws: {have} of {size} personas after {drawn} draws "
+                f"({', '.join(f'{k}: {v}' for k, v in rejected.items() if v)}); relax the filters or set "
+                "population.consistency: false."
+            )
+        need = size - have
+        n = need if attempt == 0 else max(need, math.ceil(need * 1.5))
+        idx = stats.weighted_sample(weights, n, replace=True, seed=_draw_seed(seed, attempt))
+        batch = pool[idx]
+        drawn += n
+        if rules:
+            batch, counts = check_consistency(batch, rules)
+            for name, c in counts.items():
+                rejected[name] += c
+        batch = batch.head(need)
+        accepted.append(batch)
+        have += batch.height
+        attempt += 1
+    return pl.concat(accepted), drawn, rejected, attempt
+
+
+def _enrich(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
+    inputs = frame.select("persona_id", "age", "sex", "employment_status", pl.col("_occupation_raw").alias("occupation"))
+    extra = enrich(inputs, seed=seed)
+    extra = extra.with_columns(big_five_text(extra)).drop(BIG_FIVE_COLUMNS)
+    keep = [c for c in ENRICHED_COLUMNS if c not in BIG_FIVE_COLUMNS] + ["big_five_scores"]
+    return frame.drop([c for c in keep if c in frame.columns]).hstack(extra.select(keep))
+
+
+def build_population(spec: PopulationSpec, *, seed: int) -> Population:
+    """Draw ``spec.size`` personas from the spec's source (see the module docstring)."""
+    if not isinstance(spec, PopulationSpec):
+        spec = PopulationSpec.model_validate(spec)
+    for f in spec.filters:  # syntax errors first, before any file is read
+        parse_filter(f)
+    source, described = source_frame(spec)
+    pool, filter_report = apply_filters(source, spec.filters)
+    chosen, drawn, rejected, attempts = _draw(pool, spec.size, seed, tuple(RULES) if spec.consistency else ())
+    width = max(4, len(str(spec.size)))
+    chosen = chosen.with_columns(pl.Series("persona_id", [f"p{i:0{width}d}" for i in range(1, chosen.height + 1)], dtype=pl.String))
+    represent = representativeness(chosen, pool)
+    if spec.enrich:
+        chosen = _enrich(chosen, seed)
+    else:
+        chosen = chosen.with_columns([pl.lit(None, dtype=pl.String).alias(c) for c in PROCEDURAL_ATTRIBUTES])
+    frame = chosen.select(
+        pl.col("persona_id"),
+        pl.col("weight").cast(pl.Float64),
+        pl.col("age").cast(pl.Int64),
+        *[pl.col(c).cast(pl.String) for c in ATTRIBUTE_NAMES if c != "age"],
+    )
+    report = {
+        "source": described,
+        "spec": spec.model_dump(),
+        "seed": int(seed),
+        "size": frame.height,
+        "source_rows": source.height,
+        "drawn": drawn,
+        "draw_rounds": attempts,
+        "rejected": rejected,
+        "filters": filter_report,
+        "representativeness": represent,
+        "notes": [
+            "The paper's language-model consistency check (about 8.5% of profiles dropped) is not applied here; "
+            "it belongs to the engine's plan step."
+        ],
+    }
+    return Population(frame, report, population_key(frame))
+
+
+# --------------------------------------------------------------------------- persistence
+
+
+def population_key(frame: pl.DataFrame) -> str:
+    """xxh3-128 of the canonical JSON of the frame's columns, dtypes and rows."""
+    payload = {"columns": frame.columns, "dtypes": [str(t) for t in frame.dtypes], "rows": frame.rows()}
+    return xxhash.xxh3_128_hexdigest(canonical_json(payload))
+
+
+def _sidecar(path: Path) -> Path:
+    return path.with_name(path.name + ".json") if path.suffix != ".parquet" else path.with_suffix(".json")
+
+
+def save_population(pop: Population, path: str | os.PathLike[str]) -> Path:
+    """Write ``path`` (parquet) and its sidecar ``<stem>.json`` (report and key); returns the parquet path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = pop.key or population_key(pop.frame)
+    tmp = path.with_name(f".{path.name}.tmp")
+    pop.frame.write_parquet(tmp)
+    os.replace(tmp, path)
+    side = _sidecar(path)
+    tmp_side = side.with_name(f".{side.name}.tmp")
+    tmp_side.write_text(json.dumps({"key": key, "report": pop.report}, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    os.replace(tmp_side, side)
+    return path
+
+
+def load_population(path: str | os.PathLike[str]) -> Population:
+    """Read a saved population; the frame's key must match the sidecar's (DataError otherwise)."""
+    path = Path(path)
+    side = _sidecar(path)
+    if not path.is_file():
+        raise DataError(f"population file {path} does not exist.")
+    if not side.is_file():
+        raise DataError(f"population file {path} has no sidecar {side.name} with its key and report.")
+    try:
+        meta = json.loads(side.read_text(encoding="utf-8"))
+        frame = pl.read_parquet(path)
+    except (OSError, ValueError, pl.exceptions.PolarsError) as e:
+        raise DataError(f"cannot read the population {path}: {e}") from None
+    key = population_key(frame)
+    if meta.get("key") != key:
+        raise DataError(
+            f"population {path} does not match its sidecar {side.name}: key {key} of the data, "
+            f"{meta.get('key')!r} recorded; the file was changed or belongs to another population."
+        )
+    return Population(frame, meta.get("report", {}), key)
