@@ -49,6 +49,7 @@ class RunOutcome:
     counts: RunCounts
     analysis: Analysis
     manifest: dict[str, Any]
+    failures: list[dict[str, Any]]
 
 
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec:
@@ -160,7 +161,8 @@ def execute(prep: Prepared, *, progress: bool = True) -> RunOutcome:
     tables = {"personas": prep.population.frame, "prompts": prep.ctx.prompts, "calls": calls, "design": design.items, **analysis.tables}
     run_dir = write_run(prep.root, spec.name, run_id, manifest, analysis.metrics, tables)
     manifest["run_id"] = run_dir.name
-    return RunOutcome(run_dir, run_dir.name, counts, analysis, manifest)
+    failures = calls.filter(pl.col("status") != "ok").select("step", "role", "status", "error").to_dicts()
+    return RunOutcome(run_dir, run_dir.name, counts, analysis, manifest, failures)
 
 
 def run(spec_path: str | Path, overrides: Sequence[str] = (), *, progress: bool = True) -> RunOutcome:

@@ -35,6 +35,11 @@ def main(args: argparse.Namespace) -> int:
     line = f"{c.calls} calls: {c.cached} cached, {c.ran} run, {failed} failed"
     print(line, file=sys.stderr if args.json else sys.stdout)
     if failed:
+        bad = outcome.failures
+        for r in bad[:10]:
+            print(f"  failed: {r['step']} ({r['role']}, {r['status']}): {r['error']}", file=sys.stderr)
+        if len(bad) > 10:
+            print(f"  ... and {len(bad) - 10} more (see the calls table of the run)", file=sys.stderr)
         print("some calls failed; rerun the same command to retry only those.", file=sys.stderr)
         return 1
     return 0
