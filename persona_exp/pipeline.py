@@ -144,7 +144,7 @@ def execute(prep: Prepared, *, progress: bool = True) -> RunOutcome:
         "experiment": spec.name,
         "kind": spec.experiment.kind,
         "run_id": run_id,
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
         "spec_path": prep.spec_path,
         "spec": resolved,
         "spec_hash": node_key("spec", resolved),

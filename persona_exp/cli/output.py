@@ -28,12 +28,13 @@ def _cell(v: Any) -> str:
 
 def print_frame(frame: pl.DataFrame, title: str | None = None, limit: int = 50) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     table = Table(title=title, title_justify="left")
     for name in frame.columns:
-        table.add_column(name, justify="right" if frame[name].dtype.is_numeric() else "left")
+        table.add_column(Text(name), justify="right" if frame[name].dtype.is_numeric() else "left")
     for row in frame.head(limit).iter_rows():
-        table.add_row(*(_cell(v) for v in row))
+        table.add_row(*(Text(_cell(v)) for v in row))  # Text: values are never read as markup
     console().print(table)
     if frame.height > limit:
         print(f"... {frame.height - limit} more rows")

@@ -75,7 +75,8 @@ def _jsonable(x: Any) -> Any:
 
 
 def list_runs(root: str | Path, experiment: str | None = None) -> list[RunInfo]:
-    """All stored runs (oldest first), optionally of one experiment."""
+    """All stored runs (oldest first, by creation time to the microsecond),
+    optionally of one experiment."""
     runs_dir = Path(root) / "runs"
     out: list[RunInfo] = []
     if not runs_dir.is_dir():

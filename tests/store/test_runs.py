@@ -54,3 +54,11 @@ def test_a_taken_run_id_gets_a_suffix_and_never_overwrites(tmp_path):
     assert first.name == "20260101-000000-aaaa" and second.name == "20260101-000000-aaaa-2"
     assert resolve_run(tmp_path, "latest").run_id == "20260101-000000-aaaa-2"
     assert load_run(resolve_run(tmp_path, "latest").__class__("loo", first.name, first, {}))[0] == {"m": 1.5}
+
+
+def test_latest_follows_creation_time_not_id_order(tmp_path):
+    # Two runs in the same second: ids sort by plan hash, "latest" must follow creation.
+    _write(tmp_path, "loo", "20260101-000000-ffff", "2026-01-01T00:00:00.100000+00:00")
+    _write(tmp_path, "loo", "20260101-000000-0000", "2026-01-01T00:00:00.900000+00:00")
+    assert resolve_run(tmp_path, "latest").run_id == "20260101-000000-0000"
+    assert resolve_run(tmp_path, "latest~1").run_id == "20260101-000000-ffff"
