@@ -159,7 +159,7 @@ def execute(prep: Prepared, *, progress: bool = True) -> RunOutcome:
         "notes": design.notes,
     }
     tables = {"personas": prep.population.frame, "prompts": prep.ctx.prompts, "calls": calls, "design": design.items, **analysis.tables}
-    run_dir = write_run(prep.root, spec.name, run_id, manifest, analysis.metrics, tables)
+    run_dir = write_run(prep.root, spec.name, run_id, manifest, analysis.metrics, tables, jsonl=analysis.jsonl)
     manifest["run_id"] = run_dir.name
     failures = calls.filter(pl.col("status") != "ok").select("step", "role", "status", "error").to_dicts()
     return RunOutcome(run_dir, run_dir.name, counts, analysis, manifest, failures)

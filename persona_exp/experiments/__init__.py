@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from persona_exp.experiments import loo
+from persona_exp.experiments import dpf, loo
 
-KINDS: dict[str, ModuleType] = {"loo": loo}
+KINDS: dict[str, ModuleType] = {"loo": loo, "dpf": dpf}
 
 __all__ = ["KINDS"]

@@ -45,6 +45,7 @@ class Analysis:
     headline: pl.DataFrame
     tables: dict[str, pl.DataFrame]
     metrics: dict[str, Any]
+    jsonl: tuple[str, ...] = ()  # tables also written as JSON lines (e.g. preference data for trainers)
 
 
 class Templates:

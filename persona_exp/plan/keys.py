@@ -31,6 +31,7 @@ SAMPLING_FIELDS = frozenset(
         "frequency_penalty",
         "logit_bias",
         "reasoning_effort",
+        "sim",  # settings of the offline simulator (planted effects, noise, strength)
     }
 )
 

@@ -151,6 +151,8 @@ def _data_path(data: Any, loc_parts: tuple[Any, ...]) -> Path_:
     out: list[str | int] = []
     cur = data
     for part in loc_parts:
+        if isinstance(cur, dict) and part not in cur and cur.get("kind") == part:
+            continue  # the tag of a discriminated union (e.g. experiment.kind)
         if isinstance(cur, dict) and part in cur:
             out.append(part)
             cur = cur[part]
@@ -184,6 +186,8 @@ def validate(loc: Located, model: type[M]) -> M:
         problems = []
         for err in exc.errors():
             path = _data_path(loc.data, tuple(err["loc"]))
+            if err.get("type") in ("union_tag_invalid", "union_tag_not_found"):
+                path = path + ("kind",)
             where = loc.where(path, key=err.get("type") == "extra_forbidden")
             problems.append(f"{where}: {_dotted(path)}: {_message(err)}")
         head = problems[0]

@@ -8,7 +8,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import polars as pl
 
@@ -38,6 +38,7 @@ def write_run(
     manifest: Mapping[str, Any],
     metrics: Mapping[str, Any],
     tables: Mapping[str, pl.DataFrame],
+    jsonl: Sequence[str] = (),
 ) -> Path:
     """Writes a complete run atomically and returns its folder. A run id that is
     taken (two runs of one plan within a second) gets a numeric suffix."""
@@ -50,6 +51,8 @@ def write_run(
     try:
         for name, frame in tables.items():
             frame.write_parquet(tmp / f"{name}.parquet")
+        for name in jsonl:
+            tables[name].write_ndjson(tmp / f"{name}.jsonl")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=_jsonable) + "\n")
         for n in range(1, 1000):
             final = base / (run_id if n == 1 else f"{run_id}-{n}")

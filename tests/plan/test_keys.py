@@ -36,6 +36,7 @@ def test_call_key_ignores_transport_settings():
         {"sampling": {"temperature": 0.8}},
         {"sampling": {"temperature": 0.7, "max_tokens": 100}},
         {"replicate": 1},
+        {"sampling": {"temperature": 0.7, "sim": {"strength": 2.0}}},
     ],
 )
 def test_call_key_changes_with_what_changes_the_answer(change):

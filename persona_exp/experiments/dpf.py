@@ -1,0 +1,133 @@
+"""A preference dataset by Direct Principle Feedback (PERSONA section 3.2).
+
+Personas and prompts are drawn independently. Prompts are split into train and
+held-out test sets by topic; each persona gets ``n_train + n_seen_test`` distinct
+train prompts (its own train pairs and its seen-prompt test pairs) and
+``n_heldout`` held-out prompts (paper: 100 / 50 / 50 of 3,000 / 868). For every
+(persona, prompt) the base model answers without the persona (shared by all
+personas), a critique and a revision tailor it to the persona, and the pair
+(chosen = revision, rejected = base answer) goes into the dataset. A
+role-playing judge then checks how often the persona really prefers the
+revision (paper: 96%), with a cluster-bootstrap interval over personas.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from persona_exp import prompts as prompt_sets
+from persona_exp import stats
+from persona_exp.errors import PlanError
+from persona_exp.experiments.base import Analysis, Context, Design, add_call, seeded_flip
+from persona_exp.experiments.templates import ANSWER, CRITIQUE, JUDGE, REVISE
+from persona_exp.spec.models import Strict
+
+ROLES = ("generator", "judge")
+SPLITS = ("train", "test_seen", "test_heldout")
+
+
+class Params(Strict):
+    kind: Literal["dpf"] = "dpf"
+    n_train: int = Field(10, ge=1, description="train pairs per persona (paper: 100)")
+    n_seen_test: int = Field(5, ge=0, description="test pairs on train-split prompts per persona (paper: 50)")
+    n_heldout: int = Field(5, ge=0, description="test pairs on held-out prompts per persona (paper: 50)")
+    test_fraction: float = Field(868 / 3868, gt=0, lt=1, description="share of prompts held out, by topic (paper: 868 of 3,868)")
+    verify: bool = Field(True, description="ask the role-playing judge whether the persona prefers the revision")
+    n_resamples: int = Field(1000, ge=100)
+    level: float = Field(0.95, gt=0, lt=1)
+    answer_template: str = ANSWER
+    critique_template: str = CRITIQUE
+    revise_template: str = REVISE
+    judge_template: str = JUDGE
+
+
+def build(ctx: Context) -> Design:
+    from persona_exp.population import render_persona
+
+    p: Params = ctx.params
+    split = prompt_sets.split_by_topic(ctx.prompts, test_fraction=p.test_fraction, seed=ctx.seed)
+    train = split.filter(pl.col("split") == "train")
+    heldout = split.filter(pl.col("split") == "test")
+    if train.height < p.n_train + p.n_seen_test:
+        raise PlanError(f"experiment.n_train + n_seen_test is {p.n_train + p.n_seen_test} but only {train.height} prompts are in the train split.")
+    if heldout.height < p.n_heldout:
+        raise PlanError(f"experiment.n_heldout is {p.n_heldout} but only {heldout.height} prompts are held out.")
+    personas = ctx.personas
+    n = personas.height
+    seen = stats.assign_prompts(n, train.height, p.n_train + p.n_seen_test, seed=ctx.seed)
+    held = stats.assign_prompts(n, heldout.height, p.n_heldout, seed=ctx.seed + 1) if p.n_heldout else np.zeros((n, 0), dtype=np.int64)
+    train_rows = train.to_dicts()
+    held_rows = heldout.to_dicts()
+    plan_items = []
+    from persona_exp.plan import Plan
+
+    plan = Plan()
+    for i, row in enumerate(personas.iter_rows(named=True)):
+        persona = render_persona(row)
+        chosen = [(train_rows[j], "train" if c < p.n_train else "test_seen") for c, j in enumerate(seen[i])]
+        chosen += [(held_rows[j], "test_heldout") for j in held[i]]
+        for q, part in chosen:
+            base = add_call(plan, ctx, "base_answer", "generator", p.answer_template, {"question": q["text"]})
+            critique = add_call(plan, ctx, "critique", "generator", p.critique_template, {"question": q["text"], "persona": persona}, {"completion": base})
+            revised = add_call(plan, ctx, "revise", "generator", p.revise_template, {"question": q["text"]}, {"completion": base, "critique": critique}, parser="revised")
+            item = {"persona_id": row["persona_id"], "prompt_id": q["id"], "topic": q["topic"], "split": part, "prompt": q["text"], "persona": persona,
+                    "base_key": base, "revise_key": revised, "judge_key": None, "revised_is_a": False}
+            if p.verify:
+                revised_is_a = seeded_flip(ctx.seed, "dpf", row["persona_id"], q["id"])
+                order = {"response_a": revised, "response_b": base} if revised_is_a else {"response_a": base, "response_b": revised}
+                item["judge_key"] = add_call(plan, ctx, "verify", "judge", p.judge_template, {"question": q["text"], "persona": persona}, order, parser="choice")
+                item["revised_is_a"] = revised_is_a
+            plan_items.append(item)
+    return Design(plan, pl.DataFrame(plan_items, schema_overrides={"judge_key": pl.String}))
+
+
+def analyze(ctx: Context, design: Design, results) -> Analysis:
+    p: Params = ctx.params
+    items = design.items
+
+    def text(key: str | None) -> str | None:
+        r = results.get(key) if key else None
+        return r.output() if r is not None and r.ok else None
+
+    def verdict(key: str | None, revised_is_a: bool) -> float | None:
+        r = results.get(key) if key else None
+        if r is None or not r.ok:
+            return None
+        return 1.0 if (r.value == "A") == revised_is_a else 0.0
+
+    pairs = items.select("persona_id", "split", "prompt_id", "topic", "prompt", "persona").with_columns(
+        pl.Series("chosen", [text(k) for k in items["revise_key"]], dtype=pl.String),
+        pl.Series("rejected", [text(k) for k in items["base_key"]], dtype=pl.String),
+        pl.Series("persona_prefers_chosen", [verdict(k, a) for k, a in zip(items["judge_key"], items["revised_is_a"])], dtype=pl.Float64),
+    )
+    complete = pairs.filter(pl.col("chosen").is_not_null() & pl.col("rejected").is_not_null())
+    rows = []
+    for part in (*SPLITS, "all"):
+        g = pairs if part == "all" else pairs.filter(pl.col("split") == part)
+        judged = g.filter(pl.col("persona_prefers_chosen").is_not_null())
+        if p.verify and judged.height >= 2:
+            rate, lo, hi = stats.win_rate(judged["persona_prefers_chosen"].to_numpy(), clusters=judged["persona_id"].to_numpy(),
+                                          n_resamples=p.n_resamples, level=p.level, seed=ctx.seed)
+        else:
+            rate = lo = hi = float("nan")
+        rows.append({"split": part, "pairs": g.filter(pl.col("chosen").is_not_null() & pl.col("rejected").is_not_null()).height,
+                     "judged": judged.height, "prefers_revision": rate, "ci_low": lo, "ci_high": hi})
+    summary = pl.DataFrame(rows)
+    overall = rows[-1]
+    metrics = {
+        "verification_rate": {"estimate": overall["prefers_revision"], "low": overall["ci_low"], "high": overall["ci_high"]},
+        "pairs": {r["split"]: r["pairs"] for r in rows},
+        "incomplete_pairs": pairs.height - complete.height,
+        "level": p.level,
+    }
+    return Analysis(
+        title="DPF preference dataset: pairs per split and how often the persona prefers the revision",
+        headline=summary,
+        tables={"dpf_summary": summary, "preferences": complete},
+        metrics=metrics,
+        jsonl=("preferences",),
+    )
