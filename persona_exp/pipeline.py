@@ -55,17 +55,18 @@ class RunOutcome:
 def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec:
     spec, loc = load(path, ExperimentSpec, list(overrides))
     module = KINDS[spec.experiment.kind]
-    for role in module.ROLES:
+    roles = module.roles(spec.experiment) if hasattr(module, "roles") else module.ROLES
+    for role in roles:
         if role not in spec.models:
             raise SpecError(
                 f"{loc.where(('models',))}: models: the {spec.experiment.kind} experiment needs a model for the role "
-                f"{role!r}; add models.{role}.model (e.g. sim/{role} to run offline)."
+                f"{role!r}; add models.{role}.model (e.g. sim/judge or sim/generator to run offline)."
             )
     for role in spec.models:
-        if role not in module.ROLES:
+        if role not in roles:
             raise SpecError(
                 f"{loc.where(('models', role), key=True)}: models.{role}: unknown model role for a "
-                f"{spec.experiment.kind} experiment, which uses {', '.join(module.ROLES)}."
+                f"{spec.experiment.kind} experiment, which uses {', '.join(roles)}."
             )
     return spec
 
@@ -159,7 +160,7 @@ def execute(prep: Prepared, *, progress: bool = True) -> RunOutcome:
         "notes": design.notes,
     }
     tables = {"personas": prep.population.frame, "prompts": prep.ctx.prompts, "calls": calls, "design": design.items, **analysis.tables}
-    run_dir = write_run(prep.root, spec.name, run_id, manifest, analysis.metrics, tables, jsonl=analysis.jsonl)
+    run_dir = write_run(prep.root, spec.name, run_id, manifest, analysis.metrics, tables, exports=analysis.exports)
     manifest["run_id"] = run_dir.name
     failures = calls.filter(pl.col("status") != "ok").select("step", "role", "status", "error").to_dicts()
     return RunOutcome(run_dir, run_dir.name, counts, analysis, manifest, failures)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from persona_exp.experiments import dpf, loo
+from persona_exp.experiments import agreement, dpf, loo
 
-KINDS: dict[str, ModuleType] = {"loo": loo, "dpf": dpf}
+KINDS: dict[str, ModuleType] = {"loo": loo, "dpf": dpf, "agreement": agreement}
 
 __all__ = ["KINDS"]

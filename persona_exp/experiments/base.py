@@ -45,7 +45,8 @@ class Analysis:
     headline: pl.DataFrame
     tables: dict[str, pl.DataFrame]
     metrics: dict[str, Any]
-    jsonl: tuple[str, ...] = ()  # tables also written as JSON lines (e.g. preference data for trainers)
+    # Tables also written in another format: ("preferences", "jsonl") for trainers, ("sheet", "csv") for people.
+    exports: tuple[tuple[str, str], ...] = ()
 
 
 class Templates:

@@ -129,5 +129,5 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
         headline=summary,
         tables={"dpf_summary": summary, "preferences": complete},
         metrics=metrics,
-        jsonl=("preferences",),
+        exports=(("preferences", "jsonl"),),
     )

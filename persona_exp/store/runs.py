@@ -38,7 +38,7 @@ def write_run(
     manifest: Mapping[str, Any],
     metrics: Mapping[str, Any],
     tables: Mapping[str, pl.DataFrame],
-    jsonl: Sequence[str] = (),
+    exports: Sequence[tuple[str, str]] = (),
 ) -> Path:
     """Writes a complete run atomically and returns its folder. A run id that is
     taken (two runs of one plan within a second) gets a numeric suffix."""
@@ -51,8 +51,13 @@ def write_run(
     try:
         for name, frame in tables.items():
             frame.write_parquet(tmp / f"{name}.parquet")
-        for name in jsonl:
-            tables[name].write_ndjson(tmp / f"{name}.jsonl")
+        for name, fmt in exports:
+            if fmt == "jsonl":
+                tables[name].write_ndjson(tmp / f"{name}.jsonl")
+            elif fmt == "csv":
+                tables[name].write_csv(tmp / f"{name}.csv")
+            else:
+                raise ValueError(f"unknown export format {fmt!r} for table {name}")
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=_jsonable) + "\n")
         for n in range(1, 1000):
             final = base / (run_id if n == 1 else f"{run_id}-{n}")

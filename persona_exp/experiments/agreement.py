@@ -1,0 +1,154 @@
+"""Judge agreement (PERSONA section 4.2): do different judges, and people,
+prefer the same answers when they role-play the same personas?
+
+Every (persona, question) item gets a baseline answer and a persona-refined one
+(critique + revision); each judge model role-plays the persona and picks one.
+Cohen's kappa between every two judges over the items gives the agreement
+matrix; per-persona kappas give the histograms. Human annotations join as one
+more annotator: a CSV with one row per (item, annotator) and the letter they
+chose, reduced per item by majority vote (paper: 3 of 4). The run stores an
+annotation sheet (CSV) with exactly what people should be shown.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from persona_exp import stats
+from persona_exp.errors import DataError, PlanError
+from persona_exp.experiments.base import Analysis, Context, Design, add_call, seeded_flip
+from persona_exp.experiments.templates import ANSWER, CRITIQUE, JUDGE, REVISE
+from persona_exp.spec.models import Strict
+
+
+class Params(Strict):
+    kind: Literal["agreement"] = "agreement"
+    judges: list[str] = Field(default_factory=lambda: ["judge_a", "judge_b", "judge_c"], min_length=2,
+                              description="model roles that judge (each needs an entry under models)")
+    n_personas: int = Field(50, ge=2)
+    n_questions: int = Field(20, ge=2)
+    human: str | None = Field(None, description="CSV of human choices: item_id, annotator, choice (A or B)")
+    human_majority: int = Field(3, ge=1, description="votes an answer needs to be the humans' label (paper: 3 of 4)")
+    n_resamples: int = Field(1000, ge=100)
+    level: float = Field(0.95, gt=0, lt=1)
+    answer_template: str = ANSWER
+    critique_template: str = CRITIQUE
+    revise_template: str = REVISE
+    judge_template: str = JUDGE
+
+
+def roles(params: Params) -> tuple[str, ...]:
+    return ("generator", *params.judges)
+
+
+def build(ctx: Context) -> Design:
+    from persona_exp.population import render_persona
+
+    p: Params = ctx.params
+    if ctx.personas.height < p.n_personas:
+        raise PlanError(f"experiment.n_personas is {p.n_personas} but the population has {ctx.personas.height} personas.")
+    if ctx.prompts.height < p.n_questions:
+        raise PlanError(f"experiment.n_questions is {p.n_questions} but only {ctx.prompts.height} prompts remain after filtering.")
+    personas = ctx.personas.head(p.n_personas)
+    questions = ctx.prompts.sample(n=p.n_questions, seed=ctx.seed) if ctx.prompts.height > p.n_questions else ctx.prompts
+    from persona_exp.plan import Plan
+
+    plan = Plan()
+    items = []
+    for row in personas.iter_rows(named=True):
+        persona = render_persona(row)
+        for q in questions.iter_rows(named=True):
+            base = add_call(plan, ctx, "base_answer", "generator", p.answer_template, {"question": q["text"]})
+            critique = add_call(plan, ctx, "critique", "generator", p.critique_template, {"question": q["text"], "persona": persona}, {"completion": base})
+            refined = add_call(plan, ctx, "revise", "generator", p.revise_template, {"question": q["text"]}, {"completion": base, "critique": critique}, parser="revised")
+            refined_is_a = seeded_flip(ctx.seed, "agreement", row["persona_id"], q["id"])
+            order = {"response_a": refined, "response_b": base} if refined_is_a else {"response_a": base, "response_b": refined}
+            item = {"item_id": f"{row['persona_id']}|{q['id']}", "persona_id": row["persona_id"], "question_id": q["id"], "question": q["text"],
+                    "persona": persona, "refined_is_a": refined_is_a, "base_key": base, "revise_key": refined}
+            for judge in p.judges:
+                item[f"{judge}_key"] = add_call(plan, ctx, f"judge:{judge}", judge, p.judge_template, {"question": q["text"], "persona": persona}, order, parser="choice")
+            items.append(item)
+    return Design(plan, pl.DataFrame(items))
+
+
+def _label(results, key: str, refined_is_a: bool) -> int:
+    r = results.get(key)
+    if r is None or not r.ok:
+        return -1
+    return int((r.value == "A") == refined_is_a)
+
+
+def human_labels(path: str | Path, items: pl.DataFrame, majority: int) -> np.ndarray:
+    """Majority-vote labels (1 = refined preferred, 0 = baseline, -1 = no majority or
+    not annotated) in the order of ``items``, from a CSV of item_id, annotator, choice."""
+    path = Path(path)
+    try:
+        frame = pl.read_csv(path, schema_overrides={"item_id": pl.String, "annotator": pl.String, "choice": pl.String})
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such human-annotation file (experiment.human).") from None
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot read the human annotations as CSV ({exc}).") from None
+    missing = [c for c in ("item_id", "annotator", "choice") if c not in frame.columns]
+    if missing:
+        raise DataError(f"{path}: column(s) {', '.join(missing)} missing; expected item_id, annotator, choice (A or B).")
+    choice = frame["choice"].str.strip_chars().str.to_uppercase()
+    bad = frame.filter(~choice.is_in(["A", "B"]))
+    if bad.height:
+        r = bad.row(0, named=True)
+        raise DataError(f"{path}: column choice: {r['choice']!r} for item {r['item_id']} (annotator {r['annotator']}); use A or B.")
+    unknown = set(frame["item_id"]) - set(items["item_id"])
+    if unknown:
+        raise DataError(f"{path}: column item_id: {len(unknown)} ids are not items of this run, e.g. {sorted(unknown)[0]!r}; use the run's annotation_sheet.csv.")
+    votes = frame.with_columns(choice=choice).group_by("item_id").agg(a=(pl.col("choice") == "A").sum(), b=(pl.col("choice") == "B").sum())
+    joined = items.select("item_id", "refined_is_a").join(votes, on="item_id", how="left").fill_null(0)
+    a, b, ra = joined["a"].to_numpy(), joined["b"].to_numpy(), joined["refined_is_a"].to_numpy()
+    label = np.full(len(joined), -1, dtype=np.int64)
+    label[(a >= majority) & (a > b)] = 0
+    label[(b >= majority) & (b > a)] = 0
+    label[((a >= majority) & (a > b) & ra) | ((b >= majority) & (b > a) & ~ra)] = 1
+    return label
+
+
+def analyze(ctx: Context, design: Design, results) -> Analysis:
+    p: Params = ctx.params
+    items = design.items
+    names = list(p.judges)
+    labels = [np.array([_label(results, k, a) for k, a in zip(items[f"{j}_key"], items["refined_is_a"])], dtype=np.int64) for j in names]
+    if p.human:
+        names.append("human")
+        labels.append(human_labels(p.human, items, p.human_majority))
+    matrix = stats.kappa_matrix(np.vstack(labels), k=2)
+    personas = items["persona_id"].to_numpy()
+    pairs, per_persona = [], []
+    for i in range(len(names)):
+        for j in range(i + 1, len(names)):
+            a, b = labels[i], labels[j]
+            both = (a >= 0) & (b >= 0)
+            est, lo, hi = (stats.kappa_ci(a, b, k=2, clusters=personas, n_resamples=p.n_resamples, level=p.level, seed=ctx.seed)
+                           if both.sum() >= 2 else (float("nan"),) * 3)
+            pairs.append({"a": names[i], "b": names[j], "kappa": est, "ci_low": lo, "ci_high": hi, "items": int(both.sum())})
+            for pid in np.unique(personas):
+                m = personas == pid
+                if ((a[m] >= 0) & (b[m] >= 0)).any():
+                    per_persona.append({"a": names[i], "b": names[j], "persona_id": str(pid), "kappa": stats.cohen_kappa(a[m], b[m], k=2)})
+    wide = pl.DataFrame({"annotator": names, **{n: matrix[:, c] for c, n in enumerate(names)}})
+    sheet = items.with_columns(
+        pl.Series("response_a", [results[r if a else bk].output() if results.get(r if a else bk) else None for r, bk, a in zip(items["revise_key"], items["base_key"], items["refined_is_a"])], dtype=pl.String),
+        pl.Series("response_b", [results[bk if a else r].output() if results.get(bk if a else r) else None for r, bk, a in zip(items["revise_key"], items["base_key"], items["refined_is_a"])], dtype=pl.String),
+    ).select("item_id", "persona", "question", "response_a", "response_b")
+    metrics = {"kappa": {f"{r['a']}~{r['b']}": {"estimate": r["kappa"], "low": r["ci_low"], "high": r["ci_high"]} for r in pairs},
+               "annotators": names, "level": p.level}
+    return Analysis(
+        title="Judge agreement: Cohen's kappa between annotators over the same persona-question items",
+        headline=pl.DataFrame(pairs),
+        tables={"agreement_pairs": pl.DataFrame(pairs), "kappa_matrix": wide, "persona_kappas": pl.DataFrame(per_persona),
+                "agreement_labels": items.select("item_id", "persona_id", "question_id").with_columns(
+                    *[pl.Series(n, lab) for n, lab in zip(names, labels)]), "annotation_sheet": sheet},
+        metrics=metrics,
+        exports=(("annotation_sheet", "csv"),),
+    )
