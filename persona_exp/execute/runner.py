@@ -95,8 +95,8 @@ class Runner:
         counts = RunCounts(calls=len(plan))
         progress = Progress(len(plan), enabled=self.show_progress)
         try:
-            for step, calls in plan.by_step().items():
-                progress.step(step)
+            for calls in plan.levels():
+                progress.step(", ".join(dict.fromkeys(c.step for c in calls)))
                 hits = self.cache.get_many(c.key for c in calls)
                 todo: list[Call] = []
                 for c in calls:

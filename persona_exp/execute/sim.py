@@ -34,7 +34,7 @@ import xxhash
 DIM = 16
 _WORD = re.compile(r"[a-z0-9']+")
 _ATTR_LINE = re.compile(r"^[ \t]*[-*]?[ \t]*([A-Za-z][A-Za-z0-9 _/()'-]{0,60}):[ \t]*(\S.*?)[ \t]*$", re.M)
-_SKIP_KEYS = {"instruction", "completion", "critique", "response a", "response b", "question", "format", "revised preference", "evaluation", "suggestions", "answer", "demographic"}
+_SKIP_KEYS = {"instruction", "completion", "critique", "response", "response a", "response b", "question", "format", "revised preference", "evaluation", "suggestions", "answer", "demographic", "reply"}
 
 _OPENERS = (
     "There are reasonable arguments on more than one side of this.",
@@ -150,31 +150,48 @@ class Simulator:
                 u += e * float(_vector(self.seed, attr, value.lower()) @ phi)
         return u
 
+    def _noise(self, prompt: str) -> float:
+        u = (_h(self.seed, "noise", prompt) >> 11) * 2.0**-53
+        u = min(max(u, 1e-12), 1 - 1e-12)
+        return self.noise * math.log(u / (1 - u))
+
     def judge(self, prompt: str) -> str:
+        if "needs_revision" in prompt and "Response:" in prompt:
+            return self.critic(prompt)
         a, b = _section(prompt, "Response A:"), _section(prompt, "Response B:")
         if a is None or b is None:
             return "I cannot find Response A and Response B to compare."
         head = prompt.split("Response A:", 1)[0]
         persona = persona_attributes(head)
-        u = (_h(self.seed, "noise", prompt) >> 11) * 2.0**-53
-        u = min(max(u, 1e-12), 1 - 1e-12)
-        delta = self.utility(a, persona) - self.utility(b, persona) + self.noise * math.log(u / (1 - u))
+        delta = self.utility(a, persona) - self.utility(b, persona) + self._noise(prompt)
         choice = "A" if delta > 0 else "B"
         if "json" in prompt.lower():
             return json.dumps({"choice": choice})
         return choice
 
+    def critic(self, prompt: str) -> str:
+        """A critic's verdict on one response: it needs revision when it serves the
+        persona (if one is shown) worse than a plain answer would, after noise."""
+        response = _section(prompt, "Response:") or ""
+        head = prompt.split("Response:", 1)[0]
+        persona = persona_attributes(head)
+        plain = base_answer(_question(prompt))
+        margin = self.utility(response, persona) - self.utility(plain, persona) + self._noise(prompt)
+        return json.dumps({"needs_revision": bool(margin <= 0)})
+
+    def _tailor(self, base: str, persona: Mapping[str, str], prompt: str, boost: float = 1.0) -> str:
+        n = 1 + int(round(7 * max(self.strength, 0.0) * boost))
+        start = _h(self.seed, "cand", prompt) % len(_TAILORED)
+        cands = [_TAILORED[(start + i * 7) % len(_TAILORED)] for i in range(min(n, len(_TAILORED)))]
+        return base + " " + max(cands, key=lambda c: self.utility(base + " " + c, persona))
+
     def generate(self, prompt: str) -> str:
         low = prompt.lower()
-        question = _quoted(prompt, "INSTRUCTION:") or prompt.strip().splitlines()[-1]
+        question = _question(prompt)
         base = base_answer(question)
         persona = persona_attributes(prompt)
         if "revise" in low or "revision" in low:
-            n = 1 + int(round(7 * max(self.strength, 0.0)))
-            start = _h(self.seed, "cand", prompt) % len(_TAILORED)
-            cands = [_TAILORED[(start + i * 7) % len(_TAILORED)] for i in range(min(n, len(_TAILORED)))]
-            best = max(cands, key=lambda c: self.utility(base + " " + c, persona))
-            return f"REVISED PREFERENCE: {base} {best}\nDONE"
+            return f"REVISED PREFERENCE: {self._tailor(base, persona, prompt)}\nDONE"
         if "critique" in low or "examine the completion" in low:
             # The critique restates who the reader is, so a revision prompt that
             # only sees the critique (as in the paper) can still be tailored.
@@ -182,6 +199,14 @@ class Simulator:
             return f"EVALUATION: The answer is generic for this reader:\n{lines}\nSUGGESTIONS: Tie it to their situation.\nDONE"
         if "json" in low:
             return json.dumps({"needs_revision": bool(_h(self.seed, "critic", prompt) % 2)})
+        if "relevant" in low and "attributes" in low:
+            # "Summarize the relevant attributes": the ones that sway this persona most.
+            ranked = sorted(persona.items(), key=lambda kv: (-self.effect(kv[0]), kv[0]))[:3]
+            return "\n".join(f"{k.title()}: {v}" for k, v in ranked) or "Nothing specific."
+        if persona:
+            # Answering for a persona: tailored; thinking step by step weighs more options.
+            answer = self._tailor(base, persona, prompt, boost=2.0 if "step by step" in low else 1.0)
+            return f"Thinking about who is asking first. ANSWER: {answer}" if "step by step" in low else answer
         return base
 
 
@@ -195,10 +220,19 @@ def _section(text: str, marker: str) -> str | None:
     if marker not in text:
         return None
     rest = text.split(marker, 1)[1]
-    for stop in ("Response A:", "Response B:", "\n\nWhich", "\nWhich", "\n\nAnswer with", "\n\nReply"):
+    for stop in ("Response A:", "Response B:", "\n\nWhich", "\nWhich", "\n\nAnswer with", "\n\nReply", "\n\nDoes", "\n\nIs "):
         if stop in rest:
             rest = rest.split(stop, 1)[0]
     return rest.strip()
+
+
+def _question(prompt: str) -> str:
+    """The question of a prompt: INSTRUCTION: '...', a `Question:` line, or the last line."""
+    quoted = _quoted(prompt, "INSTRUCTION:")
+    if quoted:
+        return quoted
+    m = re.search(r"^Question:[ \t]*(.+)$", prompt, re.M)
+    return m.group(1).strip() if m else prompt.strip().splitlines()[-1]
 
 
 def _quoted(text: str, marker: str) -> str | None:

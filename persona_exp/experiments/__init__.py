@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from persona_exp.experiments import agreement, dpf, loo
+from persona_exp.experiments import agreement, conditioning, dpf, loo
 
-KINDS: dict[str, ModuleType] = {"loo": loo, "dpf": dpf, "agreement": agreement}
+KINDS: dict[str, ModuleType] = {"loo": loo, "dpf": dpf, "agreement": agreement, "conditioning": conditioning}
 
 __all__ = ["KINDS"]

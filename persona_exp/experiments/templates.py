@@ -31,3 +31,45 @@ JUDGE = (
     "Response B: {response_b}\n\n"
     "Which response would this person prefer? Answer with exactly one letter, A or B."
 )
+
+# Conditioning methods (PERSONA bench): how the persona reaches the answering model.
+ANSWER_WITH_PERSONA = (
+    "You are answering a question from this person:\n{persona}\n\n"
+    "Question: {question}\n\n"
+    "Answer the question directly, in a way that suits this person."
+)
+
+ANSWER_WITH_COT = (
+    "You are answering a question from this person:\n{persona}\n\n"
+    "Question: {question}\n\n"
+    "Think step by step about what matters to this person, then give your answer after 'ANSWER:'."
+)
+
+SUMMARIZE_ATTRIBUTES = (
+    "Here is a person:\n{persona}\n\n"
+    "Question: {question}\n\n"
+    "List the attributes of this person that are relevant to the question, one 'Key: value' per line, and nothing else."
+)
+
+ANSWER_WITH_SUMMARY = (
+    "You are answering a question from a person with these key facts:\n{summary}\n\n"
+    "Question: {question}\n\n"
+    "Answer the question directly, in a way that suits this person."
+)
+
+CRITIC_PERSONALIZATION = (
+    "You are a strict critic of personalized answers.\n"
+    "The person asking:\n{persona}\n\n"
+    "Question: {question}\n\n"
+    "Response: {response}\n\n"
+    "Does the response need revision to serve this person well? "
+    'Reply with JSON only: {"needs_revision": true} or {"needs_revision": false}.'
+)
+
+CRITIC_HELPFULNESS = (
+    "You are a strict critic of helpful answers.\n"
+    "Question: {question}\n\n"
+    "Response: {response}\n\n"
+    "Does the response need revision to be helpful? "
+    'Reply with JSON only: {"needs_revision": true} or {"needs_revision": false}.'
+)

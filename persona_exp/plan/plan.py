@@ -84,6 +84,20 @@ class Plan:
             self.calls[key] = Call(key, step, role, msgs, inputs, replicate, parser)
         return key
 
+    def levels(self) -> list[list[Call]]:
+        """Calls in dependency order: level 0 reads no other call, level n reads
+        calls of lower levels only. (Inputs always precede a call in ``calls``,
+        so one pass in insertion order suffices.)"""
+        level: dict[str, int] = {}
+        out: list[list[Call]] = []
+        for c in self.calls.values():
+            lv = 1 + max((level[k] for k in c.inputs.values()), default=-1)
+            level[c.key] = lv
+            if lv == len(out):
+                out.append([])
+            out[lv].append(c)
+        return out
+
     def by_step(self) -> dict[str, list[Call]]:
         out: dict[str, list[Call]] = {s: [] for s in self.steps}
         for c in self.calls.values():

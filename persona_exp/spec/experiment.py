@@ -6,7 +6,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
-from persona_exp.experiments import agreement, dpf, loo
+from persona_exp.experiments import agreement, conditioning, dpf, loo
 from persona_exp.population import PopulationSpec
 from persona_exp.spec.models import ModelConfig, OutputSpec, Strict
 
@@ -29,5 +29,5 @@ class ExperimentSpec(Strict):
     models: dict[str, ModelConfig]
     population: PopulationSpec = Field(default_factory=PopulationSpec)
     prompts: PromptsSpec = Field(default_factory=PromptsSpec)
-    experiment: Annotated[Union[loo.Params, dpf.Params, agreement.Params], Field(discriminator="kind")]
+    experiment: Annotated[Union[loo.Params, dpf.Params, agreement.Params, conditioning.Params], Field(discriminator="kind")]
     output: OutputSpec = Field(default_factory=OutputSpec)

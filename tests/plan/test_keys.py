@@ -51,3 +51,17 @@ def test_node_keys_form_a_merkle_dag():
     assert parent != node_key("judge", {"prompt": "x"}, [leaf_b])
     assert parent != node_key("judge", {"prompt": "y"}, [leaf_a])
     assert node_key("a", {}, ["k1", "k2"]) != node_key("a", {}, ["k2", "k1"])
+
+
+def test_levels_put_every_call_after_its_inputs():
+    from persona_exp.plan import Plan, slot
+
+    plan = Plan()
+    a = plan.add("answer", "g", "sim/generator", [{"role": "user", "content": "q1"}], {})
+    c1 = plan.add("critic", "c", "sim/judge", [{"role": "user", "content": f"judge {slot('r')}"}], {}, inputs={"r": a})
+    s = plan.add("summarize", "g", "sim/generator", [{"role": "user", "content": "q2"}], {})
+    b = plan.add("answer", "g", "sim/generator", [{"role": "user", "content": f"from {slot('s')}"}], {}, inputs={"s": s})
+    c2 = plan.add("critic", "c", "sim/judge", [{"role": "user", "content": f"judge {slot('r')}"}], {}, inputs={"r": b})
+    levels = [[c.key for c in lv] for lv in plan.levels()]
+    assert levels == [[a, s], [c1, b], [c2]]
+    assert plan.steps == ["answer", "critic", "summarize"]  # first-seen order is not a safe run order
