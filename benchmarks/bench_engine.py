@@ -439,7 +439,7 @@ def throughput_prompts(n: int, tag: str) -> list[list[dict[str, str]]]:
     ]
 
 
-def bare_loop(lt: Any, cfg: ModelConfig, prompts: list[list[dict[str, str]]]) -> tuple[float, list[str]]:
+def bare_loop(lt: Any, cfg: ModelConfig, prompts: list[list[dict[str, str]]]) -> tuple[float, float, list[str]]:
     """The baseline: asyncio.gather over litellm.acompletion under a semaphore, same request fields as the runner."""
     sampling = cfg.sampling()
 
@@ -454,12 +454,12 @@ def bare_loop(lt: Any, cfg: ModelConfig, prompts: list[list[dict[str, str]]]) ->
 
         return await asyncio.gather(*(one(m) for m in prompts))
 
-    t0 = time.perf_counter()
+    c0, t0 = time.process_time(), time.perf_counter()
     texts = asyncio.run(main())
-    return time.perf_counter() - t0, texts
+    return time.perf_counter() - t0, time.process_time() - c0, texts
 
 
-def runner_loop(cfg: ModelConfig, prompts: list[list[dict[str, str]]], workdir: str) -> tuple[float, Any, dict[str, Any]]:
+def runner_loop(cfg: ModelConfig, prompts: list[list[dict[str, str]]], workdir: str) -> tuple[float, float, Any, dict[str, Any]]:
     """Ours: a one-step plan of the same calls, run by Runner with a fresh (empty) cache."""
     plan = Plan()
     sampling = cfg.sampling()
@@ -469,10 +469,10 @@ def runner_loop(cfg: ModelConfig, prompts: list[list[dict[str, str]]], workdir: 
     os.close(fd)
     os.remove(path)
     with CallCache(path) as cache:
-        t0 = time.perf_counter()
+        c0, t0 = time.process_time(), time.perf_counter()
         results, counts = Runner({"judge": cfg}, cache, progress=False).run(plan)
-        seconds = time.perf_counter() - t0
-    return seconds, counts, results
+        seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return seconds, cpu, counts, results
 
 
 # --------------------------------------------------------------------------- results
@@ -639,19 +639,24 @@ def bench_throughput(rep: Report, n_calls: int, repeats: int) -> None:
         runner_loop(cfg, throughput_prompts(CONCURRENCY, "warm-ours"), workdir)
         sent += 2 * CONCURRENCY
         best_bare = best_ours = float("inf")
+        cpu_bare: list[float] = []
+        cpu_ours: list[float] = []
         all_bare_ok = all_ours_ok = True
         for k in range(repeats):
             prompts_b = throughput_prompts(n_calls, f"bare{k}")
             prompts_o = throughput_prompts(n_calls, f"ours{k}")
             gc.collect()
-            t_b, texts = bare_loop(lt, cfg, prompts_b)
+            t_b, c_b, texts = bare_loop(lt, cfg, prompts_b)
             ok_b = len(texts) == n_calls and all(t == "A" for t in texts)
             gc.collect()
-            t_o, counts, results = runner_loop(cfg, prompts_o, workdir)
+            t_o, c_o, counts, results = runner_loop(cfg, prompts_o, workdir)
             ok_o = (counts.calls == n_calls and counts.ran == n_calls and counts.cached == 0 and counts.failed == 0
                     and counts.parse_failed == 0 and all(r.ok and r.value == "A" for r in results.values()))
             sent += 2 * n_calls
-            print(f"    repeat {k + 1}: bare loop {n_calls / t_b:,.0f} calls/s ({t_b:.2f} s), runner {n_calls / t_o:,.0f} calls/s ({t_o:.2f} s)"
+            cpu_bare.append(c_b / n_calls)
+            cpu_ours.append(c_o / n_calls)
+            print(f"    repeat {k + 1}: bare loop {n_calls / t_b:,.0f} calls/s ({t_b:.2f} s, {c_b / n_calls * 1e3:.2f} ms CPU per call), "
+                  f"runner {n_calls / t_o:,.0f} calls/s ({t_o:.2f} s, {c_o / n_calls * 1e3:.2f} ms CPU per call)"
                   + ("" if ok_o else f"; runner counts {counts.as_dict()}"), flush=True)
             all_bare_ok &= ok_b
             all_ours_ok &= ok_o
@@ -670,6 +675,11 @@ def bench_throughput(rep: Report, n_calls: int, repeats: int) -> None:
         f"throughput: best of {repeats} interleaved repeats per side after a {CONCURRENCY}-call warm-up each; both send the same request "
         f"fields (temperature 0, timeout, no retries); the server runs in its own process; ideal rate {ideal:,.0f} calls/s "
         f"(concurrency / latency); the runner writes each answer to a fresh SQLite cache"
+    )
+    rep.notes.append(
+        f"throughput: client CPU per call (time.process_time of this process, server excluded), lowest of the repeats: "
+        f"bare loop {min(cpu_bare) * 1e3:.2f} ms, runner {min(cpu_ours) * 1e3:.2f} ms; when both sides are CPU-bound the "
+        f"calls/s ratio follows the inverse CPU ratio ({min(cpu_bare) / min(cpu_ours):.2f}x)"
     )
 
 
