@@ -21,12 +21,10 @@ from pydantic import Field
 
 from persona_exp import stats
 from persona_exp.errors import DataError, PlanError
-from persona_exp.experiments.base import Analysis, Context, Design, add_call, seeded_flip
-from persona_exp.experiments.templates import ANSWER, CRITIQUE, JUDGE, REVISE
-from persona_exp.spec.models import Strict
+from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, add_call, add_refinement, choose_questions, seeded_flip
 
 
-class Params(Strict):
+class Params(RefineParams):
     kind: Literal["agreement"] = "agreement"
     judges: list[str] = Field(default_factory=lambda: ["judge_a", "judge_b", "judge_c"], min_length=2,
                               description="model roles that judge (each needs an entry under models)")
@@ -34,12 +32,6 @@ class Params(Strict):
     n_questions: int = Field(20, ge=2)
     human: str | None = Field(None, description="CSV of human choices: item_id, annotator, choice (A or B)")
     human_majority: int = Field(3, ge=1, description="votes an answer needs to be the humans' label (paper: 3 of 4)")
-    n_resamples: int = Field(1000, ge=100)
-    level: float = Field(0.95, gt=0, lt=1)
-    answer_template: str = ANSWER
-    critique_template: str = CRITIQUE
-    revise_template: str = REVISE
-    judge_template: str = JUDGE
 
 
 def roles(params: Params) -> tuple[str, ...]:
@@ -52,10 +44,8 @@ def build(ctx: Context) -> Design:
     p: Params = ctx.params
     if ctx.personas.height < p.n_personas:
         raise PlanError(f"experiment.n_personas is {p.n_personas} but the population has {ctx.personas.height} personas.")
-    if ctx.prompts.height < p.n_questions:
-        raise PlanError(f"experiment.n_questions is {p.n_questions} but only {ctx.prompts.height} prompts remain after filtering.")
     personas = ctx.personas.head(p.n_personas)
-    questions = ctx.prompts.sample(n=p.n_questions, seed=ctx.seed) if ctx.prompts.height > p.n_questions else ctx.prompts
+    questions = choose_questions(ctx, p.n_questions)
     from persona_exp.plan import Plan
 
     plan = Plan()
@@ -63,9 +53,7 @@ def build(ctx: Context) -> Design:
     for row in personas.iter_rows(named=True):
         persona = render_persona(row)
         for q in questions.iter_rows(named=True):
-            base = add_call(plan, ctx, "base_answer", "generator", p.answer_template, {"question": q["text"]})
-            critique = add_call(plan, ctx, "critique", "generator", p.critique_template, {"question": q["text"], "persona": persona}, {"completion": base})
-            refined = add_call(plan, ctx, "revise", "generator", p.revise_template, {"question": q["text"]}, {"completion": base, "critique": critique}, parser="revised")
+            base, refined = add_refinement(plan, ctx, p, q["text"], persona)
             refined_is_a = seeded_flip(ctx.seed, "agreement", row["persona_id"], q["id"])
             order = {"response_a": refined, "response_b": base} if refined_is_a else {"response_a": base, "response_b": refined}
             item = {"item_id": f"{row['persona_id']}|{q['id']}", "persona_id": row["persona_id"], "question_id": q["id"], "question": q["text"],

@@ -13,9 +13,12 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import polars as pl
+from pydantic import Field
 
+from persona_exp.errors import PlanError
+from persona_exp.experiments.templates import ANSWER, CRITIQUE, JUDGE, REVISE
 from persona_exp.plan import Plan, slot
-from persona_exp.spec.models import ModelConfig
+from persona_exp.spec.models import ModelConfig, Strict
 
 
 @dataclass
@@ -86,3 +89,35 @@ def add_call(
 def seeded_flip(*parts: Any) -> bool:
     """A deterministic coin (e.g. which answer is shown as A), stable per item."""
     return random.Random("|".join(map(str, parts))).random() < 0.5
+
+
+class IntervalParams(Strict):
+    """Bootstrap settings shared by every experiment that reports intervals."""
+
+    n_resamples: int = Field(1000, ge=100)
+    level: float = Field(0.95, gt=0, lt=1)
+
+
+class RefineParams(IntervalParams):
+    """Templates of the baseline answer, DPF critique and revision, and the judge."""
+
+    answer_template: str = ANSWER
+    critique_template: str = CRITIQUE
+    revise_template: str = REVISE
+    judge_template: str = JUDGE
+
+
+def choose_questions(ctx: Context, n: int) -> pl.DataFrame:
+    """``n`` prompts of the filtered set, drawn with the experiment's seed."""
+    if ctx.prompts.height < n:
+        raise PlanError(f"experiment.n_questions is {n} but only {ctx.prompts.height} prompts remain after filtering.")
+    return ctx.prompts.sample(n=n, seed=ctx.seed, shuffle=True) if ctx.prompts.height > n else ctx.prompts
+
+
+def add_refinement(plan: Plan, ctx: Context, p: RefineParams, question: str, persona: str) -> tuple[str, str]:
+    """Baseline answer (no persona, shared by everyone who gets this question),
+    critique for the persona, revision: returns the keys of (baseline, revision)."""
+    base = add_call(plan, ctx, "base_answer", "generator", p.answer_template, {"question": question})
+    critique = add_call(plan, ctx, "critique", "generator", p.critique_template, {"question": question, "persona": persona}, {"completion": base})
+    revised = add_call(plan, ctx, "revise", "generator", p.revise_template, {"question": question}, {"completion": base, "critique": critique}, parser="revised")
+    return base, revised

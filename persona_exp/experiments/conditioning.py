@@ -24,15 +24,14 @@ from pydantic import Field
 from persona_exp import stats
 from persona_exp.errors import PlanError
 from persona_exp.experiments import templates as T
-from persona_exp.experiments.base import Analysis, Context, Design, add_call
-from persona_exp.spec.models import Strict
+from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams, add_call, choose_questions
 
 ROLES = ("generator", "critic")
 Mode = Literal["none", "persona", "cot", "summarize"]
 Critic = Literal["personalization", "helpfulness"]
 
 
-class Params(Strict):
+class Params(IntervalParams):
     kind: Literal["conditioning"] = "conditioning"
     modes: list[Mode] = Field(default_factory=lambda: ["none", "persona", "cot", "summarize"], min_length=1)
     critics: list[Critic] = Field(default_factory=lambda: ["personalization", "helpfulness"], min_length=1)
@@ -41,8 +40,6 @@ class Params(Strict):
     samples: int = Field(1, ge=1, description="answers per (persona, question, mode); > 1 needs temperature > 0 to differ")
     pass_k: list[int] = Field(default_factory=lambda: [1], description="k values for pass@k (each <= samples)")
     slice_by: list[str] = Field(default_factory=list, description="attributes whose value combinations get their own accuracy")
-    n_resamples: int = Field(1000, ge=100)
-    level: float = Field(0.95, gt=0, lt=1)
     answer_template: str = T.ANSWER
     persona_template: str = T.ANSWER_WITH_PERSONA
     cot_template: str = T.ANSWER_WITH_COT
@@ -60,11 +57,10 @@ def build(ctx: Context) -> Design:
         attribute(name)  # unknown names fail here, naming the known ones
     if any(k > p.samples for k in p.pass_k):
         raise PlanError(f"experiment.pass_k {p.pass_k} asks for more than experiment.samples = {p.samples} answers per item.")
-    if ctx.personas.height < p.n_personas or ctx.prompts.height < p.n_questions:
-        raise PlanError(f"experiment needs {p.n_personas} personas and {p.n_questions} questions; "
-                        f"the population has {ctx.personas.height} and the prompt set {ctx.prompts.height}.")
+    if ctx.personas.height < p.n_personas:
+        raise PlanError(f"experiment.n_personas is {p.n_personas} but the population has {ctx.personas.height} personas.")
     personas = ctx.personas.head(p.n_personas)
-    questions = ctx.prompts.sample(n=p.n_questions, seed=ctx.seed) if ctx.prompts.height > p.n_questions else ctx.prompts
+    questions = choose_questions(ctx, p.n_questions)
     from persona_exp.plan import Plan
 
     plan = Plan()

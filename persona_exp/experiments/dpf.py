@@ -22,27 +22,19 @@ from pydantic import Field
 from persona_exp import prompts as prompt_sets
 from persona_exp import stats
 from persona_exp.errors import PlanError
-from persona_exp.experiments.base import Analysis, Context, Design, add_call, seeded_flip
-from persona_exp.experiments.templates import ANSWER, CRITIQUE, JUDGE, REVISE
-from persona_exp.spec.models import Strict
+from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, add_call, add_refinement, seeded_flip
 
 ROLES = ("generator", "judge")
 SPLITS = ("train", "test_seen", "test_heldout")
 
 
-class Params(Strict):
+class Params(RefineParams):
     kind: Literal["dpf"] = "dpf"
     n_train: int = Field(10, ge=1, description="train pairs per persona (paper: 100)")
     n_seen_test: int = Field(5, ge=0, description="test pairs on train-split prompts per persona (paper: 50)")
     n_heldout: int = Field(5, ge=0, description="test pairs on held-out prompts per persona (paper: 50)")
     test_fraction: float = Field(868 / 3868, gt=0, lt=1, description="share of prompts held out, by topic (paper: 868 of 3,868)")
     verify: bool = Field(True, description="ask the role-playing judge whether the persona prefers the revision")
-    n_resamples: int = Field(1000, ge=100)
-    level: float = Field(0.95, gt=0, lt=1)
-    answer_template: str = ANSWER
-    critique_template: str = CRITIQUE
-    revise_template: str = REVISE
-    judge_template: str = JUDGE
 
 
 def build(ctx: Context) -> Design:
@@ -71,9 +63,7 @@ def build(ctx: Context) -> Design:
         chosen = [(train_rows[j], "train" if c < p.n_train else "test_seen") for c, j in enumerate(seen[i])]
         chosen += [(held_rows[j], "test_heldout") for j in held[i]]
         for q, part in chosen:
-            base = add_call(plan, ctx, "base_answer", "generator", p.answer_template, {"question": q["text"]})
-            critique = add_call(plan, ctx, "critique", "generator", p.critique_template, {"question": q["text"], "persona": persona}, {"completion": base})
-            revised = add_call(plan, ctx, "revise", "generator", p.revise_template, {"question": q["text"]}, {"completion": base, "critique": critique}, parser="revised")
+            base, revised = add_refinement(plan, ctx, p, q["text"], persona)
             item = {"persona_id": row["persona_id"], "prompt_id": q["id"], "topic": q["topic"], "split": part, "prompt": q["text"], "persona": persona,
                     "base_key": base, "revise_key": revised, "judge_key": None, "revised_is_a": False}
             if p.verify:

@@ -22,25 +22,17 @@ from pydantic import Field
 
 from persona_exp import stats
 from persona_exp.errors import PlanError
-from persona_exp.experiments.base import Analysis, Context, Design, add_call, seeded_flip
-from persona_exp.experiments.templates import ANSWER, CRITIQUE, JUDGE, REVISE
+from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, add_call, add_refinement, choose_questions, seeded_flip
 from persona_exp.plan import Plan
-from persona_exp.spec.models import Strict
 
 ROLES = ("generator", "judge")
 
-class Params(Strict):
+class Params(RefineParams):
     kind: Literal["loo"] = "loo"
     attributes: list[str] | Literal["all"] = "all"
     n_personas: int = Field(40, ge=2, description="personas per attribute (paper: 40)")
     k: int = Field(3, ge=1, description="random attributes in the version without a_i (paper: 3)")
     n_questions: int = Field(20, ge=2, description="questions with a baseline and a refined answer (paper: 20)")
-    n_resamples: int = Field(1000, ge=100)
-    level: float = Field(0.95, gt=0, lt=1)
-    answer_template: str = ANSWER
-    critique_template: str = CRITIQUE
-    revise_template: str = REVISE
-    judge_template: str = JUDGE
 
 
 def _attributes(params: Params) -> list[str]:
@@ -55,9 +47,7 @@ def build(ctx: Context) -> Design:
     from persona_exp.population import loo_variants, render_persona
 
     p: Params = ctx.params
-    if ctx.prompts.height < p.n_questions:
-        raise PlanError(f"experiment.n_questions is {p.n_questions} but the prompt set has only {ctx.prompts.height} prompts after filtering.")
-    questions = ctx.prompts.sample(n=p.n_questions, seed=ctx.seed, shuffle=True) if ctx.prompts.height > p.n_questions else ctx.prompts
+    questions = choose_questions(ctx, p.n_questions)
     rows = {r["persona_id"]: r for r in ctx.personas.iter_rows(named=True)}
     plan = Plan()
     items: list[dict] = []
@@ -71,9 +61,7 @@ def build(ctx: Context) -> Design:
             without = render_persona(row, pair.base)
             with_attr = render_persona(row, pair.with_attribute)
             for q in questions.iter_rows(named=True):
-                base = add_call(plan, ctx, "base_answer", "generator", p.answer_template, {"question": q["text"]})
-                critique = add_call(plan, ctx, "critique", "generator", p.critique_template, {"question": q["text"], "persona": with_attr}, {"completion": base})
-                refined = add_call(plan, ctx, "revise", "generator", p.revise_template, {"question": q["text"]}, {"completion": base, "critique": critique}, parser="revised")
+                base, refined = add_refinement(plan, ctx, p, q["text"], with_attr)
                 refined_is_a = seeded_flip(ctx.seed, attr, pair.persona_id, q["id"])
                 order = {"response_a": refined, "response_b": base} if refined_is_a else {"response_a": base, "response_b": refined}
                 j0 = add_call(plan, ctx, "judge", "judge", p.judge_template, {"question": q["text"], "persona": without}, order, parser="choice")
