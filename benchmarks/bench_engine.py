@@ -57,7 +57,10 @@ try:
     from persona_exp.execute.cache import CallCache
     from persona_exp.execute.runner import Runner
     from persona_exp.experiments.base import Templates
-    from persona_exp.experiments.loo import ANSWER, CRITIQUE, JUDGE, REVISE
+    try:  # the leave-one-out experiment's default templates
+        from persona_exp.experiments.templates import ANSWER, CRITIQUE, JUDGE, REVISE
+    except ImportError:
+        from persona_exp.experiments.loo import ANSWER, CRITIQUE, JUDGE, REVISE
     from persona_exp.plan import Plan, slot
     from persona_exp.spec.models import ModelConfig
 except ImportError as exc:  # pragma: no cover - reported, not handled

@@ -1,6 +1,5 @@
 """The runner: cache hits never re-run, failures are never cached, answers parse strictly."""
 
-
 from persona_exp.execute import CallCache, Runner
 from persona_exp.execute.sim import Simulator, persona_attributes
 from persona_exp.plan import Plan, slot
