@@ -62,6 +62,12 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec
                 f"{loc.where(('models',))}: models: the {spec.experiment.kind} experiment needs a model for the role "
                 f"{role!r}; add models.{role}.model (e.g. sim/judge or sim/generator to run offline)."
             )
+    sources = getattr(module, "POPULATION_SOURCES", ("census",))
+    if spec.population.source not in sources:
+        raise SpecError(
+            f"{loc.where(('population', 'source'))}: population.source: the {spec.experiment.kind} experiment needs a "
+            f"{' or '.join(sources)} population (its personas have census attributes), not {spec.population.source!r}."
+        )
     for role in spec.models:
         if role not in roles:
             raise SpecError(
@@ -74,7 +80,12 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec
 def _population(spec: ExperimentSpec, root: Path):
     from persona_exp.population import build_population, load_population, save_population
 
-    key = node_key("population", {"spec": spec.population.model_dump(), "seed": spec.seed})
+    identity = {"spec": spec.population.model_dump(), "seed": spec.seed}
+    if spec.population.source == "famous":
+        from persona_exp.population.famous import famous_fingerprint
+
+        identity["people_fingerprint"] = famous_fingerprint(spec.population.people)  # an edited file is a new population
+    key = node_key("population", identity)
     path = root / "populations" / f"{key}.parquet"
     if path.exists():
         return load_population(path)

@@ -5,6 +5,7 @@ import sys
 from pathlib import Path
 
 import persona_exp
+from persona_exp import _core
 from persona_exp.cli import main
 
 
@@ -18,7 +19,7 @@ def test_version_flag_prints_package_version():
         [sys.executable, "-m", "persona_exp", "--version"], capture_output=True, text=True, check=True
     ).stdout
     assert out.strip() == f"persona-exp {persona_exp.__version__}"
-    assert persona_exp.__version__ == persona_exp._core.__version__
+    assert persona_exp.__version__ == _core.__version__
 
 
 def test_console_script_is_installed():

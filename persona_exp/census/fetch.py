@@ -301,7 +301,7 @@ def _download(url: str, target: Path, state: State, kind: str, *, timeout: float
                     if bar is not None:
                         bar.update(task, completed=received)
             except (http.client.IncompleteRead, ConnectionError, socket.timeout, TimeoutError, OSError) as e:
-                raise _fail(url, f"the transfer broke off after {received:,} bytes ({type(e).__name__})",
+                raise _fail(url, f"the transfer broke off after {received:,} bytes ({type(e).__name__}: {e})",
                             "nothing was saved; run the command again") from None
             if total is not None and received != total:
                 raise _fail(url, f"received {received:,} of {total:,} bytes", "nothing was saved; run the command again")

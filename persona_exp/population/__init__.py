@@ -7,7 +7,9 @@ consistency rules, and adds the procedural attributes of :func:`enrich`
 political views, religion, job description). :data:`ATTRIBUTES` lists the
 paper's 33 attributes in canonical order; :func:`render_persona` writes a
 persona as prompt text and :func:`loo_variants` builds the leave-one-out
-versions. The published figures and hand-written lists live in ``data/``.
+versions. :func:`build_famous_population` builds WikiPersonas-style populations of
+public figures (axes -> categories -> people). The published figures and
+hand-written lists live in ``data/``.
 """
 
 from __future__ import annotations
@@ -43,6 +45,14 @@ from persona_exp.population.enrich import (
     enrich,
     enrichment_lists,
 )
+from persona_exp.population.famous import (
+    FAMOUS_COLUMNS,
+    FamousSet,
+    build_famous_population,
+    famous_people,
+    load_famous,
+    sample_famous,
+)
 from persona_exp.population.filters import Filter, apply_filters, parse_filter
 from persona_exp.population.render import LooPair, LooShortfallWarning, LooVariants, loo_variants, render_persona
 from persona_exp.population.represent import print_representativeness, representativeness
@@ -57,6 +67,8 @@ __all__ = [
     "BIG_FIVE_LABELS",
     "CENSUS_ATTRIBUTES",
     "ENRICHED_COLUMNS",
+    "FAMOUS_COLUMNS",
+    "FamousSet",
     "Filter",
     "LooPair",
     "LooShortfallWarning",
@@ -72,11 +84,14 @@ __all__ = [
     "belief_tables",
     "big_five_norms",
     "big_five_scores",
+    "build_famous_population",
     "build_population",
     "check_consistency",
     "describe_job",
     "enrich",
     "enrichment_lists",
+    "famous_people",
+    "load_famous",
     "load_population",
     "loo_variants",
     "parse_filter",
@@ -84,5 +99,6 @@ __all__ = [
     "print_representativeness",
     "render_persona",
     "representativeness",
+    "sample_famous",
     "save_population",
 ]

@@ -32,7 +32,7 @@ from typing import Literal
 
 import polars as pl
 import xxhash
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from persona_exp import stats
 from persona_exp.census.decode import decode, unmapped_codes
@@ -72,17 +72,31 @@ HOUSING_ATTRIBUTES = ("household_language", "household_type", "family_presence_a
 _LABELS = ("ANC1P", "POBP", "INDP", "OCCP", "ST")
 
 
+DEFAULT_SIZE = 200  # census personas when population.size is not given
+
+
 class PopulationSpec(Strict):
     """The ``population:`` block of an experiment spec."""
 
-    source: Literal["census"] = "census"
+    source: Literal["census", "famous"] = "census"
     persons: str | None = Field(None, description="PUMS person file (csv or the Bureau's zip); None = the embedded default profile")
     housing: str | None = Field(None, description="PUMS housing file (optional): household language, type, children")
     dictionary: str | None = Field(None, description="PUMS data dictionary CSV (optional; embedded 2018 tables otherwise)")
-    size: int = Field(200, ge=1, description="number of personas")
+    size: int | None = Field(None, ge=1, description="number of personas (census: default 200; famous: default everyone)")
     filters: list[str] = Field(default_factory=list, description='e.g. "age >= 18", "sex == Female", "state == Wyoming"')
     consistency: bool = Field(True, description="reject impossible profiles with the consistency rules")
     enrich: bool = Field(True, description="add the procedural attributes (Big Five, quirks, beliefs...)")
+    people: str | None = Field(None, description="famous: YAML file of axes -> categories -> people; None = the embedded set")
+    axes: list[str] | None = Field(None, description="famous: only these axes; None = all")
+
+    @model_validator(mode="after")
+    def _fields_match_source(self) -> "PopulationSpec":
+        census_only = ("persons", "housing", "dictionary", "filters", "consistency", "enrich")
+        other = census_only if self.source == "famous" else ("people", "axes")
+        wrong = [f for f in other if f in self.model_fields_set]
+        if wrong:
+            raise ValueError(f"{', '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not apply to a {self.source} population (source: {self.source})")
+        return self
 
 
 @dataclass
@@ -201,12 +215,17 @@ def build_population(spec: PopulationSpec, *, seed: int) -> Population:
     """Draw ``spec.size`` personas from the spec's source (see the module docstring)."""
     if not isinstance(spec, PopulationSpec):
         spec = PopulationSpec.model_validate(spec)
+    if spec.source == "famous":
+        from persona_exp.population.famous import build_famous_from_spec
+
+        return build_famous_from_spec(spec, seed=seed)
+    size = spec.size if spec.size is not None else DEFAULT_SIZE
     for f in spec.filters:  # syntax errors first, before any file is read
         parse_filter(f)
     source, described = source_frame(spec)
     pool, filter_report = apply_filters(source, spec.filters)
-    chosen, drawn, rejected, attempts = _draw(pool, spec.size, seed, tuple(RULES) if spec.consistency else ())
-    width = max(4, len(str(spec.size)))
+    chosen, drawn, rejected, attempts = _draw(pool, size, seed, tuple(RULES) if spec.consistency else ())
+    width = max(4, len(str(size)))
     chosen = chosen.with_columns(pl.Series("persona_id", [f"p{i:0{width}d}" for i in range(1, chosen.height + 1)], dtype=pl.String))
     represent = representativeness(chosen, pool)
     if spec.enrich:

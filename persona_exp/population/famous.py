@@ -314,9 +314,8 @@ def build_famous_population(
 def build_famous_from_spec(spec: Any, *, seed: int) -> Population:
     """The hook for ``PopulationSpec(source="famous", people=..., axes=..., size=...)``.
 
-    ``size`` counts only when it was written in the spec (the census default
-    of 200 is not meant for a set of a few dozen people): unset, everyone is taken.
+    ``size=None`` takes everyone, so the spec's ``size`` should default to None
+    for famous populations (a census default of 200 exceeds a set of a few
+    dozen people and is reported as such).
     """
-    fields_set = getattr(spec, "model_fields_set", set())
-    size = spec.size if "size" in fields_set else None
-    return build_famous_population(getattr(spec, "people", None), size, getattr(spec, "axes", None), seed=seed)
+    return build_famous_population(getattr(spec, "people", None), getattr(spec, "size", None), getattr(spec, "axes", None), seed=seed)
