@@ -52,7 +52,9 @@ class RunOutcome:
     failures: list[dict[str, Any]]
 
 
-def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec:
+def load_spec(path: str | Path, overrides: Sequence[str] = (), *, for_run: bool = True) -> ExperimentSpec:
+    """Loads and checks a spec; ``for_run=False`` skips the checks that only matter
+    for running its experiment (e.g. to build just the population)."""
     spec, loc = load(path, ExperimentSpec, list(overrides))
     module = KINDS[spec.experiment.kind]
     roles = module.roles(spec.experiment) if hasattr(module, "roles") else module.ROLES
@@ -63,7 +65,7 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec
                 f"{role!r}; add models.{role}.model (e.g. sim/judge or sim/generator to run offline)."
             )
     sources = getattr(module, "POPULATION_SOURCES", ("census",))
-    if spec.population.source not in sources:
+    if for_run and spec.population.source not in sources:
         raise SpecError(
             f"{loc.where(('population', 'source'))}: population.source: the {spec.experiment.kind} experiment needs a "
             f"{' or '.join(sources)} population (its personas have census attributes), not {spec.population.source!r}."

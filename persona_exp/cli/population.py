@@ -116,7 +116,7 @@ def _print_head(frame: pl.DataFrame, n: int) -> None:
 def main(args: argparse.Namespace) -> int:
     from persona_exp.pipeline import _population, load_spec
 
-    spec = load_spec(args.spec, args.overrides)
+    spec = load_spec(args.spec, args.overrides, for_run=False)
     root = Path(spec.output.dir)
     folder = root / "populations"
     before = set(folder.glob("*.parquet")) if folder.is_dir() else set()

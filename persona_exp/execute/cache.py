@@ -79,7 +79,7 @@ class CallCache:
     def get_many(self, keys: Iterable[str]) -> dict[str, CachedCall]:
         """Bulk lookup: cache hits never need a round trip per call."""
         found: dict[str, CachedCall] = {}
-        keys = list(dict.fromkeys(keys))
+        keys = sorted(set(keys))  # in key order, lookups walk the B-tree instead of jumping around it
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
             marks = ",".join("?" * len(batch))
@@ -90,7 +90,7 @@ class CallCache:
     def contains_many(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` are cached (without loading the answers)."""
         hits: set[str] = set()
-        keys = list(dict.fromkeys(keys))
+        keys = sorted(set(keys))
         for start in range(0, len(keys), _BATCH):
             batch = keys[start : start + _BATCH]
             marks = ",".join("?" * len(batch))

@@ -176,8 +176,10 @@ class Caller:
                 "prompt_tokens": int(getattr(resp.usage, "prompt_tokens", 0) or 0),
                 "completion_tokens": int(getattr(resp.usage, "completion_tokens", 0) or 0),
             }
-            try:
-                cost = float(lt.completion_cost(completion_response=resp))
-            except Exception:  # noqa: BLE001 - no price known for this model
-                cost = None
+            cost = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")  # litellm already priced it
+            if cost is None:
+                try:
+                    cost = float(lt.completion_cost(completion_response=resp))
+                except Exception:  # noqa: BLE001 - no price known for this model
+                    cost = None
             return Answer(text, usage, str(getattr(resp, "model", cfg.model) or cfg.model), cost)

@@ -41,10 +41,15 @@ def choice(text: str) -> str:
 
 def revised(text: str) -> str:
     """The text after `REVISED PREFERENCE:` up to `DONE` (the paper's format)."""
-    m = re.search(r"REVISED PREFERENCE:\s*(.*?)\s*(?:\n\s*DONE\s*)?$", text.strip(), re.S)
-    if not m or not m.group(1).strip():
+    marker = "REVISED PREFERENCE:"
+    start = text.find(marker)
+    body = text[start + len(marker):].strip() if start >= 0 else ""
+    lines = body.rsplit("\n", 1)
+    if len(lines) == 2 and lines[1].strip() == "DONE":
+        body = lines[0].strip()
+    if not body:
         raise ParseFailure("Give the revision in the format: REVISED PREFERENCE: ... then DONE on its own line.")
-    return m.group(1).strip()
+    return body
 
 
 def needs_revision(text: str) -> bool:

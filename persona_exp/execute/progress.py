@@ -22,6 +22,7 @@ class Progress:
         self._last = 0.0
         self._start = time.monotonic()
         if self.enabled and self.stream.isatty():
+            from rich.console import Console
             from rich.progress import BarColumn, MofNCompleteColumn, Progress as RichProgress, TextColumn, TimeRemainingColumn
 
             self._rich = RichProgress(
@@ -31,6 +32,7 @@ class Progress:
                 TextColumn("{task.fields[info]}"),
                 TimeRemainingColumn(),
                 transient=False,
+                console=Console(file=self.stream),
             )
             self._rich.start()
             self._task = self._rich.add_task("calls", total=total, info="")

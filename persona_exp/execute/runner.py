@@ -78,6 +78,7 @@ class Runner:
         backoff_base: float = 1.0,
     ):
         self.backoff_base = backoff_base
+        self._out: tuple[dict[str, CallResult], RunCounts] | None = None
         self.models = dict(models)
         self.cache = cache
         self.max_reasks = max_reasks
@@ -87,9 +88,14 @@ class Runner:
         for c in plan.calls.values():
             if c.role not in self.models:
                 raise ExecutionError(f"step {c.step} uses the model role {c.role!r}, which the spec's models do not define.")
-        return asyncio.run(self._run(plan))
+        # The results travel through an attribute, not asyncio.run's return value:
+        # Python 3.11 formats the finished main task (sorting a dict of a million
+        # keys) when asyncio.run restores the SIGINT handler.
+        asyncio.run(self._run(plan))
+        out, self._out = self._out, None
+        return out
 
-    async def _run(self, plan: Plan) -> tuple[dict[str, CallResult], RunCounts]:
+    async def _run(self, plan: Plan) -> None:
         callers = {role: Caller(cfg, backoff_base=self.backoff_base) for role, cfg in self.models.items()}
         results: dict[str, CallResult] = {}
         counts = RunCounts(calls=len(plan))
@@ -133,7 +139,7 @@ class Runner:
                 if r.cost is None and r.status != "skipped" and r.text is not None:
                     counts.cost_unknown += 1
                 counts.cost += r.cost or 0.0
-        return results, counts
+        self._out = (results, counts)
 
     async def _run_misses(self, todo: list[Call], callers: dict[str, Caller], results: dict[str, CallResult], progress: Progress) -> None:
         if not todo:

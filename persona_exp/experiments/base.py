@@ -31,6 +31,7 @@ class Context:
     models: Mapping[str, ModelConfig]
     personas: pl.DataFrame
     prompts: pl.DataFrame
+    sampling: dict[str, dict[str, Any]] = field(default_factory=dict)  # per role, filled on first use
 
 
 @dataclass
@@ -82,8 +83,11 @@ def add_call(
 ) -> str:
     """Renders ``template`` (output slots for ``inputs``) and adds the call."""
     model = ctx.models[role]
+    sampling = ctx.sampling.get(role)
+    if sampling is None:  # computed once per role: the plan then serializes it once too
+        sampling = ctx.sampling[role] = model.sampling()
     filled = Templates.fill(template, {**values, **{name: slot(name) for name in (inputs or {})}})
-    return plan.add(step, role, model.model, [{"role": "user", "content": filled}], model.sampling(), inputs=inputs, parser=parser, replicate=replicate)
+    return plan.add(step, role, model.model, [{"role": "user", "content": filled}], sampling, inputs=inputs, parser=parser, replicate=replicate)
 
 
 def seeded_flip(*parts: Any) -> bool:

@@ -51,7 +51,29 @@ def node_key(kind: str, params: Mapping[str, Any], inputs: Sequence[str] = ()) -
     return xxhash.xxh3_128_hexdigest(canonical_json([kind, params, list(inputs)]))
 
 
-def call_key(model: str, messages: Sequence[Mapping[str, Any]], sampling: Mapping[str, Any], replicate: int = 0) -> str:
-    """Key of one LLM call; sampling fields outside ``SAMPLING_FIELDS`` do not count."""
-    kept = {k: v for k, v in sampling.items() if k in SAMPLING_FIELDS and v is not None}
-    return node_key("llm_call", {"model": model, "messages": list(messages), "sampling": kept, "replicate": replicate})
+def sampling_json(sampling: Mapping[str, Any]) -> bytes:
+    """Canonical JSON of the sampling fields that count (see ``call_key``)."""
+    return canonical_json({k: v for k, v in sampling.items() if k in SAMPLING_FIELDS and v is not None})
+
+
+def call_key(
+    model: str,
+    messages: Sequence[Mapping[str, Any]],
+    sampling: Mapping[str, Any],
+    replicate: int = 0,
+    *,
+    sampling_bytes: bytes | None = None,
+) -> str:
+    """Key of one LLM call: ``node_key("llm_call", {model, messages, sampling, replicate})``
+    with sampling fields outside ``SAMPLING_FIELDS`` left out.
+
+    The canonical JSON is assembled from its parts so a plan can serialize each
+    role's sampling settings once (``sampling_bytes``) instead of once per call;
+    the bytes are exactly those of ``canonical_json`` of the whole structure.
+    """
+    s = sampling_bytes if sampling_bytes is not None else sampling_json(sampling)
+    body = (
+        b'["llm_call",{"messages":' + canonical_json(list(messages)) + b',"model":' + canonical_json(model)
+        + b',"replicate":' + canonical_json(replicate) + b',"sampling":' + s + b"},[]]"
+    )
+    return xxhash.xxh3_128_hexdigest(body)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from persona_exp.errors import PlanError
-from persona_exp.plan.keys import call_key, node_key
+from persona_exp.plan.keys import call_key, node_key, sampling_json
 
 _SLOT = "\x00slot:{}\x00"
 _SLOT_RE = re.compile("\x00slot:([A-Za-z0-9_]+)\x00")
@@ -53,6 +53,7 @@ class Plan:
         self.calls: dict[str, Call] = {}
         self.steps: list[str] = []
         self.requested = Counter()  # step -> calls asked for before merging
+        self._sampling: dict[int, tuple[Mapping[str, Any], bytes]] = {}  # id -> (dict kept alive, its canonical JSON)
 
     def add(
         self,
@@ -75,7 +76,11 @@ class Plan:
         for name, key in inputs.items():
             if key not in self.calls:
                 raise PlanError(f"step {step}: input {name} refers to a call that is not in the plan.")
-        base = call_key(model, msgs, sampling, replicate)
+        cached = self._sampling.get(id(sampling))
+        if cached is None or cached[0] is not sampling:
+            cached = (sampling, sampling_json(sampling))
+            self._sampling[id(sampling)] = cached
+        base = call_key(model, msgs, sampling, replicate, sampling_bytes=cached[1])
         key = node_key("llm", {"call": base}, [f"{n}={k}" for n, k in sorted(inputs.items())]) if inputs else base
         if step not in self.steps:
             self.steps.append(step)
