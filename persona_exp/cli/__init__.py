@@ -11,7 +11,7 @@ import argparse
 import sys
 
 from persona_exp import __version__
-from persona_exp.cli import cache, census, diff, plan, population, run, runs
+from persona_exp.cli import cache, census, diff, export, plan, population, report, run, runs
 from persona_exp.errors import PersonaExpError
 
 
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"persona-exp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (run, plan, runs, diff, cache, population, census):
+    for module in (run, plan, runs, diff, report, export, cache, population, census):
         module.add(sub)
     return parser
 

@@ -93,7 +93,10 @@ class PopulationSpec(Strict):
     def _fields_match_source(self) -> "PopulationSpec":
         census_only = ("persons", "housing", "dictionary", "filters", "consistency", "enrich")
         other = census_only if self.source == "famous" else ("people", "axes")
-        wrong = [f for f in other if f in self.model_fields_set]
+        # A field counts as given when it differs from its default, so a stored
+        # (fully dumped) spec validates again.
+        fields = type(self).model_fields
+        wrong = [f for f in other if getattr(self, f) != fields[f].get_default(call_default_factory=True)]
         if wrong:
             raise ValueError(f"{', '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not apply to a {self.source} population (source: {self.source})")
         return self

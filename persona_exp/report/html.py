@@ -106,10 +106,11 @@ th { background: var(--panel); position: sticky; top: 0; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .na { color: var(--muted); }
 .more { color: var(--muted); font-size: 12px; margin: 0 0 8px; }
-figure.plot { margin: 14px 0 22px; padding: 10px; border: 1px solid var(--line); border-radius: 6px; background: #fff; max-width: 1100px; }
-figure.plot svg { display: block; width: 100%; height: auto; max-width: 100%; }
+/* A plot keeps its natural size (never upscaled), shrinks to fit, and its caption wraps to the plot's width. */
+figure.plot { display: table; margin: 14px 0 22px; }
+figure.plot svg { display: block; max-width: 100%; height: auto; border: 1px solid var(--line); border-radius: 6px; background: #fff; }
 figure.plot svg * { stroke-linejoin: round; stroke-linecap: butt; }
-figcaption { color: var(--muted); font-size: 13px; margin-top: 6px; }
+figcaption { display: table-caption; caption-side: bottom; color: var(--muted); font-size: 13px; padding: 6px 2px 0; }
 details { margin: 8px 0; } summary { cursor: pointer; color: var(--accent); }
 pre { background: var(--panel); padding: 10px; overflow-x: auto; font-size: 12px; max-height: 480px; }
 .columns { display: grid; grid-template-columns: 1fr 1fr; gap: 28px; align-items: start; }

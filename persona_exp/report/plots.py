@@ -36,7 +36,8 @@ __all__ = [
 
 _RC = {
     "svg.fonttype": "none",
-    "svg.hashsalt": "persona-exp",  # stable marker/clip ids: the same data gives the same SVG
+    "text.parse_math": False,  # labels are data ("$25,000 to $49,999"), never TeX
+    "svg.hashsalt": "persona-exp",  # marker and clip ids depend on the drawing only, not on a random salt
     "font.family": "sans-serif",
     "font.sans-serif": ["DejaVu Sans", "Liberation Sans", "Arial", "Helvetica"],
     "font.size": 10,
@@ -49,7 +50,7 @@ _RC = {
     "legend.frameon": False,
 }
 _COUNTER = itertools.count(1)
-_ID_RE = re.compile(r'\bid="([^"]+)"')
+_REF_RE = re.compile(r'(\bid="|href="#|url\(#)')
 SAMPLE_COLOR = "#1f77b4"
 CENSUS_COLOR = "#bdbdbd"
 POOLED_COLOR = "#d62728"
@@ -89,11 +90,9 @@ def to_svg(fig: Any, prefix: str | None = None) -> str:
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
     text = re.sub(r'<style type="text/css">[^<]*</style>\s*', "", text)
     prefix = prefix or f"plot{next(_COUNTER)}"
-    ids = set(_ID_RE.findall(text))
-    if ids:
-        pattern = re.compile(r'(\bid="|href="#|url\(#)(' + "|".join(re.escape(i) for i in sorted(ids, key=len, reverse=True)) + r')(?=[")])')
-        text = pattern.sub(lambda m: f"{m.group(1)}{prefix}-{m.group(2)}", text)
-    return text.strip()
+    # Every id and every reference to one (all internal) gets the prefix; text
+    # content is escaped by matplotlib, so it cannot contain these patterns.
+    return _REF_RE.sub(lambda m: f"{m.group(1)}{prefix}-", text).strip()
 
 
 def _short(label: Any, width: int = 34) -> str:
@@ -109,7 +108,7 @@ def kappa_distribution(
     per_persona: Mapping[str, Sequence[float]],
     pooled: Mapping[str, tuple[float, float, float]] | None = None,
     *,
-    title: str = "Leave-one-out: per-persona kappa by attribute",
+    title: str = "Leave-one-out: per-persona kappa by attribute (most influential on top)",
     level: float = 0.95,
     prefix: str | None = None,
 ) -> str:
@@ -118,7 +117,7 @@ def kappa_distribution(
     points, and the pooled kappa with its interval (``pooled[attr] = (estimate,
     low, high)``). NaN kappas are left out and counted in the y labels."""
     names = list(per_persona)
-    fig = _figure(9.5, 1.4 + 0.34 * max(len(names), 1))
+    fig = _figure(8.0, 1.6 + 0.32 * max(len(names), 1))
     ax = fig.add_subplot()
     rng = np.random.default_rng(0)
     data, dropped = [], []
@@ -147,21 +146,21 @@ def kappa_distribution(
             ax.errorbar(est, ys, xerr=np.nan_to_num(np.clip(err, 0, None)), fmt="D", color=POOLED_COLOR, markersize=5, capsize=3,
                         linewidth=1.3, zorder=4)
     ax.set_yticks(positions)
-    ax.set_yticklabels([_short(n) + (f"  ({d} n/a)" if d else "") for n, d in zip(names, dropped)])
+    ax.set_yticklabels([_short(n) + (f" ({d} n/a)" if d else "") for n, d in zip(names, dropped)])
     ax.set_ylim(-0.7, len(names) - 0.3)
     ax.axvline(0, color="#969696", linewidth=0.8, linestyle=":")
-    ax.set_xlabel("Cohen's kappa, with vs without the attribute (lower = the attribute matters more)")
-    ax.set_ylabel("attribute (most influential on top)")
-    ax.set_title(title)
+    ax.set_xlabel("Cohen's kappa, with vs without the attribute (lower = more influence)")
+    ax.set_ylabel("attribute")
+    fig.suptitle(title, fontweight="bold", fontsize=11)  # centred on the figure: long y labels push the axes right
     ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
 
-    handles = [Patch(facecolor="#c6dbef", edgecolor="#4a6fa5", label="per-persona kappa: quartiles, whiskers 1.5 IQR"),
+    handles = [Patch(facecolor="#c6dbef", edgecolor="#4a6fa5", label="per-persona kappas (box: quartiles, whiskers: 1.5 IQR)"),
                Line2D([], [], marker="o", linestyle="", color="#252525", alpha=0.6, markersize=4, label="one persona")]
     if pooled:
         handles.append(Line2D([], [], marker="D", color=POOLED_COLOR, markersize=5, label=f"pooled kappa, {level:.0%} cluster-bootstrap CI"))
-    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0 + 0.35 / max(len(names), 3)), ncol=3)
+    fig.legend(handles=handles, loc="outside lower center", ncol=2)
     return to_svg(fig, prefix)
 
 
@@ -175,8 +174,11 @@ def kappa_histogram(
     prefix: str | None = None,
 ) -> str:
     """Histograms of kappa values, one step outline per series (PERSONA Fig. 7
-    style); each series' median is marked. NaNs are left out."""
-    fig = _figure(7.5, 4.0)
+    style), each normalised to shares so series of different sizes compare;
+    each series' median is marked. NaNs are left out."""
+    from matplotlib.ticker import PercentFormatter
+
+    fig = _figure(6.5, 3.6 + 0.22 * len(series))
     ax = fig.add_subplot()
     clean = {name: np.asarray(v, dtype=float)[np.isfinite(np.asarray(v, dtype=float))] for name, v in series.items()}
     allv = np.concatenate([v for v in clean.values()] or [np.zeros(0)])
@@ -188,15 +190,16 @@ def kappa_histogram(
         if not v.size:
             continue
         filled = len(clean) == 1
-        ax.hist(v, bins=bins, histtype="stepfilled" if filled else "step", color=color, alpha=0.55 if filled else 1.0, linewidth=1.6,
-                label=f"{_short(name, 40)} (n={v.size}, median {np.median(v):.2f})")
+        ax.hist(v, bins=bins, weights=np.full(v.size, 1.0 / v.size), histtype="stepfilled" if filled else "step", color=color,
+                alpha=0.55 if filled else 1.0, linewidth=1.6, label=f"{_short(name, 40)} (n={v.size}, median {np.median(v):.2f})")
         ax.axvline(float(np.median(v)), color=color, linestyle="--", linewidth=1)
     ax.set_xlabel(xlabel)
-    ax.set_ylabel("count")
+    ax.set_ylabel("share of values per bin")
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     ax.set_title(title)
     ax.grid(axis="y", color="#e0e0e0", linewidth=0.6)
     if allv.size:
-        ax.legend(loc="upper left")
+        fig.legend(loc="outside lower center", ncol=1)
     else:
         ax.text(0.5, 0.5, "no finite kappa values", transform=ax.transAxes, ha="center", va="center")
     return to_svg(fig, prefix)
@@ -234,8 +237,7 @@ def heatmap(
     cell = 0.75 if side <= 8 else max(0.3, 6.0 / side)
     fig = _figure(2.6 + cell * cols + 1.2, 1.8 + cell * rows)
     ax = fig.add_subplot()
-    colormap = matplotlib.colormaps[cmap].copy()
-    colormap.set_bad("#d9d9d9")
+    colormap = matplotlib.colormaps[cmap].with_extremes(bad="#d9d9d9")
     im = ax.imshow(np.ma.masked_invalid(m), cmap=colormap, vmin=vmin, vmax=vmax, aspect="equal")
     ax.set_xticks(range(cols))
     ax.set_xticklabels([_short(c, 24) for c in col_labels], rotation=40 if cols > 3 else 0, ha="right" if cols > 3 else "center")
@@ -340,7 +342,7 @@ def interval_plot(
     """A forest plot: one row per label, a point and its interval; ``flagged``
     rows (e.g. intervals that exclude the reference) are drawn in red."""
     n = len(labels)
-    fig = _figure(8.0, 1.4 + 0.32 * max(n, 2))
+    fig = _figure(7.0, 1.6 + 0.3 * max(n, 2))
     ax = fig.add_subplot()
     y = np.arange(n)[::-1]
     est, lo, hi = (np.asarray(v, dtype=float) for v in (estimates, lows, highs))
@@ -363,9 +365,9 @@ def interval_plot(
     if xlim:
         ax.set_xlim(*xlim)
     ax.set_xlabel(xlabel)
-    ax.set_title(title)
+    fig.suptitle(title, fontweight="bold", fontsize=11)
     ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
-    ax.legend(handles=handles, loc="lower center", bbox_to_anchor=(0.5, 1.0 + 0.3 / max(n, 3)), ncol=len(handles))
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(len(handles), 2))
     return to_svg(fig, prefix)
 
 
@@ -373,17 +375,29 @@ def interval_plot(
 
 
 @_styled
-def population_vs_census(entries: Sequence[Mapping[str, Any]], *, source_label: str = "census", columns: int = 3,
+def population_vs_census(entries: Sequence[Mapping[str, Any]], *, source_label: str = "census", columns: int = 2,
                          prefix: str | None = None) -> str:
     """PERSONA Fig. 2: for each attribute of a representativeness report
     (``population.represent.representativeness``), the share of personas per
     category beside the weighted census share, with the TVD in the title."""
+    from matplotlib.figure import Figure
+
     n = len(entries)
     columns = max(1, min(columns, n))
     nrows = max(1, math.ceil(n / columns))
-    heights = [max(len(e["distribution"]) for e in entries[r * columns:(r + 1) * columns]) if n else 1 for r in range(nrows)]
-    fig = _figure(5.2 * columns, sum(0.9 + 0.2 * h for h in heights) + 0.8)
-    grid = fig.add_gridspec(nrows, columns, height_ratios=[0.9 + 0.2 * h for h in heights])
+    # Fixed margins in inches instead of constrained layout: with dozens of
+    # panels the layout solver costs seconds and the label widths are bounded.
+    label_w, panel_w, gap_w = 2.0, 3.0, 0.25
+    head_h, title_h, axis_h, bar_h = 0.9, 0.35, 0.45, 0.2
+    heights = [max(max(len(e["distribution"]) for e in entries[r * columns:(r + 1) * columns]), 1) * bar_h + 0.2 if n else 1.0 for r in range(nrows)]
+    width = columns * (label_w + panel_w) + gap_w
+    height = head_h + sum(h + title_h + axis_h for h in heights)
+    from matplotlib.ticker import MaxNLocator, PercentFormatter
+
+    fig = Figure(figsize=(width, height))
+    grid = fig.add_gridspec(nrows, columns, height_ratios=heights, left=label_w / width, right=1 - gap_w / width,
+                            top=1 - (head_h + title_h) / height, bottom=axis_h / height,
+                            wspace=label_w / panel_w, hspace=(title_h + axis_h) / (sum(heights) / nrows))
     for idx, entry in enumerate(entries):
         ax = fig.add_subplot(grid[idx // columns, idx % columns])
         rows = entry["distribution"]
@@ -394,15 +408,16 @@ def population_vs_census(entries: Sequence[Mapping[str, Any]], *, source_label: 
         ax.barh(y - 0.2, sample, height=0.4, color=SAMPLE_COLOR, label="personas")
         ax.set_yticks(y)
         ax.set_yticklabels([_short(r["value"], 30) for r in rows], fontsize=8)
-        ax.set_title(f"{entry['attribute']}  (TVD {entry['tvd']:.3f}, {entry['categories']} values)", fontsize=9.5)
+        ax.set_title(f"{entry['attribute']} (TVD {entry['tvd']:.3f}, {entry['categories']} values)", fontsize=9.5)
         ax.set_xlabel("share", fontsize=8)
         ax.tick_params(axis="x", labelsize=8)
         ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
-        ax.xaxis.set_major_formatter(_percent())
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=4, steps=[1, 2, 5, 10]))
+        ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
     if entries:
         handles, labels = fig.axes[0].get_legend_handles_labels()
-        fig.legend(handles, labels, loc="outside upper center", ncol=2, fontsize=10)
-    fig.suptitle("Population beside the census: share per category (TVD: 0 = identical, 1 = disjoint)", fontweight="bold")
+        fig.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, 1 - 0.45 / height), ncol=2, fontsize=10)
+    fig.suptitle("Population beside the census: share per category (TVD: 0 = identical, 1 = disjoint)", fontweight="bold", y=1 - 0.12 / height)
     return to_svg(fig, prefix)
 
 
@@ -426,8 +441,3 @@ def tvd_bars(entries: Sequence[Mapping[str, Any]], *, prefix: str | None = None)
     ax.legend(loc="lower right")
     return to_svg(fig, prefix)
 
-
-def _percent():
-    from matplotlib.ticker import PercentFormatter
-
-    return PercentFormatter(1.0, decimals=0)

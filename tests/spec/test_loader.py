@@ -93,3 +93,15 @@ def test_sim_settings_enter_sampling_but_transport_does_not():
     assert a.sampling() != b.sampling()
     assert "concurrency" not in a.sampling() and "timeout" not in a.sampling()
     assert "sim" not in ModelConfig(model="openai/gpt-4o").sampling()
+
+
+def test_a_stored_resolved_spec_validates_again():
+    from pathlib import Path
+
+    from persona_exp.pipeline import load_spec
+    from persona_exp.spec.experiment import ExperimentSpec
+
+    root = Path(__file__).resolve().parents[2] / "experiments"
+    for name in ("loo", "dpf", "agreement", "conditioning"):
+        spec = load_spec(root / f"{name}.yaml")
+        assert ExperimentSpec.model_validate(spec.model_dump(mode="json")) == spec
