@@ -36,10 +36,15 @@ SAMPLING_FIELDS = frozenset(
 )
 
 
+# One encoder for all keys (json.dumps would build a new one per call).
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_string = json.encoder.encode_basestring  # the C escaper the encoder itself uses for ensure_ascii=False
+
+
 def canonical_json(obj: Any) -> bytes:
     """Sorted keys, no whitespace, UTF-8, shortest round-trip floats; NaN refused."""
     try:
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+        return _ENCODER.encode(obj).encode()
     except ValueError as exc:  # NaN or infinity somewhere in the parameters
         raise InvalidArgumentError(f"cannot hash parameters containing NaN or infinity: {exc}") from None
     except TypeError as exc:
@@ -56,24 +61,38 @@ def sampling_json(sampling: Mapping[str, Any]) -> bytes:
     return canonical_json({k: v for k, v in sampling.items() if k in SAMPLING_FIELDS and v is not None})
 
 
+def _message_json(m: Mapping[str, Any]) -> bytes:
+    if len(m) == 2 and "role" in m and "content" in m and isinstance(m["content"], str):
+        # The common case, written directly (same bytes as canonical_json, without sorting a dict).
+        if isinstance(m["role"], str):
+            return b'{"content":' + _string(m["content"]).encode() + b',"role":' + _string(m["role"]).encode() + b"}"
+    return canonical_json(m)
+
+
 def call_key(
     model: str,
     messages: Sequence[Mapping[str, Any]],
     sampling: Mapping[str, Any],
     replicate: int = 0,
     *,
+    inputs: Mapping[str, str] | None = None,
     sampling_bytes: bytes | None = None,
 ) -> str:
-    """Key of one LLM call: ``node_key("llm_call", {model, messages, sampling, replicate})``
-    with sampling fields outside ``SAMPLING_FIELDS`` left out.
+    """Key of one LLM call: ``node_key("llm_call", {inputs, messages, model,
+    replicate, sampling})``, with sampling fields outside ``SAMPLING_FIELDS`` left
+    out and ``inputs`` (slot name -> key of the call that fills it) only when given.
 
     The canonical JSON is assembled from its parts so a plan can serialize each
     role's sampling settings once (``sampling_bytes``) instead of once per call;
     the bytes are exactly those of ``canonical_json`` of the whole structure.
     """
     s = sampling_bytes if sampling_bytes is not None else sampling_json(sampling)
+    head = b'["llm_call",{'
+    if inputs:
+        head += b'"inputs":' + canonical_json(dict(inputs)) + b","
     body = (
-        b'["llm_call",{"messages":' + canonical_json(list(messages)) + b',"model":' + canonical_json(model)
+        head + b'"messages":[' + b",".join(_message_json(m) for m in messages) + b'],"model":'
+        + (_string(model).encode() if isinstance(model, str) else canonical_json(model))
         + b',"replicate":' + canonical_json(replicate) + b',"sampling":' + s + b"},[]]"
     )
     return xxhash.xxh3_128_hexdigest(body)

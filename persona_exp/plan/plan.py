@@ -70,7 +70,7 @@ class Plan:
         """Adds a call (or finds the identical one) and returns its key."""
         msgs = tuple({"role": m["role"], "content": m["content"]} for m in messages)
         inputs = dict(inputs or {})
-        used = {name for m in msgs for name in _SLOT_RE.findall(m["content"])}
+        used = {name for m in msgs if "\x00" in m["content"] for name in _SLOT_RE.findall(m["content"])}
         if used != set(inputs):
             raise PlanError(f"step {step}: message slots {sorted(used)} do not match inputs {sorted(inputs)}.")
         for name, key in inputs.items():
@@ -80,8 +80,7 @@ class Plan:
         if cached is None or cached[0] is not sampling:
             cached = (sampling, sampling_json(sampling))
             self._sampling[id(sampling)] = cached
-        base = call_key(model, msgs, sampling, replicate, sampling_bytes=cached[1])
-        key = node_key("llm", {"call": base}, [f"{n}={k}" for n, k in sorted(inputs.items())]) if inputs else base
+        key = call_key(model, msgs, sampling, replicate, inputs=inputs, sampling_bytes=cached[1])
         if step not in self.steps:
             self.steps.append(step)
         self.requested[step] += 1

@@ -73,3 +73,10 @@ def test_call_key_is_the_node_key_of_its_canonical_parts():
     sampling = {"temperature": 0.3, "timeout": 9, "sim": {"effects": {"religion": 2.0}}}
     expected = node_key("llm_call", {"model": "m", "messages": MSG, "sampling": {"temperature": 0.3, "sim": {"effects": {"religion": 2.0}}}, "replicate": 2})
     assert call_key("m", MSG, sampling, 2) == expected
+
+
+def test_call_key_with_inputs_is_the_node_key_of_its_canonical_parts():
+    msgs = [{"role": "user", "content": "Revise \x00slot:a\x00 ünïcode"}, {"role": "system", "content": "x", "name": "n"}]
+    expected = node_key("llm_call", {"inputs": {"b": "k2", "a": "k1"}, "model": "m", "messages": msgs, "sampling": {}, "replicate": 0})
+    assert call_key("m", msgs, {}, 0, inputs={"a": "k1", "b": "k2"}) == expected
+    assert call_key("m", msgs, {}, 0, inputs={"a": "k1", "b": "k3"}) != expected
