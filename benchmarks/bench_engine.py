@@ -581,8 +581,8 @@ def bench_compile(rep: Report, n_personas: int, n_prompts: int, scale: float) ->
         f"(4 adds per pair is the issue's 'about 1.3 million calls', {unique:,} of them unique)"
     )
     rep.notes.append(
-        f"compile: experiments.base.add_call also calls ModelConfig.sampling() per call ({ours['sampling_us']:.1f} us for a sim/ model), "
-        f"which would add about {ours['sampling_us'] * 4 * pairs / 1e6:.1f} s to this loop; the benchmark computes sampling once per role"
+        f"compile: sampling settings are computed once per role, as experiments.base.add_call does "
+        f"(ModelConfig.sampling() costs {ours['sampling_us']:.1f} us for a sim/ model)"
     )
     rep.notes.append(
         f"memory: peak RSS of a child process (resource.getrusage ru_maxrss) that only builds the data; "
