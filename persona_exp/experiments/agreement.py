@@ -20,8 +20,9 @@ import polars as pl
 from pydantic import Field
 
 from persona_exp import stats
-from persona_exp.errors import DataError, PlanError
-from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, add_call, add_refinement, choose_questions, seeded_flip
+from persona_exp.errors import DataError
+from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, add_call, add_refinement, choose_personas, choose_questions, seeded_flip
+from persona_exp.plan import Plan
 
 
 class Params(RefineParams):
@@ -42,12 +43,8 @@ def build(ctx: Context) -> Design:
     from persona_exp.population import render_persona
 
     p: Params = ctx.params
-    if ctx.personas.height < p.n_personas:
-        raise PlanError(f"experiment.n_personas is {p.n_personas} but the population has {ctx.personas.height} personas.")
-    personas = ctx.personas.head(p.n_personas)
+    personas = choose_personas(ctx, p.n_personas)
     questions = choose_questions(ctx, p.n_questions)
-    from persona_exp.plan import Plan
-
     plan = Plan()
     items = []
     for row in personas.iter_rows(named=True):

@@ -111,6 +111,13 @@ class RefineParams(IntervalParams):
     judge_template: str = JUDGE
 
 
+def choose_personas(ctx: Context, n: int) -> pl.DataFrame:
+    """The first ``n`` personas of the population (it is already a seeded sample)."""
+    if ctx.personas.height < n:
+        raise PlanError(f"experiment.n_personas is {n} but the population has {ctx.personas.height} personas.")
+    return ctx.personas.head(n)
+
+
 def choose_questions(ctx: Context, n: int) -> pl.DataFrame:
     """``n`` prompts of the filtered set, drawn with the experiment's seed."""
     if ctx.prompts.height < n:

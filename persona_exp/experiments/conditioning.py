@@ -24,7 +24,8 @@ from pydantic import Field
 from persona_exp import stats
 from persona_exp.errors import PlanError
 from persona_exp.experiments import templates as T
-from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams, add_call, choose_questions
+from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams, add_call, choose_personas, choose_questions
+from persona_exp.plan import Plan
 
 ROLES = ("generator", "critic")
 Mode = Literal["none", "persona", "cot", "summarize"]
@@ -57,12 +58,8 @@ def build(ctx: Context) -> Design:
         attribute(name)  # unknown names fail here, naming the known ones
     if any(k > p.samples for k in p.pass_k):
         raise PlanError(f"experiment.pass_k {p.pass_k} asks for more than experiment.samples = {p.samples} answers per item.")
-    if ctx.personas.height < p.n_personas:
-        raise PlanError(f"experiment.n_personas is {p.n_personas} but the population has {ctx.personas.height} personas.")
-    personas = ctx.personas.head(p.n_personas)
+    personas = choose_personas(ctx, p.n_personas)
     questions = choose_questions(ctx, p.n_questions)
-    from persona_exp.plan import Plan
-
     plan = Plan()
     items = []
     for row in personas.iter_rows(named=True):
