@@ -51,12 +51,14 @@ from dataclasses import asdict, dataclass
 from importlib import metadata
 from typing import Any, Callable
 
+from _report import Report  # shared by both benchmarks
+
 try:
     import persona_exp
     from persona_exp.execute import sim
     from persona_exp.execute.cache import CallCache
     from persona_exp.execute.runner import Runner
-    from persona_exp.experiments.base import Templates
+    from persona_exp.experiments.base import fill_template
     try:  # the leave-one-out experiment's default templates
         from persona_exp.experiments.templates import ANSWER, CRITIQUE, JUDGE, REVISE
     except ImportError:
@@ -180,12 +182,12 @@ def compile_plan(personas: list[str], questions: list[str]) -> Plan:
     """The leave-one-out shape: per (persona, question) a base answer, a critique, a revision and a judgment.
 
     The templates are rendered exactly as ``experiments.base.add_call`` does
-    (values and slots through ``Templates.fill``); the base answer is added once
+    (values and slots through ``fill_template``); the base answer is added once
     per persona, so the plan merges it into one call per question.
     """
     gen, jm = GENERATOR.model, JUDGE_MODEL.model
     gs, js = GENERATOR.sampling(), JUDGE_MODEL.sampling()
-    fill = Templates.fill
+    fill = fill_template
     s_completion, s_critique, s_a, s_b = slot("completion"), slot("critique"), slot("response_a"), slot("response_b")
     plan = Plan()
     for pi, persona in enumerate(personas):
@@ -214,7 +216,7 @@ def compile_dicts(personas: list[str], questions: list[str]) -> list[dict[str, A
     """The same loop and the same rendered strings, one plain dict per call: no keys, no hashing, no merging."""
     gen, jm = GENERATOR.model, JUDGE_MODEL.model
     gs, js = GENERATOR.sampling(), JUDGE_MODEL.sampling()
-    fill = Templates.fill
+    fill = fill_template
     s_completion, s_critique, s_a, s_b = slot("completion"), slot("critique"), slot("response_a"), slot("response_b")
     out: list[dict[str, Any]] = []
     add = out.append
@@ -436,7 +438,7 @@ def throughput_prompts(n: int, tag: str) -> list[list[dict[str, str]]]:
     personas = make_personas(min(n, 200), seed=SEED + 1)
     q = "Should people choose a career mainly for the income it pays or for how meaningful they find it?"
     return [
-        [{"role": "user", "content": Templates.fill(JUDGE, {"question": f"{q} [{tag} {i}]", "persona": personas[i % len(personas)],
+        [{"role": "user", "content": fill_template(JUDGE, {"question": f"{q} [{tag} {i}]", "persona": personas[i % len(personas)],
                                                               "response_a": sim.base_answer(f"{tag}{i}"), "response_b": sim.base_answer(f"{tag}{i}b")})}]
         for i in range(n)
     ]
@@ -523,33 +525,6 @@ class Row:
 
     def result_text(self) -> str:
         return "SKIP" if self.passed is None else ("PASS" if self.passed else "MISS")
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
-class Report:
-    def __init__(self) -> None:
-        self.rows: list[Row] = []
-        self.checks: list[Check] = []
-        self.notes: list[str] = []
-
-    def row(self, *args: Any, **kwargs: Any) -> Row:
-        r = Row(*args, **kwargs)
-        self.rows.append(r)
-        return r
-
-    def check(self, name: str, ok: bool, detail: str) -> None:
-        self.checks.append(Check(name, bool(ok), detail))
-        print(f"    check {'ok  ' if ok else 'FAIL'} {name}: {detail}", flush=True)
-
-    def note(self, text: str) -> None:
-        self.notes.append(text)
-        print(f"    {text}", flush=True)
 
 
 def gb(x: float) -> str:
@@ -794,7 +769,7 @@ def main(argv: list[str] | None = None) -> int:
 
     # Time and memory targets are stated for full scale; --quick scales them with the plan size.
     plan_scale = n_personas / N_PERSONAS
-    rep = Report()
+    rep = Report(Row)
     t_start = time.perf_counter()
     compiled: dict[str, Any] | None = None
 

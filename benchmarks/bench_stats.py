@@ -33,6 +33,8 @@ import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable
 
+from _report import Report  # shared by both benchmarks
+
 import numpy as np
 
 try:
@@ -146,27 +148,6 @@ class Row:
 
     def result_text(self) -> str:
         return "SKIP" if self.passed is None else ("PASS" if self.passed else "MISS")
-
-
-@dataclass
-class Check:
-    name: str
-    ok: bool
-    detail: str
-
-
-class Report:
-    def __init__(self) -> None:
-        self.rows: list[Row] = []
-        self.checks: list[Check] = []
-        self.notes: list[str] = []
-
-    def row(self, *args: Any, **kwargs: Any) -> None:
-        self.rows.append(Row(*args, **kwargs))
-
-    def check(self, name: str, ok: bool, detail: str) -> None:
-        self.checks.append(Check(name, bool(ok), detail))
-        print(f"    check {'ok  ' if ok else 'FAIL'} {name}: {detail}", flush=True)
 
 
 def close(x: float, y: float, tol: float = KAPPA_TOL) -> bool:
@@ -574,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     env = environment(scale, repeats)
     print_env(env)
 
-    rep = Report()
+    rep = Report(Row)
     t_start = time.perf_counter()
     cases: list[tuple[str, Callable[[], None]]] = [
         ("kappa binary", lambda: bench_kappa_binary(rep, sized(1e7), repeats)),

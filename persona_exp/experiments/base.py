@@ -53,20 +53,14 @@ class Analysis:
     exports: tuple[tuple[str, str], ...] = ()
 
 
-class Templates:
-    """Fills prompt templates: ``{name}`` fields are replaced by values or by
-    slots holding the output of another call. Only known fields are replaced,
-    so other braces in a template (JSON examples) are left alone."""
-
-    def __init__(self, **fields: str):
-        self.fields = fields
-
-    @staticmethod
-    def fill(template: str, values: Mapping[str, str]) -> str:
-        out = template
-        for name, value in values.items():
-            out = out.replace("{" + name + "}", value)
-        return out
+def fill_template(template: str, values: Mapping[str, str]) -> str:
+    """Replaces each ``{name}`` field by its value (text, or a slot holding the
+    output of another call). Only known fields are replaced, so other braces in
+    a template (JSON examples) are left alone."""
+    out = template
+    for name, value in values.items():
+        out = out.replace("{" + name + "}", value)
+    return out
 
 
 def add_call(
@@ -86,7 +80,7 @@ def add_call(
     sampling = ctx.sampling.get(role)
     if sampling is None:  # computed once per role: the plan then serializes it once too
         sampling = ctx.sampling[role] = model.sampling()
-    filled = Templates.fill(template, {**values, **{name: slot(name) for name in (inputs or {})}})
+    filled = fill_template(template, {**values, **{name: slot(name) for name in (inputs or {})}})
     return plan.add(step, role, model.model, [{"role": "user", "content": filled}], sampling, inputs=inputs, parser=parser, replicate=replicate)
 
 

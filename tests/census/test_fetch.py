@@ -9,7 +9,6 @@ to download again. No test reaches the network.
 
 from __future__ import annotations
 
-import argparse
 import io
 import json
 import socket
@@ -124,21 +123,10 @@ def server():
 
 
 def cli(monkeypatch, argv: list[str]) -> int:
-    """The real `persona-exp` entry point, with the census verb added if it is not registered yet."""
-    import persona_exp.cli as cli_module
-    from persona_exp.cli import census
+    """The real `persona-exp` entry point, in this process."""
+    from persona_exp.cli import main
 
-    original = cli_module.build_parser
-
-    def build():
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "census" not in sub.choices:
-            census.add(sub)
-        return parser
-
-    monkeypatch.setattr(cli_module, "build_parser", build)
-    return cli_module.main(argv)
+    return main(argv)
 
 
 def leftovers(folder: Path) -> list[str]:

@@ -68,8 +68,6 @@ def test_levels_put_every_call_after_its_inputs():
 
 
 def test_call_key_is_the_node_key_of_its_canonical_parts():
-    from persona_exp.plan.keys import SAMPLING_FIELDS  # noqa: F401 - documents where the filter lives
-
     sampling = {"temperature": 0.3, "timeout": 9, "sim": {"effects": {"religion": 2.0}}}
     expected = node_key("llm_call", {"model": "m", "messages": MSG, "sampling": {"temperature": 0.3, "sim": {"effects": {"religion": 2.0}}}, "replicate": 2})
     assert call_key("m", MSG, sampling, 2) == expected

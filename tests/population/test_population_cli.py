@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
@@ -13,21 +12,10 @@ LOO = ROOT / "experiments" / "loo.yaml"
 
 
 def cli(monkeypatch, argv: list[str]) -> int:
-    """The real `persona-exp` entry point, with the population verb added if it is not registered yet."""
-    import persona_exp.cli as cli_module
-    from persona_exp.cli import population
+    """The real `persona-exp` entry point, in this process."""
+    from persona_exp.cli import main
 
-    original = cli_module.build_parser
-
-    def build():
-        parser = original()
-        sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-        if "population" not in sub.choices:
-            population.add(sub)
-        return parser
-
-    monkeypatch.setattr(cli_module, "build_parser", build)
-    return cli_module.main(argv)
+    return main(argv)
 
 
 def base_args(tmp_path: Path, size: int = 60) -> list[str]:
