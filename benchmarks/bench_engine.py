@@ -58,9 +58,9 @@ try:
     from persona_exp.execute import sim
     from persona_exp.execute.cache import CallCache
     from persona_exp.execute.runner import Runner
-    from persona_exp.experiments.base import fill_template
+    from persona_exp.steps import fill_template
     try:  # the leave-one-out experiment's default templates
-        from persona_exp.experiments.templates import ANSWER, CRITIQUE, JUDGE, REVISE
+        from persona_exp.steps.templates import ANSWER, CRITIQUE, JUDGE, REVISE
     except ImportError:
         from persona_exp.experiments.loo import ANSWER, CRITIQUE, JUDGE, REVISE
     from persona_exp.plan import Plan, slot

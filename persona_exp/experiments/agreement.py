@@ -21,8 +21,9 @@ from pydantic import Field
 
 from persona_exp import stats
 from persona_exp.errors import DataError
-from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, add_call, add_refinement, choose_personas, choose_questions, seeded_flip
+from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, choose_personas, choose_questions
 from persona_exp.plan import Plan
+from persona_exp.steps import add_judgment, add_refinement, seeded_flip
 
 
 class Params(RefineParams):
@@ -52,11 +53,10 @@ def build(ctx: Context) -> Design:
         for q in questions.iter_rows(named=True):
             base, refined = add_refinement(plan, ctx, p, q["text"], persona)
             refined_is_a = seeded_flip(ctx.seed, "agreement", row["persona_id"], q["id"])
-            order = {"response_a": refined, "response_b": base} if refined_is_a else {"response_a": base, "response_b": refined}
             item = {"item_id": f"{row['persona_id']}|{q['id']}", "persona_id": row["persona_id"], "question_id": q["id"], "question": q["text"],
                     "persona": persona, "refined_is_a": refined_is_a, "base_key": base, "revise_key": refined}
             for judge in p.judges:
-                item[f"{judge}_key"] = add_call(plan, ctx, f"judge:{judge}", judge, p.judge_template, {"question": q["text"], "persona": persona}, order, parser="choice")
+                item[f"{judge}_key"], _ = add_judgment(plan, ctx, f"judge:{judge}", judge, p.judge_template, {"question": q["text"], "persona": persona}, refined, base, refined_is_a)
             items.append(item)
     return Design(plan, pl.DataFrame(items))
 

@@ -23,9 +23,10 @@ from pydantic import Field
 
 from persona_exp import stats
 from persona_exp.errors import PlanError
-from persona_exp.experiments import templates as T
-from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams, add_call, choose_personas, choose_questions
+from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams, choose_personas, choose_questions
 from persona_exp.plan import Plan
+from persona_exp.steps import add_call
+from persona_exp.steps import templates as T
 
 ROLES = ("generator", "critic")
 Mode = Literal["none", "persona", "cot", "summarize"]

@@ -22,7 +22,8 @@ from pydantic import Field
 from persona_exp import prompts as prompt_sets
 from persona_exp import stats
 from persona_exp.errors import PlanError
-from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, add_call, add_refinement, seeded_flip
+from persona_exp.experiments.base import Analysis, Context, Design, RefineParams
+from persona_exp.steps import add_judgment, add_refinement, preferred
 
 ROLES = ("generator", "judge")
 SPLITS = ("train", "test_seen", "test_heldout")
@@ -67,10 +68,9 @@ def build(ctx: Context) -> Design:
             item = {"persona_id": row["persona_id"], "prompt_id": q["id"], "topic": q["topic"], "split": part, "prompt": q["text"], "persona": persona,
                     "base_key": base, "revise_key": revised, "judge_key": None, "revised_is_a": False}
             if p.verify:
-                revised_is_a = seeded_flip(ctx.seed, "dpf", row["persona_id"], q["id"])
-                order = {"response_a": revised, "response_b": base} if revised_is_a else {"response_a": base, "response_b": revised}
-                item["judge_key"] = add_call(plan, ctx, "verify", "judge", p.judge_template, {"question": q["text"], "persona": persona}, order, parser="choice")
-                item["revised_is_a"] = revised_is_a
+                item["judge_key"], item["revised_is_a"] = add_judgment(
+                    plan, ctx, "verify", "judge", p.judge_template, {"question": q["text"], "persona": persona}, revised, base, (ctx.seed, "dpf", row["persona_id"], q["id"])
+                )
             plan_items.append(item)
     return Design(plan, pl.DataFrame(plan_items, schema_overrides={"judge_key": pl.String}))
 
@@ -84,10 +84,8 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
         return r.output() if r is not None and r.ok else None
 
     def verdict(key: str | None, revised_is_a: bool) -> float | None:
-        r = results.get(key) if key else None
-        if r is None or not r.ok:
-            return None
-        return 1.0 if (r.value == "A") == revised_is_a else 0.0
+        v = preferred(results, key, revised_is_a)
+        return None if v < 0 else float(v)
 
     pairs = items.select("persona_id", "split", "prompt_id", "topic", "prompt", "persona").with_columns(
         pl.Series("chosen", [text(k) for k in items["revise_key"]], dtype=pl.String),

@@ -22,8 +22,9 @@ from pydantic import Field
 
 from persona_exp import stats
 from persona_exp.errors import PlanError
-from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, add_call, add_refinement, choose_questions, seeded_flip
+from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, choose_questions
 from persona_exp.plan import Plan
+from persona_exp.steps import add_judgment, add_refinement, preferred
 
 ROLES = ("generator", "judge")
 
@@ -62,10 +63,9 @@ def build(ctx: Context) -> Design:
             with_attr = render_persona(row, pair.with_attribute)
             for q in questions.iter_rows(named=True):
                 base, refined = add_refinement(plan, ctx, p, q["text"], with_attr)
-                refined_is_a = seeded_flip(ctx.seed, attr, pair.persona_id, q["id"])
-                order = {"response_a": refined, "response_b": base} if refined_is_a else {"response_a": base, "response_b": refined}
-                j0 = add_call(plan, ctx, "judge", "judge", p.judge_template, {"question": q["text"], "persona": without}, order, parser="choice")
-                j1 = add_call(plan, ctx, "judge", "judge", p.judge_template, {"question": q["text"], "persona": with_attr}, order, parser="choice")
+                coin = (ctx.seed, attr, pair.persona_id, q["id"])
+                j0, refined_is_a = add_judgment(plan, ctx, "judge", "judge", p.judge_template, {"question": q["text"], "persona": without}, refined, base, coin)
+                j1, _ = add_judgment(plan, ctx, "judge", "judge", p.judge_template, {"question": q["text"], "persona": with_attr}, refined, base, refined_is_a)
                 items.append(
                     {"attribute": attr, "persona_id": pair.persona_id, "question_id": q["id"], "refined_is_a": refined_is_a,
                      "base_key": base, "revise_key": refined, "judge_without_key": j0, "judge_with_key": j1}
@@ -75,18 +75,11 @@ def build(ctx: Context) -> Design:
     return Design(plan, pl.DataFrame(items), notes)
 
 
-def _choice(results, key: str, refined_is_a: bool) -> int:
-    r = results.get(key)
-    if r is None or not r.ok:
-        return -1
-    return int((r.value == "A") == refined_is_a)
-
-
 def analyze(ctx: Context, design: Design, results) -> Analysis:
     p: Params = ctx.params
     items = design.items.with_columns(
-        pl.Series("without", [_choice(results, k, a) for k, a in zip(design.items["judge_without_key"], design.items["refined_is_a"])], dtype=pl.Int8),
-        pl.Series("with", [_choice(results, k, a) for k, a in zip(design.items["judge_with_key"], design.items["refined_is_a"])], dtype=pl.Int8),
+        pl.Series("without", [preferred(results, k, a) for k, a in zip(design.items["judge_without_key"], design.items["refined_is_a"])], dtype=pl.Int8),
+        pl.Series("with", [preferred(results, k, a) for k, a in zip(design.items["judge_with_key"], design.items["refined_is_a"])], dtype=pl.Int8),
     )
     rows = []
     per_pair = []

@@ -126,7 +126,7 @@ def _persona_texts(info: RunInfo, tables: dict[str, pl.DataFrame], judgments: pl
         return pl.DataFrame(schema=schema)
     try:
         from persona_exp.experiments import loo
-        from persona_exp.experiments.base import Context, add_call, add_refinement
+        from persona_exp.steps import Context, add_call, add_refinement
         from persona_exp.plan import Plan
         from persona_exp.population import loo_variants, render_persona
         from persona_exp.spec.models import ModelConfig
