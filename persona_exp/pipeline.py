@@ -20,11 +20,13 @@ import persona_exp
 from persona_exp import prompts as prompt_sets
 from persona_exp.errors import SpecError
 from persona_exp.execute import CallCache, RunCounts, Runner
+from persona_exp.execute.stage import Stager
 from persona_exp.experiments import KINDS
 from persona_exp.experiments.base import Analysis, Context, Design
 from persona_exp.plan.keys import node_key
 from persona_exp.spec import load
 from persona_exp.spec.experiment import ExperimentSpec
+from persona_exp.steps.context import StagePending
 from persona_exp.store import write_run
 from persona_exp.store.runs import new_run_id
 
@@ -40,6 +42,8 @@ class Prepared:
     population: Any
     prompt_report: list[dict[str, Any]]
     timings: dict[str, float]
+    stager: Stager
+    pending: StagePending | None = None  # dry planning stopped at calls not answered yet
 
 
 @dataclass
@@ -103,19 +107,39 @@ def _prompts(spec: ExperimentSpec) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
     return frame, [step._asdict() for step in report]
 
 
-def prepare(spec_path: str | Path, overrides: Sequence[str] = ()) -> Prepared:
+def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool = False, progress: bool = True) -> Prepared:
+    """Loads the spec, builds the population and prompts, and plans the run.
+
+    Steps that need model answers while planning run them through a stager
+    (see execute.stage); with ``dry=True`` nothing is sent to a model, and the
+    plan stops at the first staged calls that are not cached (``pending``).
+    """
     t0 = time.perf_counter()
     spec = load_spec(spec_path, overrides)
     root = Path(spec.output.dir)
     cache_path = Path(spec.output.cache) if spec.output.cache else root / "cache.sqlite"
-    population = _population(spec, root)
-    t1 = time.perf_counter()
-    frame, prompt_report = _prompts(spec)
+    stager = Stager(spec.models, cache_path, dry=dry, progress=progress)
+    ctx = Context(spec.name, spec.seed, spec.experiment, spec.models, pl.DataFrame(), pl.DataFrame(), stage=stager)
     module = KINDS[spec.experiment.kind]
-    ctx = Context(spec.name, spec.seed, spec.experiment, spec.models, population.frame, frame)
-    design = module.build(ctx)
+    pending = None
+    population = None
+    try:
+        population = _population(spec, root)
+        ctx.personas = population.frame
+        t1 = time.perf_counter()
+        ctx.prompts, prompt_report = _prompts(spec)
+        design = module.build(ctx)
+    except StagePending as exc:
+        t1 = time.perf_counter()
+        pending, prompt_report = exc, []
+        design = Design(exc.plan, pl.DataFrame(), [f"planned up to step {exc.step}: {exc}"])
+    else:
+        full = stager.plan
+        full.update(design.plan)
+        design.plan = full
     t2 = time.perf_counter()
-    return Prepared(spec, str(spec_path), root, cache_path, ctx, design, population, prompt_report, {"population_s": t1 - t0, "plan_s": t2 - t1})
+    return Prepared(spec, str(spec_path), root, cache_path, ctx, design, population, prompt_report,
+                    {"population_s": t1 - t0, "plan_s": t2 - t1}, stager, pending)
 
 
 def _versions() -> dict[str, str]:
@@ -134,7 +158,7 @@ def execute(prep: Prepared, *, progress: bool = True) -> RunOutcome:
     spec, design = prep.spec, prep.design
     t0 = time.perf_counter()
     with CallCache(prep.cache_path) as cache:
-        results, counts = Runner(spec.models, cache, progress=progress).run(design.plan)
+        results, counts = Runner(spec.models, cache, progress=progress).run(design.plan, known=prep.stager.results)
     t1 = time.perf_counter()
     analysis = KINDS[spec.experiment.kind].analyze(prep.ctx, design, results)
     t2 = time.perf_counter()
@@ -181,5 +205,5 @@ def execute(prep: Prepared, *, progress: bool = True) -> RunOutcome:
 
 def run(spec_path: str | Path, overrides: Sequence[str] = (), *, progress: bool = True) -> RunOutcome:
     """Runs an experiment spec end to end and stores the run."""
-    return execute(prepare(spec_path, overrides), progress=progress)
+    return execute(prepare(spec_path, overrides, progress=progress), progress=progress)
 

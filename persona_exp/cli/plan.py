@@ -71,7 +71,7 @@ def summarize(prep) -> dict:
     return {"experiment": prep.spec.name, "steps": rows, "total_calls": len(plan), "to_run": sum(r["to_run"] for r in rows),
             "est_cost_usd": total_cost, "last_run": previous[-1].run_id if previous else None,
             "changed_since_last_run": changes,
-            "changed_items": changed_items}
+            "changed_items": changed_items, "pending": str(prep.pending) if prep.pending else None}
 
 
 def changed_design(old: pl.DataFrame, new: pl.DataFrame) -> list[dict]:
@@ -93,7 +93,8 @@ def changed_design(old: pl.DataFrame, new: pl.DataFrame) -> list[dict]:
 def main(args: argparse.Namespace) -> int:
     from persona_exp.pipeline import prepare
 
-    summary = summarize(prepare(args.spec, args.overrides))
+    prep = prepare(args.spec, args.overrides, dry=True)
+    summary = summarize(prep)
     if args.json:
         print_json(summary)
         return 0
@@ -101,6 +102,8 @@ def main(args: argparse.Namespace) -> int:
     print_frame(frame, f"plan of {summary['experiment']}")
     cost = "unknown (no price for some model)" if summary["est_cost_usd"] is None else f"${summary['est_cost_usd']:.4f}"
     print(f"{summary['total_calls']} calls, {summary['to_run']} to run; estimated cost {cost}")
+    if summary["pending"]:
+        print(f"the plan goes further: {summary['pending']} `persona-exp run` answers these calls first, then plans the rest.")
     if summary["last_run"]:
         print(f"compared with the last run {summary['last_run']}:")
         for ch in summary["changed_since_last_run"] or [{"field": "(no spec field changed)", "old": "", "new": ""}]:

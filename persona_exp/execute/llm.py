@@ -144,14 +144,19 @@ class Caller:
         self.limiter = RateLimiter(config.rpm, config.tpm)
         self.backoff_base = backoff_base
 
-    async def __call__(self, messages: list[dict[str, str]]) -> Answer:
+    async def __call__(self, messages: list[dict[str, str]], replicate: int = 0) -> Answer:
+        """One answer; ``replicate`` > 0 asks for another sample of the same
+        request (a provider seed, when one is set, is offset by it so that the
+        samples differ; the simulator draws a different sample)."""
         cfg = self.config
         if cfg.is_sim:
-            text, usage = sim.complete(cfg.model, messages, cfg.sampling())
+            text, usage = sim.complete(cfg.model, messages, cfg.sampling(), replicate=replicate)
             return Answer(text, usage, cfg.model, 0.0)
         lt = litellm()
         estimate = sum(len(m["content"]) for m in messages) // 4 + (cfg.max_tokens or 256)
         kwargs: dict[str, Any] = {k: v for k, v in cfg.sampling().items()}
+        if replicate and kwargs.get("seed") is not None:
+            kwargs["seed"] = kwargs["seed"] + replicate
         if cfg.api_base:
             kwargs["api_base"] = cfg.api_base
         attempt = 0

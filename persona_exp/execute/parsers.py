@@ -60,7 +60,61 @@ def needs_revision(text: str) -> bool:
     return obj["needs_revision"]
 
 
-PARSERS: dict[str, Callable[[str], Any]] = {"choice": choice, "revised": revised, "needs_revision": needs_revision}
+_A_BETTER = "Output (a) is better than Output (b)"
+
+
+def a_better(text: str) -> str:
+    """WikiPersonas' judge verdict, JSON {"Output (a) is better than Output (b)": true|false},
+    as the letter of the preferred output (a bare A or B is accepted too)."""
+    obj = _json_object(text)
+    if obj is not None and isinstance(obj.get(_A_BETTER), bool):
+        return "A" if obj[_A_BETTER] else "B"
+    try:
+        return choice(text)
+    except ParseFailure:
+        raise ParseFailure(f'Reply with JSON only: {{"Concise explanation": "...", "{_A_BETTER}": true or false}}.') from None
+
+
+def yes_no(text: str) -> bool:
+    """`yes` or `no` as the first word (any case, punctuation ignored), or JSON {"answer": "yes"}."""
+    obj = _json_object(text)
+    word = str(obj.get("answer", "")) if obj is not None else text
+    m = re.match(r"\W*(yes|no)\b", word.strip(), re.I)
+    if not m:
+        raise ParseFailure("Answer with one word: yes or no.")
+    return m.group(1).lower() == "yes"
+
+
+_ITEM = re.compile(r"^\s*(?:\d{1,3}[.)]|[-*\u2022])\s+(.+?)\s*$", re.M)
+
+
+def questions(text: str) -> list[str]:
+    """The items of a numbered or bulleted list (one question per line)."""
+    items = [q.strip().strip('"') for q in _ITEM.findall(text)]
+    items = [q for q in items if q]
+    if not items:
+        raise ParseFailure("Give the questions as a numbered list, one per line: 1. ...")
+    return items
+
+
+def cot_response(text: str) -> str:
+    """The answer after the last `Response:` of WikiPersonas' chain-of-thought format."""
+    start = text.rfind("Response:")
+    body = text[start + len("Response:"):].strip() if start >= 0 else ""
+    if not body:
+        raise ParseFailure("Use the format: Axis: ... Categories: ... Chosen category: ... Response: ...")
+    return body
+
+
+PARSERS: dict[str, Callable[[str], Any]] = {
+    "choice": choice,
+    "revised": revised,
+    "needs_revision": needs_revision,
+    "a_better": a_better,
+    "yes_no": yes_no,
+    "questions": questions,
+    "cot_response": cot_response,
+}
 
 
 def parse(parser: str | None, text: str) -> Any:

@@ -84,24 +84,29 @@ class Runner:
         self.max_reasks = max_reasks
         self.show_progress = progress
 
-    def run(self, plan: Plan) -> tuple[dict[str, CallResult], RunCounts]:
+    def run(self, plan: Plan, known: Mapping[str, CallResult] | None = None) -> tuple[dict[str, CallResult], RunCounts]:
+        """Runs the plan; calls in ``known`` (answered by an earlier stage of
+        the same run) are taken as they are and counted as they were then."""
         for c in plan.calls.values():
             if c.role not in self.models:
                 raise ExecutionError(f"step {c.step} uses the model role {c.role!r}, which the spec's models do not define.")
         # The results travel through an attribute, not asyncio.run's return value:
         # Python 3.11 formats the finished main task (sorting a dict of a million
         # keys) when asyncio.run restores the SIGINT handler.
-        asyncio.run(self._run(plan))
+        asyncio.run(self._run(plan, known or {}))
         out, self._out = self._out, None
         return out
 
-    async def _run(self, plan: Plan) -> None:
+    async def _run(self, plan: Plan, known: Mapping[str, CallResult]) -> None:
         callers = {role: Caller(cfg, backoff_base=self.backoff_base) for role, cfg in self.models.items()}
-        results: dict[str, CallResult] = {}
+        results: dict[str, CallResult] = {k: known[k] for k in plan.calls if k in known}
         counts = RunCounts(calls=len(plan))
-        progress = Progress(len(plan), enabled=self.show_progress)
+        progress = Progress(len(plan) - len(results), enabled=self.show_progress)
         try:
-            for calls in plan.levels():
+            for level in plan.levels():
+                calls = [c for c in level if c.key not in results]
+                if not calls:
+                    continue
                 progress.step(", ".join(dict.fromkeys(c.step for c in calls)))
                 hits = self.cache.get_many(c.key for c in calls)
                 todo: list[Call] = []
@@ -162,7 +167,7 @@ class Runner:
     async def _call(self, c: Call, caller: Caller, results: dict[str, CallResult]) -> CallResult:
         messages = c.render({k: results[k].output() for k in c.inputs.values()})
         try:
-            ans = await caller(messages)
+            ans = await caller(messages, c.replicate)
         except CallFailed as exc:
             return CallResult(c.key, c.step, c.role, "failed", False, error=str(exc))
         self.cache.put(c.key, ans.text, {**ans.usage, "cost": ans.cost}, ans.model)
@@ -191,7 +196,7 @@ class Runner:
                     text = hit.response
                     continue
                 try:
-                    ans = await caller(messages)
+                    ans = await caller(messages, c.replicate)
                 except CallFailed as exc:
                     r.status, r.error = "failed", str(exc)
                     return r

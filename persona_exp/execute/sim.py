@@ -15,9 +15,16 @@ answer misses for the persona, and a revision that adds the one sentence (among
 ``1 + 7 * strength`` candidates) the persona's utility favours most.
 
 What it reads: persona attributes as `Key: value` lines; judge prompts with
-`Response A:` and `Response B:` sections; generator prompts with the markers of
-the default templates (`INSTRUCTION:`, `COMPLETION:`, `CRITIQUE:`, and the words
-"critique"/"revise"). Prompts that ask for JSON get JSON back.
+`Response A:` and `Response B:` (or WikiPersonas' `Output (a):`/`Output (b):`)
+sections; generator prompts with the markers of the default templates
+(`INSTRUCTION:`, `COMPLETION:`, `CRITIQUE:`, the words "critique"/"revise",
+"Chosen category:", "might ask", ...). Prompts that ask for JSON get JSON back;
+"Answer with one word: yes or no" gets yes or no: a controversy check says yes
+when the question asks for a judgment (word cues), a consistency check says no
+for a seeded ``inconsistent_rate`` share of profiles. In-context examples
+(`Preferred Response:` sections, or "prefers answers like" lines) steer an
+answer toward their word features, a crude model of few-shot learning. A
+sample with ``replicate`` > 0 is another draw for the same prompt.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ import xxhash
 DIM = 16
 _WORD = re.compile(r"[a-z0-9']+")
 _ATTR_LINE = re.compile(r"^[ \t]*[-*]?[ \t]*([A-Za-z][A-Za-z0-9 _/()'-]{0,60}):[ \t]*(\S.*?)[ \t]*$", re.M)
-_SKIP_KEYS = {"instruction", "completion", "critique", "response", "response a", "response b", "question", "format", "revised preference", "evaluation", "suggestions", "answer", "demographic", "reply"}
+_SKIP_KEYS = {"instruction", "completion", "critique", "response", "response a", "response b", "question", "format", "revised preference", "evaluation",
+              "suggestions", "answer", "demographic", "reply", "input", "preferred response", "axis", "categories", "chosen category", "user question"}
 
 _OPENERS = (
     "There are reasonable arguments on more than one side of this.",
@@ -122,7 +130,7 @@ def persona_attributes(text: str) -> dict[str, str]:
     out: dict[str, str] = {}
     for key, value in _ATTR_LINE.findall(text):
         k = _norm_attr(key)
-        if k not in _SKIP_KEYS and len(k.split()) <= 5 and len(value) < 200:
+        if k not in _SKIP_KEYS and not k.startswith(("user question", "output (")) and len(k.split()) <= 5 and len(value) < 200:
             out[k] = value.strip()
     return out
 
@@ -130,8 +138,10 @@ def persona_attributes(text: str) -> dict[str, str]:
 class Simulator:
     """Utility model shared by the judge and the generator for one `sim` setting."""
 
-    def __init__(self, settings: Mapping[str, Any] | None = None):
+    def __init__(self, settings: Mapping[str, Any] | None = None, replicate: int = 0):
         s = dict(settings or {})
+        self.replicate = replicate
+        self.inconsistent_rate = float(s.get("inconsistent_rate", 0.085))
         self.seed = int(s.get("seed", 0))
         self.effects = {_norm_attr(k): float(v) for k, v in (s.get("effects") or {}).items()}
         self.default_effect = float(s.get("default_effect", 1.0))
@@ -155,9 +165,21 @@ class Simulator:
         u = min(max(u, 1e-12), 1 - 1e-12)
         return self.noise * math.log(u / (1 - u))
 
+    def yes_no(self, prompt: str) -> str:
+        """A zero-shot classifier: controversial questions, consistent profiles."""
+        if "controversial" in prompt.lower():
+            words = set(_WORD.findall(_question(prompt).lower()))
+            return "yes" if words & _JUDGMENT_CUES else "no"
+        u = (_h(self.seed, "consistent", prompt) >> 11) * 2.0**-53
+        return "no" if u < self.inconsistent_rate else "yes"
+
     def judge(self, prompt: str) -> str:
+        if _YES_NO in prompt:
+            return self.yes_no(prompt)
         if "needs_revision" in prompt and "Response:" in prompt:
             return self.critic(prompt)
+        if "Output (a):" in prompt and "Output (b):" in prompt:
+            return self.personal_judge(prompt)
         a, b = _section(prompt, "Response A:"), _section(prompt, "Response B:")
         if a is None or b is None:
             return "I cannot find Response A and Response B to compare."
@@ -168,6 +190,13 @@ class Simulator:
         if "json" in prompt.lower():
             return json.dumps({"choice": choice})
         return choice
+
+    def personal_judge(self, prompt: str) -> str:
+        """WikiPersonas' judge: JSON saying whether output (a) is better."""
+        a, b = _section(prompt, "Output (a):"), _section(prompt, "Output (b):")
+        persona = persona_attributes(prompt.split("Output (a):", 1)[0])
+        delta = self.utility(a or "", persona) - self.utility(b or "", persona) + self._noise(prompt)
+        return json.dumps({"Concise explanation": "Chosen by the simulator's utility.", "Output (a) is better than Output (b)": bool(delta > 0)})
 
     def critic(self, prompt: str) -> str:
         """A critic's verdict on one response: it needs revision when it serves the
@@ -185,11 +214,57 @@ class Simulator:
         cands = [_TAILORED[(start + i * 7) % len(_TAILORED)] for i in range(min(n, len(_TAILORED)))]
         return base + " " + max(cands, key=lambda c: self.utility(base + " " + c, persona))
 
+    def _toward(self, base: str, examples: list[str], prompt: str) -> str:
+        """Adds the candidate sentence most like the examples' words."""
+        target = np.mean([features(e) for e in examples], axis=0)
+        start = _h(self.seed, "cand", prompt) % len(_TAILORED)
+        n = 1 + int(round(7 * max(self.strength, 0.0)))
+        cands = [_TAILORED[(start + i * 7) % len(_TAILORED)] for i in range(min(n, len(_TAILORED)))]
+        return base + " " + max(cands, key=lambda c: float(features(base + " " + c) @ target))
+
+    def wikipersonas(self, prompt: str, low: str) -> str | None:
+        """The WikiPersonas prompts (people, questions, diverse answers, personas); None for others."""
+        if "famous people who are representative" in low:
+            axis = (re.search(r"Take (.+?) as an example axis", prompt) or re.search(r"(.*)", "axis")).group(1)
+            return "\n".join(
+                f"- {axis.title()} group {i + 1}, Example Person {axis.title()} {i + 1}{'ab'[j]}, a fictional stand-in the offline simulator made up."
+                for i in range(3) for j in range(2)
+            )
+        if "might ask" in low and "questions" in low:
+            m = re.search(r"Provide (\d+) examples", prompt)
+            n = int(m.group(1)) if m else 5
+            h = _h(self.seed, "questions", prompt, self.replicate)
+            return "\n".join(f"{i + 1}. {_sim_question(h, i)}" for i in range(n))
+        if "chosen category:" in low:
+            question = prompt.rsplit("User question:", 1)[-1].strip()
+            h = _h(self.seed, "cot", question, self.replicate)
+            answer = base_answer(f"{question}#{h % 5}") + " " + _TAILORED[(h >> 8) % len(_TAILORED)] + " " + _TAILORED[(h >> 16) % len(_TAILORED)]
+            return f"Axis: simulated\nCategories: group 1, group 2, group 3\nChosen category: group {h % 3 + 1}\nResponse: {answer}"
+        if "infer a few things about this person" in low:
+            examples = _examples(prompt)
+            liked = max(examples, key=len)[:180].replace("\n", " ") if examples else "plain answers"
+            return f"Basic information: a user who asks an assistant practical questions.\nPreferences: this user prefers answers like: '{liked}'"
+        if "given the name of a famous person" in low:
+            name = (re.search(r"The person is (.+)", prompt) or re.search(r"(.*)", "someone")).group(1).strip()
+            return f"Name: {name}\n{name} is a public figure; the simulator knows nothing more, and answers for them by name."
+        return None
+
     def generate(self, prompt: str) -> str:
         low = prompt.lower()
+        if _YES_NO in prompt:
+            return self.yes_no(prompt)
+        wiki = self.wikipersonas(prompt, low)
+        if wiki is not None:
+            return wiki
         question = _question(prompt)
         base = base_answer(question)
         persona = persona_attributes(prompt)
+        if "write this person's" in low:
+            h = _h(self.seed, "field", prompt)
+            return f"{_TAILORED[h % len(_TAILORED)]} {_TAILORED[(h >> 8) % len(_TAILORED)]}"
+        examples = _examples(prompt)
+        if examples:
+            return self._toward(base, examples, prompt)
         if "revise" in low or "revision" in low:
             return f"REVISED PREFERENCE: {self._tailor(base, persona, prompt)}\nDONE"
         if "critique" in low or "examine the completion" in low:
@@ -208,6 +283,36 @@ class Simulator:
             answer = self._tailor(base, persona, prompt, boost=2.0 if "step by step" in low else 1.0)
             return f"Thinking about who is asking first. ANSWER: {answer}" if "step by step" in low else answer
         return base
+
+
+_YES_NO = "Answer with one word: yes"
+# Words by which a question asks for a judgment of value rather than a fact.
+_JUDGMENT_CUES = frozenset(
+    "should ought better best worse worst right wrong fair unfair moral immoral acceptable justified believe agree disagree "
+    "deserve allowed ban legal illegal ethical".split()
+)
+_SIM_TOPICS = ("staying healthy on a busy schedule", "saving money for the future", "raising children today", "choosing a place to live",
+               "talking about politics with family", "finding meaning in work", "eating well without much time", "spending a free weekend",
+               "helping the local community", "keeping up with new technology", "handling disagreement with friends", "planning for retirement")
+_SIM_STEMS = ("What are some good ways to approach {}?", "How should someone like me think about {}?", "Can you give me practical advice about {}?",
+              "What do people most often get wrong about {}?", "Which matters more when it comes to {}: tradition or new ideas?")
+
+
+def _sim_question(h: int, i: int) -> str:
+    k = (h >> (i % 40)) + i * 7919
+    return _SIM_STEMS[k % len(_SIM_STEMS)].format(_SIM_TOPICS[(k // len(_SIM_STEMS) + i) % len(_SIM_TOPICS)])
+
+
+def _examples(prompt: str) -> list[str]:
+    """In-context examples of liked answers: `Preferred Response:` sections and
+    "prefers answers like: '...'" lines."""
+    out = []
+    for part in prompt.split("Preferred Response:")[1:]:
+        text = re.split(r"\n\s*(?:#+\s*)?User Question|\n\nRespond with|\n\nAnswer the user", part, maxsplit=1)[0].strip()
+        if text:
+            out.append(text)
+    out += re.findall(r"prefers answers like: '(.+?)'", prompt)
+    return out
 
 
 def base_answer(question: str) -> str:
@@ -240,10 +345,10 @@ def _quoted(text: str, marker: str) -> str | None:
     return m.group(1) if m else None
 
 
-def complete(model: str, messages: list[dict[str, str]], sampling: Mapping[str, Any]) -> tuple[str, dict[str, int]]:
+def complete(model: str, messages: list[dict[str, str]], sampling: Mapping[str, Any], replicate: int = 0) -> tuple[str, dict[str, int]]:
     """Answers a chat request as `sim/judge` or `sim/generator`."""
     prompt = "\n\n".join(m["content"] for m in messages)
-    sim = Simulator(sampling.get("sim"))
+    sim = Simulator(sampling.get("sim"), replicate)
     name = model.split("/", 1)[1] if "/" in model else model
     if name == "judge":
         text = sim.judge(prompt)

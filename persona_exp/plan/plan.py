@@ -88,6 +88,31 @@ class Plan:
             self.calls[key] = Call(key, step, role, msgs, inputs, replicate, parser)
         return key
 
+    def include(self, calls: Iterable[Call]) -> None:
+        """Brings in calls of another plan (e.g. answered by an earlier stage)
+        so that new calls can read them; they do not count as requested here."""
+        for c in calls:
+            if c.key not in self.calls:
+                if any(k not in self.calls for k in c.inputs.values()):
+                    raise PlanError(f"step {c.step}: include a call's inputs before the call.")
+                self.calls[c.key] = c
+                if c.step not in self.steps:
+                    self.steps.append(c.step)
+
+    def update(self, other: "Plan") -> None:
+        """Adds the calls of ``other`` that are not here yet (a merged plan keeps
+        the requested counts of both; inputs still precede their readers)."""
+        for key, c in other.calls.items():
+            if key not in self.calls:
+                for k in c.inputs.values():
+                    if k not in self.calls and k not in other.calls:
+                        raise PlanError(f"step {c.step}: input refers to a call that is in neither plan.")
+                self.calls[key] = c
+        for step in other.steps:
+            if step not in self.steps:
+                self.steps.append(step)
+        self.requested.update(other.requested)
+
     def levels(self) -> list[list[Call]]:
         """Calls in dependency order: level 0 reads no other call, level n reads
         calls of lower levels only. (Inputs always precede a call in ``calls``,

@@ -23,13 +23,15 @@ class SimConfig(Strict):
     does not move the judge; larger = it matters more); ``default_effect``
     applies to attributes not listed. ``noise`` scales the judge's logistic
     noise; ``strength`` is how strongly `sim/generator` revises toward what a
-    persona favours.
+    persona favours. ``inconsistent_rate`` is how often the simulated LLM
+    consistency check calls a profile impossible.
     """
 
     effects: dict[str, float] = Field(default_factory=dict)
     default_effect: float = Field(1.0, ge=0)
     noise: float = Field(1.0, gt=0)
     strength: float = Field(1.0, ge=0)
+    inconsistent_rate: float = Field(0.085, ge=0, le=1, description="share of profiles the simulated consistency check rejects (PERSONA: about 8.5%)")
     seed: int = 0
 
 
