@@ -60,7 +60,9 @@ def show_main(args: argparse.Namespace) -> int:
     t = m.get("timings", {})
     print("  timings: " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in t.items()))
     print("  tables: " + ", ".join(f"{k} ({v.height} rows)" for k, v in tables.items()))
-    headline = {"loo": "loo_attributes", "dpf": "dpf_summary", "agreement": "agreement_pairs", "conditioning": "conditioning"}.get(m.get("kind", ""))
+    from persona_exp.experiments import HEADLINES
+
+    headline = HEADLINES.get(m.get("kind", ""))
     if headline and headline in tables:
         print_frame(tables[headline], "headline")
     return 0

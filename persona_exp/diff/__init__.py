@@ -48,6 +48,57 @@ def plan_changes(calls_a: pl.DataFrame, calls_b: pl.DataFrame) -> dict[str, Any]
     }
 
 
+def paired_rates(
+    ta: dict[str, pl.DataFrame],
+    tb: dict[str, pl.DataFrame],
+    *,
+    table: str,
+    ids: list[str],
+    outcome: str,
+    group: list[str],
+    cluster: str,
+    metric: str,
+    n_resamples: int,
+    seed: int,
+    examples: int,
+    overall: bool = True,
+) -> dict[str, Any]:
+    """The change of a rate (the mean of a 0/1 ``outcome`` per item) between two
+    runs, per group and overall, over the items both runs judged (matched on
+    ``ids``), with a paired cluster-bootstrap interval of B - A; and the items
+    whose outcome flipped. The per-item differences d = b - a lie in {-1, 0, 1};
+    (d + 1) / 2 is a rate in [0, 1] whose bootstrap interval maps back to one for
+    the mean difference (percentile intervals are affine-equivariant)."""
+    from persona_exp import stats
+
+    for t, run in ((ta, "A"), (tb, "B")):
+        if table not in t:
+            raise DataError(f"run {run} has no {table} table, so its {metric} cannot be compared.")
+    cols = list(dict.fromkeys([*ids, *group, cluster, outcome]))
+    sa = ta[table].select(cols).filter(pl.col(outcome).is_not_null())
+    sb = tb[table].select(cols).filter(pl.col(outcome).is_not_null())
+    shared = sa.join(sb.select([*ids, outcome]), on=ids, suffix="_b", validate="1:1").with_columns(
+        pl.concat_str([pl.col(g).cast(pl.String) for g in group], separator="/").alias("_group"))
+    groups = [(g, shared.filter(pl.col("_group") == g)) for g in shared["_group"].unique(maintain_order=True).to_list()]
+    if overall and len(groups) > 1:
+        groups.append(("all", shared))
+    metrics = []
+    for name, g in groups:
+        a, b = g[outcome].cast(pl.Float64).to_numpy(), g[f"{outcome}_b"].cast(pl.Float64).to_numpy()
+        if g.height >= 2:
+            _, lo, hi = stats.win_rate((b - a + 1) / 2, clusters=g[cluster].cast(pl.String).to_numpy(), n_resamples=n_resamples, seed=seed)
+            lo, hi = 2 * lo - 1, 2 * hi - 1
+        else:
+            lo = hi = float("nan")
+        d = float((b - a).mean()) if g.height else float("nan")
+        metrics.append({"metric": f"{metric}[{name}]", "a": float(a.mean()) if g.height else float("nan"), "b": float(b.mean()) if g.height else float("nan"),
+                        "delta": d, "low": lo, "high": hi, "flagged": bool(lo > 0 or hi < 0), "items": g.height})
+    flipped = shared.filter(pl.col(outcome) != pl.col(f"{outcome}_b"))
+    by_group = flipped.group_by("_group").len().sort("len", descending=True).select(pl.col("_group").alias("group"), pl.col("len").alias("flips")).to_dicts()
+    ex = [" / ".join(f"{c} {r[c]}" for c in ids) + f": {r[outcome]} -> {r[outcome + '_b']}" for r in flipped.head(examples).iter_rows(named=True)]
+    return {"metrics": metrics, "flips": {"shared": shared.height, "total": flipped.height, "by_group": by_group, "examples": ex}}
+
+
 def diff_runs(a: RunInfo, b: RunInfo, *, n_resamples: int = 1000, seed: int = 0, examples: int = 5) -> dict[str, Any]:
     if a.manifest.get("kind") != b.manifest.get("kind") or a.experiment != b.experiment:
         raise DataError(

@@ -26,6 +26,7 @@ from persona_exp.plan import Plan
 from persona_exp.steps import add_judgment, add_refinement, seeded_flip
 
 
+HEADLINE_TABLE = "agreement_pairs"  # the table `persona-exp show` and reports lead with
 class Params(RefineParams):
     kind: Literal["agreement"] = "agreement"
     judges: list[str] = Field(default_factory=lambda: ["judge_a", "judge_b", "judge_c"], min_length=2,
@@ -137,3 +138,32 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
         metrics=metrics,
         exports=(("annotation_sheet", "csv"),),
     )
+
+
+def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, seed: int, examples: int) -> dict:
+    """Kappa of every pair of annotators both runs have, with a paired cluster
+    bootstrap over the items both labelled; items whose labels changed."""
+    from persona_exp.errors import DataError
+
+    for t, run in ((ta, "A"), (tb, "B")):
+        if "agreement_labels" not in t:
+            raise DataError(f"run {run} has no agreement_labels table, so its kappas cannot be compared.")
+    la, lb = ta["agreement_labels"], tb["agreement_labels"]
+    names = [c for c in la.columns if c in lb.columns and c not in ("item_id", "persona_id", "question_id")]
+    shared = la.join(lb.select(["item_id", *names]), on="item_id", suffix="_b")
+    metrics = []
+    for i, x in enumerate(names):
+        for y in names[i + 1:]:
+            arrays = [shared[c].to_numpy() for c in (x, y, f"{x}_b", f"{y}_b")]
+            both = np.all([arr >= 0 for arr in arrays], axis=0)
+            if both.sum() < 2:
+                continue
+            arrays = [arr[both] for arr in arrays]
+            ka, kb = stats.cohen_kappa(arrays[0], arrays[1], k=2), stats.cohen_kappa(arrays[2], arrays[3], k=2)
+            d, lo, hi = stats.kappa_diff_ci(arrays[2], arrays[3], arrays[0], arrays[1], k=2, clusters=shared["persona_id"].to_numpy()[both],
+                                            n_resamples=n_resamples, seed=seed)
+            metrics.append({"metric": f"kappa[{x}~{y}]", "a": ka, "b": kb, "delta": d, "low": lo, "high": hi, "flagged": bool(lo > 0 or hi < 0), "items": int(both.sum())})
+    changed = shared.filter(pl.any_horizontal([pl.col(n) != pl.col(f"{n}_b") for n in names])) if names else shared.head(0)
+    by_group = [{"group": f"annotator {n}", "flips": int((shared[n] != shared[f"{n}_b"]).sum())} for n in names]
+    ex = [f"item {r['item_id']}: " + ", ".join(f"{n} {r[n]}->{r[n + '_b']}" for n in names if r[n] != r[n + "_b"]) for r in changed.head(examples).iter_rows(named=True)]
+    return {"metrics": metrics, "flips": {"shared": shared.height, "total": changed.height, "by_group": by_group, "examples": ex}}

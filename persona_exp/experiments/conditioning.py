@@ -28,6 +28,7 @@ from persona_exp.plan import Plan
 from persona_exp.steps import add_call
 from persona_exp.steps import templates as T
 
+HEADLINE_TABLE = "conditioning"  # the table `persona-exp show` and reports lead with
 ROLES = ("generator", "critic")
 Mode = Literal["none", "persona", "cot", "summarize"]
 Critic = Literal["personalization", "helpfulness"]
@@ -122,3 +123,11 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
     metrics = {"accuracy": {f"{r['mode']}/{r['critic']}": {"estimate": r["accuracy"], "low": r["ci_low"], "high": r["ci_high"]} for r in rows},
                "unjudged": scored.height - judged.height, "level": p.level}
     return Analysis("Conditioning methods: share of answers the critic accepts", headline, tables, metrics)
+
+
+def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, seed: int, examples: int) -> dict:
+    """Accuracy per mode and critic, paired over the answers both runs scored."""
+    from persona_exp.diff import paired_rates
+
+    return paired_rates(ta, tb, table="conditioning_answers", ids=["persona_id", "question_id", "mode", "sample", "critic"], outcome="passed",
+                        group=["mode", "critic"], cluster="persona_id", metric="accuracy", n_resamples=n_resamples, seed=seed, examples=examples, overall=False)

@@ -25,6 +25,7 @@ from persona_exp.errors import PlanError
 from persona_exp.experiments.base import Analysis, Context, Design, RefineParams
 from persona_exp.steps import add_judgment, add_refinement, preferred
 
+HEADLINE_TABLE = "dpf_summary"  # the table `persona-exp show` and reports lead with
 ROLES = ("generator", "judge")
 SPLITS = ("train", "test_seen", "test_heldout")
 
@@ -119,3 +120,11 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
         metrics=metrics,
         exports=(("preferences", "jsonl"),),
     )
+
+
+def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, seed: int, examples: int) -> dict:
+    """The verification rate per split, paired over the pairs both runs judged."""
+    from persona_exp.diff import paired_rates
+
+    return paired_rates(ta, tb, table="preferences", ids=["persona_id", "prompt_id", "split"], outcome="persona_prefers_chosen", group=["split"],
+                        cluster="persona_id", metric="prefers_revision", n_resamples=n_resamples, seed=seed, examples=examples)

@@ -26,6 +26,7 @@ from persona_exp.experiments.base import Analysis, Context, Design, RefineParams
 from persona_exp.plan import Plan
 from persona_exp.steps import add_judgment, add_refinement, preferred
 
+HEADLINE_TABLE = "loo_attributes"  # the table `persona-exp show` and reports lead with
 ROLES = ("generator", "judge")
 
 class Params(RefineParams):
