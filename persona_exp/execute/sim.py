@@ -210,7 +210,7 @@ class Simulator:
 
     def _tailor(self, base: str, persona: Mapping[str, str], prompt: str, boost: float = 1.0) -> str:
         n = 1 + int(round(7 * max(self.strength, 0.0) * boost))
-        start = _h(self.seed, "cand", prompt) % len(_TAILORED)
+        start = (_h(self.seed, "cand", prompt, self.replicate) if self.replicate else _h(self.seed, "cand", prompt)) % len(_TAILORED)
         cands = [_TAILORED[(start + i * 7) % len(_TAILORED)] for i in range(min(n, len(_TAILORED)))]
         return base + " " + max(cands, key=lambda c: self.utility(base + " " + c, persona))
 
@@ -241,8 +241,7 @@ class Simulator:
             answer = base_answer(f"{question}#{h % 5}") + " " + _TAILORED[(h >> 8) % len(_TAILORED)] + " " + _TAILORED[(h >> 16) % len(_TAILORED)]
             return f"Axis: simulated\nCategories: group 1, group 2, group 3\nChosen category: group {h % 3 + 1}\nResponse: {answer}"
         if "infer a few things about this person" in low:
-            examples = _examples(prompt)
-            liked = max(examples, key=len)[:180].replace("\n", " ") if examples else "plain answers"
+            liked = " ".join(_examples(prompt))[:300].replace("\n", " ") or "plain answers"
             return f"Basic information: a user who asks an assistant practical questions.\nPreferences: this user prefers answers like: '{liked}'"
         if "given the name of a famous person" in low:
             name = (re.search(r"The person is (.+)", prompt) or re.search(r"(.*)", "someone")).group(1).strip()
@@ -257,7 +256,7 @@ class Simulator:
         if wiki is not None:
             return wiki
         question = _question(prompt)
-        base = base_answer(question)
+        base = base_answer(f"{question}#{self.replicate}" if self.replicate else question)
         persona = persona_attributes(prompt)
         if "write this person's" in low:
             h = _h(self.seed, "field", prompt)
@@ -304,15 +303,18 @@ def _sim_question(h: int, i: int) -> str:
 
 
 def _examples(prompt: str) -> list[str]:
-    """In-context examples of liked answers: `Preferred Response:` sections and
-    "prefers answers like: '...'" lines."""
+    """In-context examples of liked answers (`Preferred Response:` sections and
+    "prefers answers like: '...'" lines), reduced to what distinguishes them:
+    the simulator's own tailoring sentences they contain (an answer's opener
+    and body say nothing about who liked it)."""
     out = []
     for part in prompt.split("Preferred Response:")[1:]:
         text = re.split(r"\n\s*(?:#+\s*)?User Question|\n\nRespond with|\n\nAnswer the user", part, maxsplit=1)[0].strip()
         if text:
             out.append(text)
     out += re.findall(r"prefers answers like: '(.+?)'", prompt)
-    return out
+    marked = [s for text in out for s in _TAILORED if s in text]
+    return marked or out
 
 
 def base_answer(question: str) -> str:
@@ -325,7 +327,8 @@ def _section(text: str, marker: str) -> str | None:
     if marker not in text:
         return None
     rest = text.split(marker, 1)[1]
-    for stop in ("Response A:", "Response B:", "\n\nWhich", "\nWhich", "\n\nAnswer with", "\n\nReply", "\n\nDoes", "\n\nIs "):
+    for stop in ("Response A:", "Response B:", "Output (a):", "Output (b):", "\n\nWhich", "\nWhich", "\n\nAnswer with", "\n\nReply", "\n\nDoes", "\n\nIs ",
+                 "\n\nYour answer"):
         if stop in rest:
             rest = rest.split(stop, 1)[0]
     return rest.strip()

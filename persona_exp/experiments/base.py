@@ -30,6 +30,7 @@ class Design:
     plan: Plan
     items: pl.DataFrame
     notes: list[str] = field(default_factory=list)
+    tables: dict[str, pl.DataFrame] = field(default_factory=dict)  # what staged steps decided while planning
 
 
 @dataclass

@@ -48,6 +48,9 @@ class FilterStep(NamedTuple):
 
 FilterFactory = Callable[[Any], "Filter | None"]
 
+#: PERSONA's rules (question mark, at least five words) plus deduplication: the default of every spec.
+DEFAULT_FILTERS: tuple[Mapping[str, Any], ...] = ({"question_mark": True}, {"min_words": 5}, {"dedupe": True})
+
 
 def _keep(frame: pl.DataFrame, mask: list[bool]) -> pl.DataFrame:
     return frame.filter(pl.Series("keep", mask, dtype=pl.Boolean))

@@ -12,6 +12,7 @@ Plots per experiment kind (``data-plot`` names):
   ``loo-kappa-hist``;
 * agreement: ``kappa-matrix`` (Fig. 6/8), ``kappa-hist``;
 * dpf: ``dpf-verification``; conditioning: ``conditioning-accuracy``;
+* wikipersona: ``wikipersona-win-rates`` (win-rate matrix of the prefixes);
 * every run: ``population-census`` (Fig. 2) and ``population-tvd``;
 * a comparison: ``diff-deltas``.
 """
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import polars as pl
 
 from persona_exp.errors import DataError
@@ -32,7 +34,6 @@ from persona_exp.store import RunInfo, load_run
 
 __all__ = ["render_report", "write_report"]
 
-HEADLINE = {"loo": "loo_attributes", "dpf": "dpf_summary", "agreement": "agreement_pairs", "conditioning": "conditioning"}
 
 
 @dataclass
@@ -212,13 +213,46 @@ def _conditioning(run: _Run) -> list[str]:
     return out
 
 
-KIND_SECTIONS: dict[str, Callable[[_Run], list[str]]] = {"loo": _loo, "agreement": _agreement, "dpf": _dpf, "conditioning": _conditioning}
+def _wikipersona(run: _Run) -> list[str]:
+    t = run.tables
+    c = t.get("wikipersona_conditions")
+    if c is None:
+        return [note("This run has no wikipersona_conditions table.")]
+    out = [table(c, caption="Win rate of each prefix condition against all others, judged by the persona (ties impossible; intervals resample personas)",
+                 name="wikipersona_conditions")]
+    m = t.get("wikipersona_matrix")
+    if m is not None and m.height:
+        names = c["condition"].to_list()
+        index = {n: i for i, n in enumerate(names)}
+        rates = np.full((len(names), len(names)), np.nan)
+        counts = np.zeros((len(names), len(names)), dtype=np.int64)
+        for r in m.iter_rows(named=True):
+            if r["condition"] in index and r["opponent"] in index:
+                rates[index[r["condition"]], index[r["opponent"]]] = r["win_rate"]
+                counts[index[r["condition"]], index[r["opponent"]]] = r["games"]
+        out.append(figure("wikipersona-win-rates", plots.win_rate_heatmap(rates, names, counts, title="Win rate of the row's prefix over the column's"),
+                          "WikiPersonas Fig. 3 style, for prompting: each cell is how often the personal judge preferred the row's answer to the column's "
+                          "on the same test question.", run=run.tag))
+        out.append(table(m, caption="Pairwise win rates with cluster-bootstrap intervals", limit=60, name="wikipersona_matrix"))
+    for name, caption in (("wikipersona_candidates", "Candidate filter per train question (sampled, kept, dropped and why)"),
+                          ("wikipersona_question_filters", "Prompt filters on the generated question lists")):
+        if name in t and t[name].height:
+            out.append(table(t[name], caption=caption, limit=12, name=name))
+    prefs = t.get("preferences")
+    if prefs is not None and prefs.height:
+        out.append(table(prefs.select("name", "question_type", "prompt", "chosen", "rejected"), caption=f"First preference pairs (of {prefs.height:,})", limit=5, name="preferences"))
+    return out
+
+
+KIND_SECTIONS: dict[str, Callable[[_Run], list[str]]] = {"loo": _loo, "agreement": _agreement, "dpf": _dpf, "conditioning": _conditioning, "wikipersona": _wikipersona}
 
 
 def _results(run: _Run) -> str:
     builder = KIND_SECTIONS.get(run.kind)
     if builder is None:
-        name = HEADLINE.get(run.kind)
+        from persona_exp.experiments import HEADLINES
+
+        name = HEADLINES.get(run.kind)
         parts = [table(run.tables[name], name=name)] if name in run.tables else [note(f"No plots for experiments of kind {esc(run.kind)!s}.")]
     else:
         parts = builder(run)

@@ -6,11 +6,12 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
-from persona_exp.experiments import agreement, conditioning, dpf, loo
+from persona_exp.experiments import agreement, conditioning, dpf, loo, wikipersona
 from persona_exp.population import PopulationSpec
+from persona_exp.prompts.filters import DEFAULT_FILTERS
 from persona_exp.spec.models import ModelConfig, OutputSpec, Strict
 
-DEFAULT_PROMPT_FILTERS: list[Any] = [{"question_mark": True}, {"min_words": 5}, {"dedupe": True}]
+DEFAULT_PROMPT_FILTERS: list[Any] = [dict(f) for f in DEFAULT_FILTERS]
 
 
 class PromptsSpec(Strict):
@@ -29,5 +30,5 @@ class ExperimentSpec(Strict):
     models: dict[str, ModelConfig]
     population: PopulationSpec = Field(default_factory=PopulationSpec)
     prompts: PromptsSpec = Field(default_factory=PromptsSpec)
-    experiment: Annotated[Union[loo.Params, dpf.Params, agreement.Params, conditioning.Params], Field(discriminator="kind")]
+    experiment: Annotated[Union[loo.Params, dpf.Params, agreement.Params, conditioning.Params, wikipersona.Params], Field(discriminator="kind")]
     output: OutputSpec = Field(default_factory=OutputSpec)

@@ -1,0 +1,106 @@
+"""The WikiPersonas experiment: generated questions, diverse candidates, the
+single-elimination dataset, prefix conditions, planted effects, reruns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from persona_exp.errors import SpecError
+from persona_exp.pipeline import run
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "experiments" / "wikipersona.yaml"
+
+
+@pytest.fixture(scope="module")
+def default_run(tmp_path_factory):
+    return run(SPEC, [f"output.dir={tmp_path_factory.mktemp('wp')}"], progress=False)
+
+
+def test_default_spec_runs_end_to_end(default_run):
+    out = default_run
+    head = out.analysis.headline
+    assert set(head["condition"]) == {"none", "tag", "few_shot", "persona", "name", "gold"}
+    # Every condition meets the five others on every test question of every persona.
+    comparisons = out.analysis.tables["wikipersona_comparisons"]
+    per_item = comparisons.group_by("persona_id", "question_id").len()
+    assert (per_item["len"] == 15).all()
+    assert (head["games"] == comparisons.height * 2 // 6).all()
+    assert ((head["ci_low"] <= head["win_rate"]) & (head["win_rate"] <= head["ci_high"])).all()
+    # The matrix is consistent: r over c and c over r add up to one.
+    m = {(r["condition"], r["opponent"]): r["win_rate"] for r in out.analysis.tables["wikipersona_matrix"].iter_rows(named=True)}
+    assert all(abs(m[a, b] + m[b, a] - 1) < 1e-12 for a, b in m)
+    assert out.counts.failed == out.counts.parse_failed == out.counts.skipped == 0
+
+
+def test_questions_candidates_and_tournaments(default_run):
+    t = default_run.analysis.tables
+    q = t["wikipersona_questions"]
+    people = default_run.manifest["population"]["size"]
+    personal = q.filter(pl.col("type") == "personal")
+    assert personal["owner"].n_unique() == people
+    assert q["text"].str.contains("?", literal=True).all()
+    # Each list is split in halves (test_fraction 0.5) after its filters.
+    for _, g in q.group_by("owner"):
+        assert abs(g.filter(pl.col("split") == "test").height - g.height / 2) <= 0.5
+    # Filter report: what each filter removed adds up to the questions kept.
+    f = t["wikipersona_question_filters"]
+    last = f.group_by("owner", maintain_order=True).last()
+    assert last["after"].sum() == q.height
+    cand = t["wikipersona_candidates"]
+    assert (cand["sampled"] == 8).all() and (cand["kept"] <= 4).all()
+    assert (cand["kept"] + cand["failed"] + cand["out_of_band"] + cand["too_similar"] <= cand["sampled"]).all()
+    pairs = t["wikipersona_pairs"]
+    # Single elimination: n - 1 comparisons for n candidates (three for four).
+    assert (pairs["comparisons"] == pairs["candidates"] - 1).all()
+    assert (pairs["candidates"] == 4).mean() > 0.9
+
+
+def test_preference_export(default_run):
+    path = default_run.run_dir / "preferences.jsonl"
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    assert {"prompt", "chosen", "rejected", "persona_id", "name", "axis", "category", "question_type", "split"} <= set(rows[0])
+    frame = pl.read_ndjson(path)
+    assert frame.height == default_run.analysis.metrics["preference_pairs"] > 0
+    assert frame.filter(pl.col("chosen") == pl.col("rejected")).height == 0
+    assert set(frame["question_type"]) == {"personal", "divergent"}
+
+
+def _name_vs_tag(tmp_path: Path, effect: float) -> dict:
+    out = run(SPEC, [f"output.dir={tmp_path}", "experiment.conditions=[none, tag, name]", "experiment.n_personal=8", "experiment.n_divergent=8",
+                     f"models.judge.sim.effects={{name: {effect}}}", "experiment.n_resamples=1000"], progress=False)
+    rows = {(r["condition"], r["opponent"]): r for r in out.analysis.tables["wikipersona_matrix"].iter_rows(named=True)}
+    return rows["name", "tag"]
+
+
+def test_planted_effect_on_the_name(tmp_path):
+    # The judge cares strongly about who the person is: answers tailored to the name beat
+    # answers tailored to an opaque tag. With no such effect, neither beats the other.
+    strong = _name_vs_tag(tmp_path / "strong", 4.0)
+    assert strong["ci_low"] > 0.5, strong
+    none = _name_vs_tag(tmp_path / "none", 0.0)
+    assert none["ci_low"] <= 0.5 <= none["ci_high"], none
+
+
+def test_rerun_and_one_change_reuse_the_cache(tmp_path):
+    base = [f"output.dir={tmp_path}", "population.size=8", "experiment.n_resamples=200"]
+    first = run(SPEC, base, progress=False)
+    again = run(SPEC, base, progress=False)
+    assert again.counts.ran == 0 and again.counts.cached == first.counts.calls
+    # Dropping a condition removes calls and runs none.
+    fewer = run(SPEC, [*base, "experiment.conditions=[none, tag, name, gold]"], progress=False)
+    assert fewer.counts.ran == 0 and fewer.counts.calls < first.counts.calls
+    # More candidates per question: only new samples and the judgments they touch run.
+    more = run(SPEC, [*base, "experiment.n_candidates=10"], progress=False)
+    by_step = more.counts.by_step
+    assert by_step["candidates"]["ran"] == by_step["candidates"]["calls"] - by_step["candidates"]["cached"] > 0
+    assert by_step["personal_questions"]["ran"] == 0 and by_step["answer:none"]["ran"] == 0
+
+
+def test_needs_a_famous_population(tmp_path):
+    with pytest.raises(SpecError, match="famous"):
+        run(SPEC, [f"output.dir={tmp_path}", "population.source=census"], progress=False)
