@@ -2,7 +2,7 @@
 
 The server answers /v1/chat/completions. Its behaviour is set per test: always
 fail with a status, fail at random with 429 (+ Retry-After) or 500, answer a
-fixed text, or echo. It counts requests so tests can check what reached it.
+fixed text, echo, or answer with a function of the request body. It counts requests so tests can check what reached it.
 """
 
 from __future__ import annotations
@@ -50,7 +50,10 @@ def _handler(state: _State):
                 self.end_headers()
                 self.wfile.write(payload)
                 return
-            reply = state.reply if state.reply != "echo" else body["messages"][-1]["content"][-40:]
+            if callable(state.reply):
+                reply = state.reply(body)
+            else:
+                reply = state.reply if state.reply != "echo" else body["messages"][-1]["content"][-40:]
             payload = json.dumps(
                 {
                     "id": "cmpl-test",

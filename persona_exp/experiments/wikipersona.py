@@ -156,8 +156,11 @@ def build(ctx: Context) -> Design:
             brackets.append(Bracket(selected[q["id"]], {"persona": _judge_persona(r), "question": q["text"]}, (ctx.seed, "bracket", r["persona_id"], q["id"])))
             owners.append((r, q))
     run_brackets(ctx, cand_plan, "personal_judge", "judge", p.judge_template, brackets, parser="a_better")
-    pairs = []
+    pairs, matches = [], []
     for b, (r, q) in zip(brackets, owners):
+        for m in b.matches:
+            matches.append({"persona_id": r["persona_id"], "question_id": q["id"], "round": m["round"], "first_key": m["first"], "second_key": m["second"],
+                            "first_is_a": m["first_is_a"], "judge_key": m["judge_key"], "first_won": None if m["winner"] is None else m["winner"] == m["first"]})
         losers = [k for k in b.entrants if k != b.winner]
         rejected = losers[xxhash.xxh3_64_intdigest(f"{ctx.seed}|{r['persona_id']}|{q['id']}".encode()) % len(losers)] if b.winner else None
         pairs.append({"persona_id": r["persona_id"], "name": r["name"], "axis": r["axis"], "category": r["category"], "question_id": q["id"], "question": q["text"],
@@ -201,7 +204,9 @@ def build(ctx: Context) -> Design:
     if not items:
         raise PlanError("the wikipersona design has no test comparisons: no test questions were generated (see the notes of the question steps).")
     tables = {"wikipersona_questions": questions, "wikipersona_question_filters": pl.DataFrame(filter_report),
-              "wikipersona_candidates": pl.DataFrame(selection_rows), "wikipersona_pairs": pair_frame}
+              "wikipersona_candidates": pl.DataFrame(selection_rows), "wikipersona_pairs": pair_frame,
+              "wikipersona_matches": pl.DataFrame(matches, schema={"persona_id": pl.String, "question_id": pl.String, "round": pl.Int64, "first_key": pl.String,
+                                                                   "second_key": pl.String, "first_is_a": pl.Boolean, "judge_key": pl.String, "first_won": pl.Boolean})}
     return Design(plan, pl.DataFrame(items), notes, tables)
 
 

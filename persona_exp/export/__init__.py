@@ -18,7 +18,10 @@ the export is exactly what the judge saw (otherwise it is null, with a note).
 The judgments table has both judges' choices of every item.
 
 DPF runs (kind ``dpf``): the run's preference table and its verification
-verdicts. Other kinds have no preference pairs to export and raise DataError.
+verdicts. WikiPersonas runs (kind ``wikipersona``): the winner of each
+persona's single-elimination bracket against another candidate, and every
+comparison of the brackets. Other kinds have no preference pairs to export
+and raise DataError.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ __all__ = ["COLUMNS", "EXPORTABLE", "FORMATS", "TABLES", "export_run", "export_t
 
 FORMATS = ("jsonl", "parquet", "hf")
 TABLES = ("pairs", "judgments")
-EXPORTABLE = ("loo", "dpf")
+EXPORTABLE = ("loo", "dpf", "wikipersona")
 
 
 def export_tables(info: RunInfo) -> tuple[dict[str, pl.DataFrame], list[str]]:
@@ -51,7 +54,7 @@ def export_tables(info: RunInfo) -> tuple[dict[str, pl.DataFrame], list[str]]:
         _, tables = load_run(info)
     except (OSError, ValueError) as exc:
         raise DataError(f"run {info.experiment}/{info.run_id} cannot be read from {info.path} ({exc}).") from None
-    return _loo(info, tables) if kind == "loo" else _dpf(info, tables)
+    return {"loo": _loo, "dpf": _dpf, "wikipersona": _wikipersona}[kind](info, tables)
 
 
 def _need(info: RunInfo, tables: dict[str, pl.DataFrame], *names: str) -> None:
@@ -182,6 +185,18 @@ def _dpf(info: RunInfo, tables: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.D
     return {"pairs": prefs, "judgments": judgments}, notes
 
 
+def _wikipersona(info: RunInfo, tables: dict[str, pl.DataFrame]) -> tuple[dict[str, pl.DataFrame], list[str]]:
+    _need(info, tables, "preferences", "wikipersona_matches", "calls")
+    answers = _answers(tables["calls"])
+    judgments = (
+        tables["wikipersona_matches"]
+        .join(answers.rename({"key": "first_key", "answer": "first"}), on="first_key", how="left")
+        .join(answers.rename({"key": "second_key", "answer": "second"}), on="second_key", how="left")
+        .select("persona_id", "question_id", "round", "first", "second", "first_is_a", "first_won", "first_key", "second_key", "judge_key")
+    )
+    return {"pairs": tables["preferences"], "judgments": judgments}, []
+
+
 # --------------------------------------------------------------------------- writing
 
 
@@ -283,6 +298,32 @@ COLUMNS: dict[str, dict[str, dict[str, str]]] = {
             "persona_prefers_chosen": "1 when the judge role-playing the persona preferred the revision, 0 when not",
         },
     },
+    "wikipersona": {
+        "pairs": {
+            "persona_id": "the persona (axis:name)",
+            "name": "the famous person",
+            "axis": "the axis the person was chosen for",
+            "category": "the person's category on that axis",
+            "question_type": "personal (asked by this person) or divergent (asked in common by the axis)",
+            "question_id": "the question",
+            "prompt": "the question text",
+            "chosen": "the candidate that won the person's single-elimination bracket",
+            "rejected": "another candidate of the bracket (seeded choice among the losers)",
+            "split": "train (the test questions serve the prefix comparison)",
+        },
+        "judgments": {
+            "persona_id": "the persona",
+            "question_id": "the question",
+            "round": "bracket round (1 = first round)",
+            "first": "one candidate's text",
+            "second": "the other candidate's text",
+            "first_is_a": "the first candidate was shown as output (a)",
+            "first_won": "the judge role-playing the person preferred the first candidate (null = no verdict)",
+            "first_key": "call key of the first candidate",
+            "second_key": "call key of the second candidate",
+            "judge_key": "call key of the judgment",
+        },
+    },
 }
 
 
@@ -321,6 +362,9 @@ def _card(info: RunInfo, frames: dict[str, pl.DataFrame], notes: list[str]) -> s
         "dpf": "Preference pairs by Direct Principle Feedback (PERSONA section 3.2): chosen = the persona-tailored revision, rejected = the "
                "plain answer. `judgments` holds the role-playing judge's verification of each pair. The experiment's own split "
                "(train, test_seen, test_heldout) is the `split` column; the dataset has one split, `train`, holding every row.",
+        "wikipersona": "Personal preference pairs for famous people (WikiPersonas section 3.3): for each person and generated question, diverse "
+                       "chain-of-thought candidates, and the personal judge's single-elimination winner as chosen against another candidate as "
+                       "rejected. `judgments` holds every comparison of the brackets.",
     }[kind]
     lines = [
         f"# {m.get('experiment')} / {info.run_id}",

@@ -104,3 +104,36 @@ def test_rerun_and_one_change_reuse_the_cache(tmp_path):
 def test_needs_a_famous_population(tmp_path):
     with pytest.raises(SpecError, match="famous"):
         run(SPEC, [f"output.dir={tmp_path}", "population.source=census"], progress=False)
+
+
+def test_export_holds_the_brackets(default_run, tmp_path):
+    from persona_exp.export import export_run
+    from persona_exp.store import list_runs
+
+    info = list_runs(default_run.run_dir.parents[2], "wikipersona")[-1]
+    paths, notes = export_run(info, "hf", tmp_path / "hf")
+    assert notes == [] and (tmp_path / "hf" / "README.md").exists()
+    judgments = pl.read_parquet(tmp_path / "hf" / "judgments.parquet")
+    pairs = default_run.analysis.tables["wikipersona_pairs"]
+    assert judgments.height == pairs["comparisons"].sum()
+    # The final's winner is the bracket's chosen answer.
+    finals = judgments.sort("round").group_by("persona_id", "question_id").last()
+    joined = finals.join(pairs.select("persona_id", "question_id", "chosen_key"), on=["persona_id", "question_id"])
+    winner = pl.when(pl.col("first_won")).then(pl.col("first_key")).otherwise(pl.col("second_key"))
+    assert joined.filter(winner != pl.col("chosen_key")).height == 0
+
+
+def test_runs_with_a_litellm_judge(tmp_path, openai_server):
+    """The same spec with the judge served over the OpenAI API (a local server
+    answering like the simulator): the personal judge's JSON verdicts parse."""
+    from persona_exp.execute.sim import Simulator
+
+    state, url = openai_server
+    state.reply = lambda body: Simulator({}).judge("\n\n".join(m["content"] for m in body["messages"]))
+    out = run(SPEC, [f"output.dir={tmp_path}", "population.size=4", "experiment.conditions=[none, name]", "experiment.n_candidates=4",
+                     "models.judge.model=openai/test-judge", f"models.judge.api_base={url}", "experiment.n_resamples=200"], progress=False)
+    assert out.counts.failed == out.counts.parse_failed == 0
+    judge_calls = sum(v["calls"] for k, v in out.counts.by_step.items() if k in ("personal_judge", "compare"))
+    assert len(state.requests) == judge_calls > 0
+    assert all(r["body"]["model"] == "test-judge" for r in state.requests)
+    assert out.manifest["models"]["judge"]["reported"] == ["test-judge"]

@@ -118,7 +118,7 @@ def test_export_errors(runs, cli, tmp_path):
     r = cli(runs.root, "export", "no-such-run", "--format", "jsonl")
     assert r.returncode == 2 and "no stored run matches" in r.stderr and "Traceback" not in r.stderr
     r = cli(runs.root, "export", runs.agreement, "--format", "jsonl", "-o", tmp_path / "x.jsonl")
-    assert r.returncode == 2 and "no preference pairs" in r.stderr and "loo or dpf" in r.stderr and "Traceback" not in r.stderr
+    assert r.returncode == 2 and "no preference pairs" in r.stderr and "loo or dpf or wikipersona" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.jsonl").exists()
     r = cli(runs.root, "export", runs.a, "--format", "csv")
     assert r.returncode == 2 and "invalid choice" in r.stderr
