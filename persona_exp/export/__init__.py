@@ -234,6 +234,7 @@ def _write_hf(info: RunInfo, frames: dict[str, pl.DataFrame], folder: Path, note
     _check_parent(folder)
     if folder.exists() and not folder.is_dir():
         raise DataError(f"cannot write the dataset folder {folder}: a file of that name exists.")
+    text = _card(info, frames, notes)  # composed before anything is written: no half-written folder
     folder.mkdir(exist_ok=True)
     written = []
     try:
@@ -242,7 +243,7 @@ def _write_hf(info: RunInfo, frames: dict[str, pl.DataFrame], folder: Path, note
             frames[name].write_parquet(path)
             written.append(path)
         card = folder / "README.md"
-        card.write_text(_card(info, frames, notes), encoding="utf-8")
+        card.write_text(text, encoding="utf-8")
         written.append(card)
     except OSError as exc:
         raise DataError(f"cannot write the dataset folder {folder} ({exc.strerror or exc}).") from None
