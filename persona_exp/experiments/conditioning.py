@@ -40,7 +40,7 @@ class Params(IntervalParams):
     critics: list[Critic] = Field(default_factory=lambda: ["personalization", "helpfulness"], min_length=1)
     n_personas: int = Field(30, ge=2)
     n_questions: int = Field(10, ge=1)
-    samples: int = Field(1, ge=1, description="answers per (persona, question, mode); > 1 needs temperature > 0 to differ")
+    samples: int = Field(1, ge=1, description="answers per (persona, question, mode); with a real model > 1 needs temperature > 0 to differ")
     pass_k: list[int] = Field(default_factory=lambda: [1], description="k values for pass@k (each <= samples)")
     slice_by: list[str] = Field(default_factory=list, description="attributes whose value combinations get their own accuracy")
     answer_template: str = T.ANSWER
