@@ -47,11 +47,12 @@ import tempfile
 import threading
 import time
 import urllib.request
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from importlib import metadata
 from typing import Any, Callable
 
-from _report import Report  # shared by both benchmarks
+from _report import Report  # shared by the benchmarks
+from _report import print_table as _print_table
 
 try:
     import persona_exp
@@ -181,7 +182,7 @@ def flip(pi: int, qi: int) -> bool:
 def compile_plan(personas: list[str], questions: list[str]) -> Plan:
     """The leave-one-out shape: per (persona, question) a base answer, a critique, a revision and a judgment.
 
-    The templates are rendered exactly as ``experiments.base.add_call`` does
+    The templates are rendered exactly as ``steps.add_call`` does
     (values and slots through ``fill_template``); the base answer is added once
     per persona, so the plan merges it into one call per question.
     """
@@ -257,7 +258,7 @@ def child_compile(mode: str, n_personas: int, n_prompts: int) -> dict[str, Any]:
     out: dict[str, Any] = {"seconds": seconds, "peak_rss": _rss_bytes(), "rss_before": rss_before}
     if mode == "plan":
         out.update(calls=len(built), requested=dict(built.requested), steps=list(built.steps), plan_key=built.plan_key())
-        # What experiments.base.add_call adds on top: it calls ModelConfig.sampling() for every call.
+        # What steps.add_call adds on top: it calls ModelConfig.sampling() for every call.
         n = 20_000
         t1 = time.perf_counter()
         for _ in range(n):
@@ -556,7 +557,7 @@ def bench_compile(rep: Report, n_personas: int, n_prompts: int, scale: float) ->
         f"(4 adds per pair is the issue's 'about 1.3 million calls', {unique:,} of them unique)"
     )
     rep.notes.append(
-        f"compile: sampling settings are computed once per role, as experiments.base.add_call does "
+        f"compile: sampling settings are computed once per role, as steps.add_call does "
         f"(ModelConfig.sampling() costs {ours['sampling_us']:.1f} us for a sim/ model)"
     )
     rep.notes.append(
@@ -722,17 +723,7 @@ def print_env(env: dict[str, Any]) -> None:
 
 def print_table(rows: list[Row]) -> None:
     headers = ("case", "ours", "baseline", "baseline value", "ratio", "target", "result")
-    cells = [(r.case, r.fmt(r.ours), r.baseline, r.fmt(r.baseline_value), r.ratio_text(), r.target_text(), r.result_text()) for r in rows]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    right = {1, 3, 4}
-
-    def line(values: tuple[str, ...]) -> str:
-        return " | ".join(v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths)))
-
-    print(line(headers))
-    print("-+-".join("-" * w for w in widths))
-    for c in cells:
-        print(line(c))
+    _print_table(headers, [(r.case, r.fmt(r.ours), r.baseline, r.fmt(r.baseline_value), r.ratio_text(), r.target_text(), r.result_text()) for r in rows])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -799,26 +790,7 @@ def main(argv: list[str] | None = None) -> int:
         notes.append(f"--quick: {n_personas} of {N_PERSONAS} personas; the compile and rerun targets (time and memory) are scaled "
                      f"by {plan_scale:.3f}, so fixed costs weigh more and a quick MISS means little")
     notes.append("ratio: ours/base; for times and memory smaller is better, for calls/s larger is better")
-    for note in notes:
-        print(f"note: {note}")
-    failed = [c for c in rep.checks if not c.ok]
-    n_pass = sum(r.passed is True for r in rep.rows)
-    n_miss = sum(r.passed is False for r in rep.rows)
-    load_end = f" | load average at end {os.getloadavg()[0]:.2f}" if hasattr(os, "getloadavg") else ""
-    print(f"\ntargets: {n_pass} PASS, {n_miss} MISS, {len(rep.rows) - n_pass - n_miss} SKIP | "
-          f"checks: {len(rep.checks) - len(failed)}/{len(rep.checks)} ok | total {elapsed:.1f} s{load_end}")
-    for c in failed:
-        print(f"FAILED check: {c.name}: {c.detail}")
-
-    if args.json:
-        out = {"environment": env, "rows": [asdict(r) for r in rep.rows], "checks": [asdict(c) for c in rep.checks],
-               "notes": notes, "elapsed_s": elapsed}
-        os.makedirs(os.path.dirname(os.path.abspath(args.json)), exist_ok=True)
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(out, fh, indent=2, default=float)
-            fh.write("\n")
-        print(f"wrote {args.json}")
-    return 1 if failed else 0
+    return rep.finish(notes=notes, env=env, elapsed=elapsed, json_path=args.json)
 
 
 if __name__ == "__main__":

@@ -24,16 +24,16 @@ from __future__ import annotations
 import argparse
 import gc
 import inspect
-import json
 import os
 import platform
 import sys
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from _report import Report  # shared by both benchmarks
+from _report import Report  # shared by the benchmarks
+from _report import print_table as _print_table
 
 import numpy as np
 
@@ -523,20 +523,7 @@ def print_env(env: dict[str, Any]) -> None:
 
 def print_table(rows: list[Row]) -> None:
     headers = ("case", "ours", "baseline", "baseline time", "ratio", "target", "result")
-    cells = [
-        (r.case, fmt_time(r.ours_s), r.baseline, fmt_time(r.baseline_s), r.ratio_text(), r.target_text(), r.result_text())
-        for r in rows
-    ]
-    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(headers)]
-    right = {1, 3, 4}
-
-    def line(values: tuple[str, ...]) -> str:
-        return " | ".join(v.rjust(w) if i in right else v.ljust(w) for i, (v, w) in enumerate(zip(values, widths)))
-
-    print(line(headers))
-    print("-+-".join("-" * w for w in widths))
-    for c in cells:
-        print(line(c))
+    _print_table(headers, [(r.case, fmt_time(r.ours_s), r.baseline, fmt_time(r.baseline_s), r.ratio_text(), r.target_text(), r.result_text()) for r in rows])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -579,34 +566,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         notes.append("--quick: 1/10 scale; the targets are set for full scale, where fixed overheads matter less")
     notes.append("ratio: ours/base is how many times the baseline's time ours takes; base/ours is ours' speedup")
-    for note in notes:
-        print(f"note: {note}")
-    failed = [c for c in rep.checks if not c.ok]
-    n_pass = sum(r.passed is True for r in rep.rows)
-    n_miss = sum(r.passed is False for r in rep.rows)
-    print(
-        f"\ntargets: {n_pass} PASS, {n_miss} MISS, {len(rep.rows) - n_pass - n_miss} SKIP | "
-        f"agreement checks: {len(rep.checks) - len(failed)}/{len(rep.checks)} ok | total {elapsed:.1f} s"
-    )
-    for c in failed:
-        print(f"FAILED check: {c.name}: {c.detail}")
-
-    if args.json:
-        out = {
-            "environment": env,
-            "rows": [asdict(r) for r in rep.rows],
-            "checks": [asdict(c) for c in rep.checks],
-            "notes": notes,
-            "elapsed_s": elapsed,
-        }
-        directory = os.path.dirname(os.path.abspath(args.json))
-        os.makedirs(directory, exist_ok=True)
-        with open(args.json, "w", encoding="utf-8") as fh:
-            json.dump(out, fh, indent=2, default=float)
-            fh.write("\n")
-        print(f"wrote {args.json}")
-
-    return 1 if failed else 0
+    return rep.finish(notes=notes, env=env, elapsed=elapsed, json_path=args.json, checks_label="agreement checks", load=False)
 
 
 if __name__ == "__main__":

@@ -108,8 +108,8 @@ def label_expr(var: Variable, column: str | None = None, dtype: pl.DataType = pl
     return out.alias(column)
 
 
-def _unmapped_expr(var: Variable, column: str, dtype: pl.DataType, names: Sequence[str]) -> pl.Expr:
-    """Values of ``column`` that have no label (nulls count when the variable has no blank label)."""
+def _unmapped_expr(var: Variable, column: str, dtype: pl.DataType, names: Sequence[str]) -> tuple[pl.Expr, pl.Expr]:
+    """The code of ``column`` and whether it has no label (nulls count when the variable has no blank label)."""
     if var.numeric:
         value = _number(var, column, dtype)
         bad = value.is_not_null() & ~_numeric_valid(var, value)
@@ -122,7 +122,7 @@ def _unmapped_expr(var: Variable, column: str, dtype: pl.DataType, names: Sequen
         if gap is not None:
             null_bad = null_bad & ~gap
         bad = bad | null_bad
-    return value.filter(bad).alias(column).value_counts(sort=True, name="rows").implode().alias(column)
+    return value.alias(column), bad.alias("_bad")
 
 
 def _check_numeric_text(frame: Frame, dictionary: DataDictionary, schema: dict[str, pl.DataType], chosen: list[str]) -> None:
@@ -178,13 +178,18 @@ def unmapped_codes(
     if not chosen:
         return {}
     names = list(schema)
-    exprs = [_unmapped_expr(codes[c], c, schema[c], names) for c in chosen]
-    row = frame.lazy().select(exprs).collect().row(0, named=True)
+    lf = frame.lazy()
+    # Each column is checked on its distinct values with their row counts (one
+    # cheap group-by per column, run in parallel), not row by row.
+    grouped = pl.collect_all([
+        lf.group_by([c] + ([MATCH_COLUMN] if _housing_gap(codes[c], names) is not None else [])).agg(pl.len().alias("_rows")) for c in chosen
+    ])
     out: dict[str, dict[Any, int]] = {}
-    for c in chosen:
-        counts = {item[c]: int(item["rows"]) for item in row[c]}
-        if counts:
-            out[c] = counts
+    for c, g in zip(chosen, grouped):
+        value, bad = _unmapped_expr(codes[c], c, schema[c], names)
+        found = g.select(value, bad, "_rows").filter("_bad").group_by(c).agg(pl.col("_rows").sum()).sort(["_rows", c], descending=[True, False], nulls_last=True)
+        if found.height:
+            out[c] = {code: int(n) for code, n in found.iter_rows()}
     return out
 
 

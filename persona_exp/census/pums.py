@@ -359,8 +359,11 @@ def join_housing(persons: pl.LazyFrame | pl.DataFrame, housing: pl.LazyFrame | p
 
 
 def _collect(lf: pl.LazyFrame, what: str) -> pl.DataFrame:
+    """Reads into one contiguous chunk per column: the CSV reader returns about a
+    thousand chunks for a national file, and every later expression (decoding,
+    deriving, gathering the sample) pays for them."""
     try:
-        return lf.collect()
+        return lf.collect().rechunk()
     except pl.exceptions.PolarsError as e:
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise DataError(

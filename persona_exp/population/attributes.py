@@ -338,7 +338,7 @@ def _tidy_label(expr: pl.Expr) -> pl.Expr:
 
 def _map(column: str, table: Mapping[str, str], blank: str | None = NOT_APPLICABLE) -> pl.Expr:
     """Code -> value; a blank code (null) -> ``blank``; an unknown code -> null (caught by the strict check)."""
-    code = pl.col(column).cast(pl.String).str.strip_chars()
+    code = pl.col(column).cast(pl.String)
     mapped = code.replace_strict(dict(table), default=None, return_dtype=pl.String)
     return pl.when(code.is_null() | (code == "")).then(pl.lit(blank, dtype=pl.String)).otherwise(mapped)
 
@@ -372,6 +372,15 @@ def _thousands(value: pl.Expr) -> pl.Expr:
     return s.str.reverse().str.replace_all(r"(\d{3})", "$1,").str.strip_chars_end(",").str.reverse()
 
 
+def _per_value(frame: pl.DataFrame, column: str, fn: Callable[[pl.Expr], pl.Expr]) -> pl.Expr:
+    """``fn`` of a column, computed once per distinct value and mapped back (a
+    national file has millions of rows but a few hundred occupation labels);
+    null stays null."""
+    values = frame.get_column(column).unique().drop_nulls()
+    out = pl.DataFrame({column: values}).select(fn(pl.col(column))).to_series()
+    return pl.col(column).replace_strict(values, out, default=None, return_dtype=pl.String)
+
+
 def derive_census(decoded: pl.DataFrame) -> pl.DataFrame:
     """Census attribute columns (plus ``state`` and the numeric ``_income``) from PUMS columns.
 
@@ -382,11 +391,15 @@ def derive_census(decoded: pl.DataFrame) -> pl.DataFrame:
     """
     names = decoded.columns
     age = pl.col("AGEP")
-    pob = pl.col("POBP_label").str.replace(r"/[A-Z]{2}$", "")
+
+    def no_state_code(label: pl.Expr) -> pl.Expr:
+        return label.str.replace(r"/[A-Z]{2}$", "")
+
+    pob = _per_value(decoded, "POBP_label", no_state_code)
     english = _map("ENG", ENGLISH, None)
     return decoded.select(
         pl.col("PWGTP").cast(pl.Float64).alias("weight"),
-        pl.col("ST_label").str.replace(r"/[A-Z]{2}$", "").alias("state"),
+        _per_value(decoded, "ST_label", no_state_code).alias("state"),
         age.cast(pl.Int64).alias("age"),
         _map("SEX", SEX, None).alias("sex"),
         pl.when(pl.col("HISP").cast(pl.String) != "01")
@@ -402,16 +415,16 @@ def derive_census(decoded: pl.DataFrame) -> pl.DataFrame:
         .then(pl.lit(NOT_APPLICABLE))
         .when(pl.col("INDP") == "9920")
         .then(pl.lit(NOT_WORKING))
-        .otherwise(_tidy_label(pl.col("INDP_label")))
+        .otherwise(_per_value(decoded, "INDP_label", _tidy_label))
         .alias("industry_category"),
         pl.when(pl.col("OCCP").is_null())
         .then(pl.lit(NOT_APPLICABLE))
         .when(pl.col("OCCP") == "9920")
         .then(pl.lit(NOT_WORKING))
-        .otherwise(_tidy_label(pl.col("OCCP_label")))
+        .otherwise(_per_value(decoded, "OCCP_label", _tidy_label))
         .alias("occupation_category"),
         pl.col("OCCP_label").alias("_occupation_raw"),
-        income_text(pl.col("PINCP")).alias("income"),
+        pl.when(pl.col("PINCP").is_null()).then(pl.lit(NOT_APPLICABLE)).otherwise(_per_value(decoded, "PINCP", income_text)).alias("income"),
         pl.col("PINCP").cast(pl.Int64).alias("_income"),
         pl.when(age < 15).then(pl.lit(NOT_APPLICABLE)).otherwise(_map("MAR", MARITAL_STATUS, None)).alias("marital_status"),
         _housing("HHT", HOUSEHOLD_TYPE, names).alias("household_type"),
