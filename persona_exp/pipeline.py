@@ -18,7 +18,7 @@ import polars as pl
 
 import persona_exp
 from persona_exp import prompts as prompt_sets
-from persona_exp.errors import SpecError
+from persona_exp.errors import PersonaExpError, SpecError
 from persona_exp.execute import CallCache, RunCounts, Runner
 from persona_exp.execute.stage import Stager
 from persona_exp.experiments import KINDS
@@ -74,37 +74,154 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, for_run: bool 
             f"{loc.where(('population', 'source'))}: population.source: the {spec.experiment.kind} experiment needs a "
             f"{' or '.join(sources)} population (its personas have census attributes), not {spec.population.source!r}."
         )
+    curation = _curation_roles(spec, loc)
+    for role, path in curation:
+        if role not in spec.models:
+            field = _dotted(path)
+            raise SpecError(
+                f"{loc.where(path)}: {field}: the model role {role!r} is not defined under models (which has "
+                f"{', '.join(spec.models) or 'no role'}); add models.{role}.model (e.g. sim/generator to run offline) "
+                f"or set {field} to one of those roles."
+            )
+    used = {role for role, _ in curation}
     for role in spec.models:
-        if role not in roles:
+        if role not in roles and role not in used:
+            extra = " (population.llm.role and a controversial prompt filter's role may name others)"
             raise SpecError(
                 f"{loc.where(('models', role), key=True)}: models.{role}: unknown model role for a "
-                f"{spec.experiment.kind} experiment, which uses {', '.join(roles)}."
+                f"{spec.experiment.kind} experiment, which uses {', '.join(roles)}{extra}."
             )
     return spec
 
 
-def _population(spec: ExperimentSpec, root: Path):
-    from persona_exp.population import build_population, load_population, save_population
+def _dotted(path: tuple) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
 
-    identity = {"spec": spec.population.model_dump(), "seed": spec.seed}
-    if spec.population.source == "famous":
+
+def _controversial_entry(entry: Any) -> tuple[bool, Any]:
+    """Whether a prompt filter entry is the controversial filter, and its parameter."""
+    if entry == "controversial":
+        return True, None
+    if isinstance(entry, dict) and len(entry) == 1 and "controversial" in entry:
+        return True, entry["controversial"]
+    return False, None
+
+
+def _curation_roles(spec: ExperimentSpec, loc: Any) -> list[tuple[str, tuple]]:
+    """The model roles of the population's llm steps and of controversial
+    prompt filters, each with the spec path that names it; a malformed
+    controversial entry is a SpecError here."""
+    from pydantic import ValidationError
+
+    from persona_exp.steps.classify import controversial_params
+
+    out: list[tuple[str, tuple]] = []
+    llm = spec.population.llm
+    if llm is not None and llm.active:
+        out.append((llm.role, ("population", "llm", "role")))
+    for i, entry in enumerate(spec.prompts.filters):
+        is_it, param = _controversial_entry(entry)
+        if not is_it:
+            continue
+        path = ("prompts", "filters", i, "controversial")
+        try:
+            params = controversial_params(param)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            sub = path + tuple(err["loc"])
+            msg = "unknown key; the controversial filter takes role and template" if err["type"] == "extra_forbidden" else err["msg"]
+            raise SpecError(f"{loc.where(sub, key=err['type'] == 'extra_forbidden')}: {_dotted(sub)}: {msg}.") from None
+        except ValueError as exc:
+            raise SpecError(f"{loc.where(path)}: {_dotted(path)}: {exc}.") from None
+        if params is not None:
+            out.append((params.role, path + ("role",)))
+    return out
+
+
+def stage_context(spec: ExperimentSpec, *, dry: bool = False, progress: bool = True) -> tuple[Context, Stager, Path]:
+    """The run's Context with a stager on the spec's call cache (see
+    execute.stage): what the population, prompt and experiment steps use to
+    get model answers while planning."""
+    root = Path(spec.output.dir)
+    cache_path = Path(spec.output.cache) if spec.output.cache else root / "cache.sqlite"
+    stager = Stager(spec.models, cache_path, dry=dry, progress=progress)
+    ctx = Context(spec.name, spec.seed, spec.experiment, spec.models, pl.DataFrame(), pl.DataFrame(), stage=stager)
+    return ctx, stager, cache_path
+
+
+def procedural_population_path(spec: ExperimentSpec, root: Path) -> Path:
+    """Where the procedural population of a spec is stored (its content key:
+    the population spec without the llm block, at the size actually drawn)."""
+    procedural = spec.population.procedural()
+    identity = {"spec": procedural.model_dump(exclude={"llm"}), "seed": spec.seed}
+    if procedural.source == "famous":
         from persona_exp.population.famous import famous_fingerprint
 
-        identity["people_fingerprint"] = famous_fingerprint(spec.population.people)  # an edited file is a new population
-    key = node_key("population", identity)
-    path = root / "populations" / f"{key}.parquet"
+        identity["people_fingerprint"] = famous_fingerprint(procedural.people)  # an edited file is a new population
+    return root / "populations" / f"{node_key('population', identity)}.parquet"
+
+
+def _population(spec: ExperimentSpec, root: Path, ctx: Context | None = None):
+    """The spec's population: the procedural one (stored as parquet under its
+    key and reused), then the ``population.llm`` steps on top of it, which ask
+    the model through ``ctx``'s stager on every build (their calls are cached).
+    Without ``ctx`` only a population without llm steps can be built."""
+    from persona_exp.population import build_population, load_population, save_population
+    from persona_exp.population.llm import apply_llm_steps, build_generated_famous, needs_model
+
+    pspec = spec.population
+    if needs_model(pspec) and (ctx is None or ctx.stage is None):
+        raise PersonaExpError(
+            "population.llm asks a model (consistency check, open fields or generated people), so building this population needs "
+            "the run's models and call cache: use persona_exp.pipeline.prepare, or pass a Context with a stager (see stage_context)."
+        )
+    if pspec.source == "famous" and needs_model(pspec) and pspec.llm.generate_axes is not None:  # type: ignore[union-attr]
+        return build_generated_famous(pspec, ctx, seed=spec.seed)
+    path = procedural_population_path(spec, root)
     if path.exists():
-        return load_population(path)
-    pop = build_population(spec.population, seed=spec.seed)
-    save_population(pop, path)
+        pop = load_population(path)
+    else:
+        pop = build_population(pspec.procedural(), seed=spec.seed)
+        save_population(pop, path)
+    if needs_model(pspec):
+        pop = apply_llm_steps(pop, pspec, ctx)
     return pop
 
 
-def _prompts(spec: ExperimentSpec) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+def _prompts(spec: ExperimentSpec, ctx: Context | None = None) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+    """The spec's prompts after its filters, and per filter what it removed.
+    A ``controversial`` filter asks the model through ``ctx``'s stager; its
+    report line also says how many prompts got no answer (kept)."""
+    from persona_exp.steps.classify import ControversialFilter, controversial_params
+
     p = spec.prompts
     frame = prompt_sets.load_default() if p.source == "default" else prompt_sets.load_file(p.source, p.text_column, p.topic_column)
-    frame, report = prompt_sets.filter_prompts(frame, p.filters)
-    return frame, [step._asdict() for step in report]
+    entries: list[Any] = []
+    for i, entry in enumerate(p.filters):
+        is_it, param = _controversial_entry(entry)
+        if not is_it:
+            entries.append(entry)
+            continue
+        params = controversial_params(param)
+        if params is None:
+            continue
+        if ctx is None or ctx.stage is None:
+            raise PersonaExpError(f"prompts.filters[{i}]: the controversial filter asks a model, so it needs the run's models and call cache "
+                                  "(a Context with a stager, see stage_context).")
+        entries.append(ControversialFilter(ctx, params.role, params.template))
+    built = prompt_sets.make_filters(entries, "prompts.filters")
+    frame, report = prompt_sets.filter_prompts(frame, built)
+    out = []
+    for f, step in zip(built, report):
+        line = step._asdict()
+        extra = getattr(f, "last", None)
+        if isinstance(extra, dict):
+            line.update({k: v for k, v in extra.items() if k not in line})
+        out.append(line)
+    return frame, out
 
 
 def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool = False, progress: bool = True) -> Prepared:
@@ -117,17 +234,15 @@ def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool =
     t0 = time.perf_counter()
     spec = load_spec(spec_path, overrides)
     root = Path(spec.output.dir)
-    cache_path = Path(spec.output.cache) if spec.output.cache else root / "cache.sqlite"
-    stager = Stager(spec.models, cache_path, dry=dry, progress=progress)
-    ctx = Context(spec.name, spec.seed, spec.experiment, spec.models, pl.DataFrame(), pl.DataFrame(), stage=stager)
+    ctx, stager, cache_path = stage_context(spec, dry=dry, progress=progress)
     module = KINDS[spec.experiment.kind]
     pending = None
     population = None
     try:
-        population = _population(spec, root)
+        population = _population(spec, root, ctx)
         ctx.personas = population.frame
         t1 = time.perf_counter()
-        ctx.prompts, prompt_report = _prompts(spec)
+        ctx.prompts, prompt_report = _prompts(spec, ctx)
         design = module.build(ctx)
     except StagePending as exc:
         t1 = time.perf_counter()

@@ -106,6 +106,44 @@ def cot_response(text: str) -> str:
     return body
 
 
+def text(text: str) -> str:
+    """Free text (an open persona field): the answer with its whitespace
+    collapsed; an empty answer is not one."""
+    body = " ".join(text.split())
+    if not body:
+        raise ParseFailure("Reply with the text itself; the answer was empty.")
+    return body
+
+
+_PERSON = re.compile(r"^\s*[-*\u2022]\s+(.+?)\s*$")
+
+
+def _part(text: str) -> str:
+    return text.strip().strip("*\"'").strip()
+
+
+def people(text: str) -> dict[str, list]:
+    """WikiPersonas' people-by-axis lines, ``- category, name, description``
+    (the description may contain commas, names may not). Returns
+    ``{"people": [[category, name, description], ...], "unparsed": [line, ...]}``
+    with every other non-blank line in ``unparsed``; no person line at all is
+    a parse failure."""
+    found: list[list[str]] = []
+    unparsed: list[str] = []
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        m = _PERSON.match(line)
+        parts = [_part(p) for p in m.group(1).split(",", 2)] if m else []
+        if len(parts) == 3 and all(parts):
+            found.append(parts)
+        else:
+            unparsed.append(line.strip())
+    if not found:
+        raise ParseFailure("List the people one per line as: - sub-category, name, one-sentence description")
+    return {"people": found, "unparsed": unparsed}
+
+
 PARSERS: dict[str, Callable[[str], Any]] = {
     "choice": choice,
     "revised": revised,
@@ -114,6 +152,8 @@ PARSERS: dict[str, Callable[[str], Any]] = {
     "yes_no": yes_no,
     "questions": questions,
     "cot_response": cot_response,
+    "text": text,
+    "people": people,
 }
 
 

@@ -10,6 +10,12 @@ persona as prompt text and :func:`loo_variants` builds the leave-one-out
 versions. :func:`build_famous_population` builds WikiPersonas-style populations of
 public figures (axes -> categories -> people). The published figures and
 hand-written lists live in ``data/``.
+
+The steps that ask a language model (PERSONA's consistency check, open-ended
+fields, WikiPersonas' generated people) are declared in the spec's
+``population.llm`` block (:class:`PopulationLLM`) and run on top of the
+procedural population with the run's models and call cache, in
+:mod:`persona_exp.population.llm`.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from persona_exp.population.attributes import (
 )
 from persona_exp.population.build import (
     Population,
+    PopulationLLM,
     PopulationSpec,
     build_population,
     load_population,
@@ -75,6 +82,7 @@ __all__ = [
     "LooVariants",
     "PROCEDURAL_ATTRIBUTES",
     "Population",
+    "PopulationLLM",
     "PopulationSpec",
     "RULES",
     "Rule",

@@ -14,6 +14,11 @@ through the same steps:
    draws are replaced by further draws (at most ``MAX_ATTEMPTS`` rounds);
 4. the procedural attributes (:func:`persona_exp.population.enrich.enrich`).
 
+The spec's optional ``llm:`` block (:class:`PopulationLLM`) adds steps that
+ask a language model (the consistency check of PERSONA 3.1, open-ended fields,
+WikiPersonas' generated people); they run on top of this procedural population
+in :mod:`persona_exp.population.llm`, through the run's call cache.
+
 The population's ``key`` is the xxh3-128 hash of the canonical JSON of its
 columns and rows, so an identical population is recognised (and reused)
 whatever produced it. :func:`save_population` writes parquet plus a JSON
@@ -25,6 +30,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -32,13 +38,13 @@ from typing import Literal
 
 import polars as pl
 import xxhash
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from persona_exp import stats
 from persona_exp.census.decode import decode, unmapped_codes
 from persona_exp.census.dictionary import resolve
 from persona_exp.census.pums import read_pums
-from persona_exp.errors import DataError
+from persona_exp.errors import DataError, InvalidArgumentError
 from persona_exp.plan.keys import canonical_json
 from persona_exp.population.attributes import (
     ATTRIBUTE_NAMES,
@@ -55,10 +61,12 @@ from persona_exp.population.filters import apply_filters, parse_filter
 from persona_exp.population.profile import DEFAULT_ROWS, PROFILE_SEED, census_profile, synthetic_frame
 from persona_exp.population.represent import representativeness
 from persona_exp.spec.models import Strict
+from persona_exp.steps.templates import CONSISTENCY, FAMOUS_PEOPLE, OPEN_FIELD
 
 __all__ = [
     "MAX_ATTEMPTS",
     "Population",
+    "PopulationLLM",
     "PopulationSpec",
     "build_population",
     "load_population",
@@ -73,6 +81,99 @@ _LABELS = ("ANC1P", "POBP", "INDP", "OCCP", "ST")
 
 
 DEFAULT_SIZE = 200  # census personas when population.size is not given
+CHECK_OFF_NOTE = (
+    "The paper's language-model consistency check (about 8.5% of profiles dropped) was not applied; "
+    "set population.llm.check: true to apply it."
+)
+
+
+def _needs_fields(template: str, fields: tuple[str, ...], what: str) -> str:
+    missing = [f for f in fields if "{" + f + "}" not in template]
+    if missing:
+        raise ValueError(f"the {what} must contain {', '.join('{' + f + '}' for f in missing)} (filled per call); without it every call would ask the same thing")
+    return template
+
+
+class PopulationLLM(Strict):
+    """The ``population.llm:`` block: language-model steps run on top of the
+    procedural population (see :mod:`persona_exp.population.llm`).
+
+    Census populations: ``check`` (PERSONA 3.1's consistency check, profiles
+    the model calls inconsistent are dropped; ``oversample`` draws that share
+    of extra personas first so that ``size`` is still reached) and ``fields``
+    (procedural attributes whose value the model rewrites as open text).
+    Famous populations: ``generate_axes`` (the model names categories and
+    people per axis, WikiPersonas G.1, instead of a people file).
+    """
+
+    role: str = Field("generator", min_length=1, description="the model role (a key of models:) that answers these calls")
+    check: bool = Field(False, description="census: drop the profiles the model calls inconsistent (PERSONA 3.1)")
+    check_template: str = Field(CONSISTENCY, description="census: the yes/no consistency prompt; {persona} is filled per persona")
+    fields: list[str] = Field(default_factory=list, description="census: procedural attributes the model writes as open text, e.g. [defining_quirks, lifestyle]")
+    field_template: str = Field(OPEN_FIELD, description="census: the open-field prompt; {persona} and {field} are filled per call")
+    oversample: float = Field(0.0, ge=0, le=10, description="census, with check: draw this share of extra personas (0.1 = 10%) so that size is reached after the check")
+    generate_axes: list[str] | None = Field(None, description="famous: ask the model for categories and people on these axes instead of reading a people file")
+    people_template: str = Field(FAMOUS_PEOPLE, description="famous: the people-by-axis prompt; {axis} is filled per axis")
+
+    @field_validator("fields")
+    @classmethod
+    def _procedural_fields(cls, value: list[str]) -> list[str]:
+        unknown = [f for f in value if f not in PROCEDURAL_ATTRIBUTES]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(repr(f) for f in unknown)} {'is not a procedural attribute' if len(unknown) == 1 else 'are not procedural attributes'}; "
+                f"the model can write these: {', '.join(PROCEDURAL_ATTRIBUTES)}"
+            )
+        twice = sorted({f for f in value if value.count(f) > 1})
+        if twice:
+            raise ValueError(f"{', '.join(repr(f) for f in twice)} listed more than once")
+        return value
+
+    @field_validator("generate_axes")
+    @classmethod
+    def _axes(cls, value: list[str] | None) -> list[str] | None:
+        if value is None:
+            return None
+        value = [a.strip() for a in value]
+        if not value or not all(value):
+            raise ValueError("name at least one axis, each a non-empty text (e.g. [politics, religion])")
+        seen: dict[str, str] = {}
+        for a in value:
+            key = re.sub(r"[^a-z0-9]+", "-", a.casefold()).strip("-")
+            if key in seen:
+                raise ValueError(f"the axes {seen[key]!r} and {a!r} are the same axis; list it once")
+            seen[key] = a
+        return value
+
+    @field_validator("check_template")
+    @classmethod
+    def _check_template(cls, value: str) -> str:
+        return _needs_fields(value, ("persona",), "check_template")
+
+    @field_validator("field_template")
+    @classmethod
+    def _field_template(cls, value: str) -> str:
+        return _needs_fields(value, ("persona", "field"), "field_template")
+
+    @field_validator("people_template")
+    @classmethod
+    def _people_template(cls, value: str) -> str:
+        return _needs_fields(value, ("axis",), "people_template")
+
+    @model_validator(mode="after")
+    def _oversample_needs_check(self) -> "PopulationLLM":
+        if self.oversample and not self.check:
+            raise ValueError("oversample only makes up for the personas the check drops; set check: true or leave oversample out")
+        return self
+
+    @property
+    def active(self) -> bool:
+        """Whether any step would call the model."""
+        return bool(self.check or self.fields or self.generate_axes)
+
+
+CENSUS_ONLY_LLM = ("check", "check_template", "fields", "field_template", "oversample")
+FAMOUS_ONLY_LLM = ("generate_axes", "people_template")
 
 
 class PopulationSpec(Strict):
@@ -88,6 +189,7 @@ class PopulationSpec(Strict):
     enrich: bool = Field(True, description="add the procedural attributes (Big Five, quirks, beliefs...)")
     people: str | None = Field(None, description="famous: YAML file of axes -> categories -> people; None = the embedded set")
     axes: list[str] | None = Field(None, description="famous: only these axes; None = all")
+    llm: PopulationLLM | None = Field(None, description="language-model steps on top of the procedural population (consistency check, open fields, generated people)")
 
     @model_validator(mode="after")
     def _fields_match_source(self) -> "PopulationSpec":
@@ -97,9 +199,36 @@ class PopulationSpec(Strict):
         # (fully dumped) spec validates again.
         fields = type(self).model_fields
         wrong = [f for f in other if getattr(self, f) != fields[f].get_default(call_default_factory=True)]
+        if self.llm is not None:
+            llm_fields = PopulationLLM.model_fields
+            llm_other = CENSUS_ONLY_LLM if self.source == "famous" else FAMOUS_ONLY_LLM
+            wrong += [f"llm.{f}" for f in llm_other if getattr(self.llm, f) != llm_fields[f].get_default(call_default_factory=True)]
         if wrong:
             raise ValueError(f"{', '.join(wrong)} {'does' if len(wrong) == 1 else 'do'} not apply to a {self.source} population (source: {self.source})")
+        if self.llm is not None and self.llm.generate_axes is not None:
+            clash = [f for f in ("people", "axes") if getattr(self, f) is not None]
+            if clash:
+                raise ValueError(
+                    f"{' and '.join(clash)} and llm.generate_axes exclude each other: the generated set has exactly the axes of "
+                    "llm.generate_axes (leave out people/axes, or llm.generate_axes to read a people file)"
+                )
         return self
+
+    def procedural(self) -> "PopulationSpec":
+        """The spec of the population the LLM steps start from: no ``llm``
+        block, and for a census check with ``oversample`` the larger size
+        actually drawn."""
+        if self.llm is None:
+            return self
+        update: dict = {"llm": None}
+        if self.source == "census" and self.llm.check and self.llm.oversample:
+            update["size"] = drawn_size(self.size if self.size is not None else DEFAULT_SIZE, self.llm.oversample)
+        return self.model_copy(update=update)
+
+
+def drawn_size(size: int, oversample: float) -> int:
+    """Personas drawn for ``size`` with an ``oversample`` share of extras (rounded up)."""
+    return size + math.ceil(round(size * oversample, 9))
 
 
 @dataclass
@@ -215,9 +344,19 @@ def _enrich(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
 
 
 def build_population(spec: PopulationSpec, *, seed: int) -> Population:
-    """Draw ``spec.size`` personas from the spec's source (see the module docstring)."""
+    """Draw ``spec.size`` personas from the spec's source (see the module docstring).
+
+    This is the procedural population only: the ``llm`` block's steps need
+    model calls and run on top of it (:mod:`persona_exp.population.llm`; the
+    pipeline builds ``spec.procedural()`` here, then applies them).
+    """
     if not isinstance(spec, PopulationSpec):
         spec = PopulationSpec.model_validate(spec)
+    if spec.source == "famous" and spec.llm is not None and spec.llm.generate_axes is not None:
+        raise InvalidArgumentError(
+            "population.llm.generate_axes asks a model for the people, so the population cannot be built without one; "
+            "use persona_exp.population.llm.build_generated_famous(spec, ctx, seed=...) or `persona-exp population`."
+        )
     if spec.source == "famous":
         from persona_exp.population.famous import build_famous_from_spec
 
@@ -252,10 +391,7 @@ def build_population(spec: PopulationSpec, *, seed: int) -> Population:
         "rejected": rejected,
         "filters": filter_report,
         "representativeness": represent,
-        "notes": [
-            "The paper's language-model consistency check (about 8.5% of profiles dropped) is not applied here; "
-            "it belongs to the engine's plan step."
-        ],
+        "notes": [CHECK_OFF_NOTE],
     }
     return Population(frame, report, population_key(frame))
 

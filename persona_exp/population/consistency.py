@@ -7,7 +7,9 @@ dollars a year" and then asked GPT-4 to drop inconsistent profiles (about
 predicate that is True for an impossible row, and the reason shown in reports.
 Real PUMS rows rarely break them; they guard against a synthetic source or a
 filtered, reweighted one producing combinations no person has. The language
-model check belongs to the engine's plan step.
+model check is the second half, ``population.llm.check: true``
+(:func:`persona_exp.population.llm.consistency_check`): it runs on the
+population these rules let through, with the run's models and call cache.
 """
 
 from __future__ import annotations

@@ -31,9 +31,12 @@ set; ``size=None`` takes everyone. Personas keep the declared order. Each
 persona has ``persona_id`` (``axis:name-slug``, stable across seeds), ``name``,
 ``axis``, ``category`` and ``description``.
 
-Not here: the paper's language-model steps, i.e. asking a model for axes,
-categories and people (its prompt G.1) and for a longer "persona gold"
-description; they are plan steps for later.
+The paper's language-model step G.1 (asking a model for categories and
+people per axis) is ``population.llm.generate_axes``: it runs in
+:mod:`persona_exp.population.llm`, which builds a :class:`FamousSet` from the
+model's lines and hands it to :func:`build_famous_population` like a file. The
+longer "persona gold" description is written by the wikipersona experiment
+(its ``gold`` condition), not here.
 """
 
 from __future__ import annotations
@@ -51,6 +54,7 @@ import xxhash
 from pydantic import Field, StringConstraints
 
 from persona_exp.errors import DataError, InvalidArgumentError, SpecError
+from persona_exp.plan.keys import canonical_json
 from persona_exp.population.build import Population, population_key
 from persona_exp.spec.loader import Located, parse_yaml, read_spec_file, validate
 from persona_exp.spec.models import Strict
@@ -180,8 +184,11 @@ def famous_people(source: FamousSet | str | PathLike[str] | None = None) -> pl.D
     return pl.DataFrame(rows, schema=_SCHEMA)
 
 
-def famous_fingerprint(path: str | PathLike[str] | None = None) -> str:
-    """xxh3-128 of the set's text (the file's bytes, or the embedded file): changes whenever the set does."""
+def famous_fingerprint(path: FamousSet | str | PathLike[str] | None = None) -> str:
+    """xxh3-128 of the set's text (the file's bytes, or the embedded file; a
+    set built in memory: its canonical JSON): changes whenever the set does."""
+    if isinstance(path, FamousSet):
+        return xxhash.xxh3_128_hexdigest(canonical_json(path.model_dump(mode="json")))
     if path is None:
         return xxhash.xxh3_128_hexdigest(_embedded_text().encode("utf-8"))
     try:
@@ -278,34 +285,39 @@ def sample_famous(
 
 
 def build_famous_population(
-    people: str | PathLike[str] | None = None,
+    people: FamousSet | str | PathLike[str] | None = None,
     size: int | None = None,
     axes: Sequence[str] | None = None,
     *,
     seed: int,
+    source: str | None = None,
 ) -> Population:
-    """A famous-person population: ``size`` personas (None = all) of the set in ``people`` (None = embedded),
+    """A famous-person population: ``size`` personas (None = all) of the set in ``people`` (a file, None = embedded,
+    or a :class:`FamousSet` built in memory, e.g. from a model's answers, described by ``source``),
     restricted to ``axes`` if given, stratified by axis and category, seeded."""
-    fset = load_famous(people)
+    in_memory = isinstance(people, FamousSet)
+    fset = people if in_memory else load_famous(people)
     n_people = sum(len(v) for a in fset.axes.values() for v in a.categories.values())
     n_categories = sum(len(a.categories) for a in fset.axes.values())
     counts = f"{len(fset.axes)} axes, {n_categories} categories, {n_people} entries"
-    source = f"famous-person file {people}" if people is not None else f"embedded famous-person set ({EMBEDDED_FAMOUS})"
+    if source is None:
+        source = ("famous-person set built in memory" if in_memory else
+                  f"famous-person file {people}" if people is not None else f"embedded famous-person set ({EMBEDDED_FAMOUS})")
     frame, strata = sample_famous(famous_people(fset), size, seed=seed, axes=axes, source=source)
     report = {
         "source": f"{source}: {counts}",
         "kind": "famous",
-        "spec": {"source": "famous", "people": None if people is None else str(people), "size": size,
+        "spec": {"source": "famous", "people": None if people is None or in_memory else str(people), "size": size,
                  "axes": None if axes is None else list(axes)},
         "seed": int(seed),
         "size": frame.height,
         "available": sum(s["available"] for s in strata),
-        "set_fingerprint": famous_fingerprint(people),
+        "set_fingerprint": famous_fingerprint(fset if in_memory else people),
         "strata": strata,
         "notes": [
             "Personas are drawn stratified by axis, then by category, without replacement.",
             "Descriptions are the set's one-sentence descriptions, not the WikiPersonas paper's language-model "
-            "'persona gold' summaries; generating axes, people or descriptions with a model is not built yet.",
+            "'persona gold' summaries (the wikipersona experiment writes those for its gold condition).",
         ],
     }
     return Population(frame, report, population_key(frame))

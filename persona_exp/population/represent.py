@@ -111,19 +111,26 @@ def print_representativeness(report: Any, *, console: Any = None, detail: bool =
     """Print the representativeness table with rich.
 
     ``report`` is a Population, its ``report`` dict, or the list itself. With
-    ``detail=True`` every attribute's categories are listed under it.
+    ``detail=True`` every attribute's categories are listed under it. When the
+    language-model consistency check dropped personas (``report["llm"]``), the
+    table is of the kept personas and a column shows each TVD before the check.
     """
     from rich.console import Console
     from rich.table import Table
 
     if hasattr(report, "report"):
         report = report.report
+    before: Mapping[str, float] = {}
     if isinstance(report, Mapping):
+        before = ((report.get("llm") or {}).get("check") or {}).get("tvd_before") or {}
         report = report.get("representativeness", [])
     console = console or Console()
-    table = Table(title="Representativeness: personas vs weighted census source (TVD, lower is closer)")
+    kept = " (personas kept by the language-model check)" if before else ""
+    table = Table(title=f"Representativeness: personas vs weighted census source (TVD, lower is closer){kept}")
     table.add_column("attribute")
     table.add_column("TVD", justify="right")
+    if before:
+        table.add_column("before check", justify="right")
     table.add_column("values", justify="right")
     table.add_column("largest category")
     table.add_column("personas", justify="right")
@@ -131,9 +138,10 @@ def print_representativeness(report: Any, *, console: Any = None, detail: bool =
     for entry in report:
         rows = entry["distribution"]
         first = rows[0] if rows else {"value": "", "sample": 0.0, "source": 0.0}
-        table.add_row(entry["attribute"], f"{entry['tvd']:.3f}", str(entry["categories"]), str(first["value"]),
+        was = [f"{before[entry['attribute']]:.3f}" if entry["attribute"] in before else "-"] if before else []
+        table.add_row(entry["attribute"], f"{entry['tvd']:.3f}", *was, str(entry["categories"]), str(first["value"]),
                       f"{100 * first['sample']:.1f}%", f"{100 * first['source']:.1f}%")
         if detail:
             for row in rows[1:]:
-                table.add_row("", "", "", str(row["value"]), f"{100 * row['sample']:.1f}%", f"{100 * row['source']:.1f}%")
+                table.add_row("", "", *([""] if before else []), "", str(row["value"]), f"{100 * row['sample']:.1f}%", f"{100 * row['source']:.1f}%")
     console.print(table)

@@ -17,10 +17,14 @@ columns ``id``, ``text``, ``topic`` and ``source``::
     frame = prompts.split_by_topic(frame, test_size=868, seed=0)
 
 ``load_default()`` gives an embedded set of value-laden questions that needs no
-download. The LLM-generated WikiPersonas sets and the LLM "is this
-controversial?" filter need model calls and come with the engine; such a filter
-only has to satisfy the ``Filter`` protocol (or be registered with
-``register_filter``) to be used here.
+download. The parts that need model calls live with the steps and use the same
+frames: the WikiPersonas question sets written by a model
+(:mod:`persona_exp.steps.questions`, which returns prompt frames these filters
+apply to) and the LLM "is this controversial?" filter
+(:class:`persona_exp.steps.classify.ControversialFilter`, a ``Filter`` like the
+others; a spec's ``{controversial: true}`` entry is built by the pipeline with
+the run's models). Any object satisfying the ``Filter`` protocol (or
+registered with ``register_filter``) can be used here.
 """
 
 from __future__ import annotations

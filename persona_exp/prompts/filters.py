@@ -3,12 +3,16 @@
 PERSONA kept 3,868 of PRISM's 8,011 opening prompts: those with a question
 mark, of at least five words, that an LLM judged controversial. The first two
 rules are here, with deduplication and regex include/exclude. The LLM
-classifier needs model calls and will be an engine filter: anything with a
-``name`` and an ``apply(frame) -> frame`` that keeps a subset of the rows plugs
-in, either passed directly or registered under a name with ``register_filter``.
+classifier needs model calls, so it is built where the run's models and call
+cache are: :class:`persona_exp.steps.classify.ControversialFilter`, which the
+pipeline makes from a spec's ``{controversial: true}`` or ``{controversial:
+{role: generator, template: "..."}}`` entry. Anything with a ``name`` and an
+``apply(frame) -> frame`` that keeps a subset of the rows plugs in the same
+way, passed directly or registered under a name with ``register_filter``.
 
 A spec list looks like ``[{question_mark: true}, {min_words: 5}, {dedupe: true},
-{exclude: "(?i)recipe"}]``; a flag set to ``false`` switches its filter off.
+{exclude: "(?i)recipe"}, {controversial: true}]``; a flag set to ``false``
+switches its filter off.
 """
 
 from __future__ import annotations
@@ -161,12 +165,25 @@ def _patterns(name: str, param: Any) -> tuple[str, ...]:
     return tuple(param)
 
 
+def _controversial(param: Any) -> Filter | None:
+    """The name is known here, but the filter asks a model: without the run's
+    models it can only be switched off."""
+    if param is False:
+        return None
+    raise InvalidArgumentError(
+        "controversial asks a language model for every prompt, so it needs the run's models and call cache: "
+        "the pipeline builds it from a spec (prompts.filters), or pass "
+        "persona_exp.steps.classify.ControversialFilter(ctx, role, template) itself."
+    )
+
+
 _REGISTRY: dict[str, FilterFactory] = {
     "question_mark": _flag(QuestionMark, "question_mark"),
     "min_words": _min_words,
     "dedupe": _flag(Dedupe, "dedupe"),
     "include": lambda param: Include(_patterns("include", param)),
     "exclude": lambda param: Exclude(_patterns("exclude", param)),
+    "controversial": _controversial,
 }
 
 
@@ -178,9 +195,8 @@ def known_filters() -> list[str]:
 def register_filter(name: str, factory: FilterFactory, *, replace: bool = False) -> None:
     """Make ``{name: param}`` in a spec build ``factory(param)``.
 
-    This is how a filter that lives elsewhere (the engine's LLM "is this
-    controversial?" classifier) becomes available to YAML specs. The factory
-    returns a Filter, or None to mean "switched off".
+    This is how a filter that lives elsewhere becomes available to YAML
+    specs. The factory returns a Filter, or None to mean "switched off".
     """
     if not isinstance(name, str) or not name.isidentifier():
         raise InvalidArgumentError(f"filter name must be an identifier such as 'min_words', got {name!r}.")

@@ -1,8 +1,10 @@
 """Where prompts come from: the embedded default set and PRISM-format files.
 
 The LLM-generated sets of WikiPersonas (personal and divergent questions) need
-model calls, so they belong to the engine, which will produce frames of the
-same shape (the columns of ``COLUMNS``).
+model calls, so they are written by a plan step
+(:func:`persona_exp.steps.questions.generate_questions`, used by the
+wikipersona experiment), which returns frames of the same shape (the columns
+of ``COLUMNS``, plus the ``owner`` of each list).
 """
 
 from __future__ import annotations

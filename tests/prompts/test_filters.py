@@ -91,11 +91,20 @@ def test_format_report_lists_every_step():
 
 def test_unknown_filter_name_is_named_with_the_known_ones():
     with pytest.raises(InvalidArgumentError) as err:
-        prompts.filter_prompts(make(), [{"question_mark": True}, {"controversial": True}])
+        prompts.filter_prompts(make(), [{"question_mark": True}, {"toxicity": True}])
     message = str(err.value)
-    assert "controversial" in message and "filters[1]" in message
-    for name in ("dedupe", "exclude", "include", "min_words", "question_mark"):
+    assert "toxicity" in message and "filters[1]" in message
+    for name in ("controversial", "dedupe", "exclude", "include", "min_words", "question_mark"):
         assert name in message
+
+
+def test_controversial_by_name_needs_the_run_models_unless_switched_off():
+    """The LLM filter is known by name, but without a run's models it can only be off."""
+    with pytest.raises(InvalidArgumentError) as err:
+        prompts.filter_prompts(make(), [{"question_mark": True}, {"controversial": True}])
+    assert "filters[1]" in str(err.value) and "ControversialFilter" in str(err.value)
+    kept, report = prompts.filter_prompts(make(), [{"controversial": False}])
+    assert kept.height == make().height and report == []
 
 
 @pytest.mark.parametrize(
