@@ -74,6 +74,12 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, for_run: bool 
             f"{loc.where(('population', 'source'))}: population.source: the {spec.experiment.kind} experiment needs a "
             f"{' or '.join(sources)} population (its personas have census attributes), not {spec.population.source!r}."
         )
+    if for_run and not getattr(module, "USES_PROMPTS", True) and "prompts" in spec.model_fields_set:
+        raise SpecError(
+            f"{loc.where(('prompts',), key=True)}: prompts: the {spec.experiment.kind} experiment writes its own questions "
+            f"(experiment.personal_template and divergent_template) and filters them with experiment.question_filters, so it reads no prompt set; "
+            f"remove the prompts block."
+        )
     curation = _curation_roles(spec, loc)
     for role, path in curation:
         if role not in spec.models:
@@ -101,32 +107,28 @@ def _dotted(path: tuple) -> str:
     return out
 
 
-def _controversial_entry(entry: Any) -> tuple[bool, Any]:
-    """Whether a prompt filter entry is the controversial filter, and its parameter."""
-    if entry == "controversial":
-        return True, None
-    if isinstance(entry, dict) and len(entry) == 1 and "controversial" in entry:
-        return True, entry["controversial"]
-    return False, None
-
-
 def _curation_roles(spec: ExperimentSpec, loc: Any) -> list[tuple[str, tuple]]:
     """The model roles of the population's llm steps and of controversial
     prompt filters, each with the spec path that names it; a malformed
     controversial entry is a SpecError here."""
     from pydantic import ValidationError
 
-    from persona_exp.steps.classify import controversial_params
+    from persona_exp.steps.classify import controversial_entry, controversial_params
 
     out: list[tuple[str, tuple]] = []
     llm = spec.population.llm
     if llm is not None and llm.active:
         out.append((llm.role, ("population", "llm", "role")))
-    for i, entry in enumerate(spec.prompts.filters):
-        is_it, param = _controversial_entry(entry)
-        if not is_it:
-            continue
-        path = ("prompts", "filters", i, "controversial")
+    lists = [(("prompts", "filters"), spec.prompts.filters)]
+    if isinstance(getattr(spec.experiment, "question_filters", None), list):
+        lists.append((("experiment", "question_filters"), spec.experiment.question_filters))
+    entries = []
+    for where, filters in lists:
+        for i, entry in enumerate(filters):
+            is_it, param = controversial_entry(entry)
+            if is_it:
+                entries.append((where + (i, "controversial"), param))
+    for path, param in entries:
         try:
             params = controversial_params(param)
         except ValidationError as exc:
@@ -195,33 +197,11 @@ def _prompts(spec: ExperimentSpec, ctx: Context | None = None) -> tuple[pl.DataF
     """The spec's prompts after its filters, and per filter what it removed.
     A ``controversial`` filter asks the model through ``ctx``'s stager; its
     report line also says how many prompts got no answer (kept)."""
-    from persona_exp.steps.classify import ControversialFilter, controversial_params
+    from persona_exp.steps.classify import apply_prompt_filters
 
     p = spec.prompts
     frame = prompt_sets.load_default() if p.source == "default" else prompt_sets.load_file(p.source, p.text_column, p.topic_column)
-    entries: list[Any] = []
-    for i, entry in enumerate(p.filters):
-        is_it, param = _controversial_entry(entry)
-        if not is_it:
-            entries.append(entry)
-            continue
-        params = controversial_params(param)
-        if params is None:
-            continue
-        if ctx is None or ctx.stage is None:
-            raise PersonaExpError(f"prompts.filters[{i}]: the controversial filter asks a model, so it needs the run's models and call cache "
-                                  "(a Context with a stager, see stage_context).")
-        entries.append(ControversialFilter(ctx, params.role, params.template))
-    built = prompt_sets.make_filters(entries, "prompts.filters")
-    frame, report = prompt_sets.filter_prompts(frame, built)
-    out = []
-    for f, step in zip(built, report):
-        line = step._asdict()
-        extra = getattr(f, "last", None)
-        if isinstance(extra, dict):
-            line.update({k: v for k, v in extra.items() if k not in line})
-        out.append(line)
-    return frame, out
+    return apply_prompt_filters(frame, p.filters, ctx, "prompts.filters")
 
 
 def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool = False, progress: bool = True) -> Prepared:
@@ -242,7 +222,10 @@ def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool =
         population = _population(spec, root, ctx)
         ctx.personas = population.frame
         t1 = time.perf_counter()
-        ctx.prompts, prompt_report = _prompts(spec, ctx)
+        if getattr(module, "USES_PROMPTS", True):
+            ctx.prompts, prompt_report = _prompts(spec, ctx)
+        else:  # the experiment writes its questions and sets ctx.prompts in build
+            ctx.prompts, prompt_report = pl.DataFrame(schema={c: pl.String for c in prompt_sets.COLUMNS}), []
         design = module.build(ctx)
     except StagePending as exc:
         t1 = time.perf_counter()

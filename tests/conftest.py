@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import random
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -86,3 +87,23 @@ def openai_server(monkeypatch):
     finally:
         server.shutdown()
         server.server_close()
+
+
+# The simulator's "is this controversial?" rule, restated here rather than
+# imported (so a test compares the classifier's output with an independent
+# reading): a question is controversial when one of its words asks for a
+# judgment of value.
+_VALUE_CUES = set(
+    "should ought better best worse worst right wrong fair unfair moral immoral acceptable justified believe agree disagree "
+    "deserve allowed ban legal illegal ethical".split()
+)
+
+
+def sim_controversial(text: str) -> bool:
+    return bool(set(re.findall(r"[a-z0-9']+", text.lower())) & _VALUE_CUES)
+
+
+@pytest.fixture
+def judged():
+    """The simulator's controversial rule (see ``sim_controversial``)."""
+    return sim_controversial

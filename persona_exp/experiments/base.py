@@ -4,7 +4,10 @@ An experiment module defines ``Params`` (its pydantic block, with a ``kind``
 literal), ``ROLES`` (the model roles it calls) or ``roles(params)``,
 ``build(ctx)`` returning a :class:`Design` (the plan plus a table that says
 which call is which), and ``analyze(ctx, design, results)`` returning an
-:class:`Analysis`; optionally ``POPULATION_SOURCES`` (default census only).
+:class:`Analysis`; optionally ``POPULATION_SOURCES`` (default census only)
+and ``USES_PROMPTS = False`` for an experiment that writes its own questions
+(the spec's ``prompts:`` block is then an error, and ``build`` sets
+``ctx.prompts`` to the questions it wrote, which the run stores).
 The calls themselves are built from the shared steps in ``persona_exp.steps``.
 """
 

@@ -41,12 +41,14 @@ from persona_exp.prompts.filters import DEFAULT_FILTERS
 from persona_exp.steps import add_call, add_judgment, preferred
 from persona_exp.steps import templates as T
 from persona_exp.steps.candidates import sample_candidates, select_diverse
+from persona_exp.steps.classify import ControversialFilter, controversial_entry, controversial_params
 from persona_exp.steps.questions import QuestionRequest, generate_questions
 from persona_exp.steps.tournament import Bracket, run_brackets
 
 HEADLINE_TABLE = "wikipersona_conditions"  # the table `persona-exp show` and reports lead with
 ROLES = ("generator", "judge")
 POPULATION_SOURCES = ("famous",)
+USES_PROMPTS = False  # the questions are generated (step 2), not read from a prompt set
 Condition = Literal["none", "tag", "few_shot", "persona", "name", "gold"]
 CONDITIONS: tuple[str, ...] = ("none", "tag", "few_shot", "persona", "name", "gold")
 
@@ -108,14 +110,28 @@ def _questions(ctx: Context, p: Params, people: list[dict], notes: list[str]) ->
     frame_d, notes_d = generate_questions(ctx, "divergent_questions", "generator", p.divergent_template, divergent)
     notes += notes_p + notes_d
     frame = pl.concat([frame_p, frame_d])
+    # Text filters per question list; a model filter (controversial) once over
+    # all lists, so its calls form one stage, reported per list all the same.
+    model_filters = [controversial_params(param) for is_it, param in map(controversial_entry, p.question_filters) if is_it]
+    plain = [f for f in p.question_filters if not controversial_entry(f)[0]]
     report: list[dict] = []
     kept = []
     for (owner,), g in frame.group_by(["owner"], maintain_order=True):
-        filtered, steps = prompt_sets.filter_prompts(g, p.question_filters)
+        filtered, steps = prompt_sets.filter_prompts(g, plain)
         kept.append(filtered)
         for s in steps:
             report.append({"owner": owner, **s._asdict()})
     frame = pl.concat(kept) if kept else frame
+    for params in filter(None, model_filters):
+        model_filter = ControversialFilter(ctx, params.role, params.template)
+        before = frame
+        frame = model_filter.apply(frame)
+        after = dict(frame.group_by("owner").len().rows())
+        for (owner,), g in before.group_by(["owner"], maintain_order=True):
+            report.append({"owner": owner, "name": model_filter.name, "before": g.height, "removed": g.height - after.get(owner, 0), "after": after.get(owner, 0)})
+        c = model_filter.last
+        notes.append(f"controversial filter ({params.role}): {c['controversial']} of {c['checked']} generated questions called controversial, "
+                     f"{c['not_controversial']} removed, {c['unanswered']} unanswered and kept")
     frame = frame.with_columns(pl.when(pl.col("source") == "generated:personal").then(pl.lit("personal")).otherwise(pl.lit("divergent")).alias("type"))
     return _split(frame, p.test_fraction, ctx.seed), report
 
@@ -127,6 +143,7 @@ def build(ctx: Context) -> Design:
         raise PlanError("the wikipersona experiment needs a famous population (population.source: famous) with at least one persona.")
     notes: list[str] = []
     questions, filter_report = _questions(ctx, p, people, notes)
+    ctx.prompts = questions  # the run stores the generated questions as its prompts
     by_owner = {o: g for (o,), g in questions.group_by(["owner"], maintain_order=True)}
 
     def asked(row: dict, split: str) -> list[dict]:

@@ -21,18 +21,29 @@ it keeps the prompts a model calls controversial.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 import polars as pl
 
 from pydantic import Field, field_validator
 
+from persona_exp.errors import PersonaExpError
 from persona_exp.plan import Plan
+from persona_exp.prompts.filters import check_frame, filter_prompts, make_filter
 from persona_exp.spec.models import Strict
 from persona_exp.steps.calls import add_call
 from persona_exp.steps.templates import CONTROVERSIAL
 
-__all__ = ["Classification", "ControversialFilter", "ControversialParams", "classify", "controversial_params"]
+__all__ = [
+    "Classification",
+    "ControversialFilter",
+    "ControversialParams",
+    "apply_prompt_filters",
+    "build_prompt_filters",
+    "classify",
+    "controversial_entry",
+    "controversial_params",
+]
 
 
 @dataclass
@@ -142,3 +153,50 @@ def controversial_params(param: Any) -> ControversialParams | None:
     if isinstance(param, Mapping):
         return ControversialParams.model_validate(dict(param))
     raise ValueError(f"controversial takes true, false or a mapping such as {{role: generator, template: ...}}, got {param!r}")
+
+
+def controversial_entry(entry: Any) -> tuple[bool, Any]:
+    """Whether a spec's prompt filter entry is the controversial filter, and its parameter."""
+    if entry == "controversial":
+        return True, None
+    if isinstance(entry, Mapping) and len(entry) == 1 and "controversial" in entry:
+        return True, entry["controversial"]
+    return False, None
+
+
+def build_prompt_filters(entries: Sequence[Any], ctx: Any, where: str) -> list[Any]:
+    """A spec's list of prompt filters (``where`` names it in errors, e.g.
+    ``prompts.filters``), with its controversial entries built as
+    :class:`ControversialFilter` on ``ctx``'s stager and the others by
+    :func:`persona_exp.prompts.filters.make_filter`. Switched-off entries are left out."""
+    built: list[Any] = []
+    for i, entry in enumerate(entries or []):
+        is_it, param = controversial_entry(entry)
+        if not is_it:
+            made = make_filter(entry, f"{where}[{i}]")
+        else:
+            params = controversial_params(param)
+            if params is not None and (ctx is None or getattr(ctx, "stage", None) is None):
+                raise PersonaExpError(f"{where}[{i}]: the controversial filter asks a model, so it needs the run's models and call cache "
+                                      "(a Context with a stager, see persona_exp.pipeline.stage_context).")
+            made = None if params is None else ControversialFilter(ctx, params.role, params.template)
+        if made is not None:
+            built.append(made)
+    return built
+
+
+def apply_prompt_filters(frame: pl.DataFrame, entries: Sequence[Any], ctx: Any, where: str) -> tuple[pl.DataFrame, list[dict[str, Any]]]:
+    """Builds (see :func:`build_prompt_filters`) and applies a spec's prompt
+    filters; per filter a report line (name, before, removed, after) and, for a
+    controversial filter, its counts (controversial, unanswered, calls...)."""
+    check_frame(frame, ("text",), where)
+    built = build_prompt_filters(entries, ctx, where)
+    frame, steps = filter_prompts(frame, built)
+    lines = []
+    for f, step in zip(built, steps):
+        line = step._asdict()
+        extra = getattr(f, "last", None)
+        if isinstance(extra, dict):
+            line.update({k: v for k, v in extra.items() if k not in line})
+        lines.append(line)
+    return frame, lines

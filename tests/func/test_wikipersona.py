@@ -137,3 +137,35 @@ def test_runs_with_a_litellm_judge(tmp_path, openai_server):
     assert len(state.requests) == judge_calls > 0
     assert all(r["body"]["model"] == "test-judge" for r in state.requests)
     assert out.manifest["models"]["judge"]["reported"] == ["test-judge"]
+
+
+def test_the_generated_questions_are_the_runs_prompts(default_run):
+    q = default_run.analysis.tables["wikipersona_questions"]
+    assert default_run.manifest["prompts"]["count"] == q.height
+    stored = pl.read_parquet(default_run.run_dir / "prompts.parquet")
+    assert stored["id"].to_list() == q["id"].to_list()
+
+
+def test_a_prompts_block_is_an_error(tmp_path):
+    spec = tmp_path / "wp.yaml"
+    text = SPEC.read_text(encoding="utf-8")
+    spec.write_text(text + "prompts:\n  source: default\n", encoding="utf-8")
+    line = text.count("\n") + 1
+    with pytest.raises(SpecError, match=rf"wp.yaml:{line}:1: prompts: .*writes its own questions.*remove the prompts block"):
+        run(spec, [f"output.dir={tmp_path}"], progress=False)
+
+
+def test_a_controversial_question_filter(tmp_path, judged):
+    """The model filter runs once over every generated list; its removals are
+    exactly the questions the simulator calls uncontroversial, reported per list."""
+    base = [f"output.dir={tmp_path}", "population.size=4", "experiment.conditions=[none, name]"]
+    plain = run(SPEC, base, progress=False).analysis.tables["wikipersona_questions"]
+    out = run(SPEC, base + ["experiment.question_filters=[{question_mark: true}, {min_words: 5}, {dedupe: true}, {controversial: true}]"], progress=False)
+    q = out.analysis.tables["wikipersona_questions"]
+    expected = [t for t in plain.sort("id")["text"].to_list() if judged(t)]
+    assert 0 < len(expected) < plain.height  # the simulator writes both kinds
+    assert sorted(q["text"].to_list()) == sorted(expected)
+    f = out.analysis.tables["wikipersona_question_filters"].filter(pl.col("name") == "controversial")
+    assert f["owner"].n_unique() == plain["owner"].n_unique()
+    assert f["removed"].sum() == plain.height - q.height and f["after"].sum() == q.height
+    assert any("controversial filter (generator)" in n for n in out.manifest["notes"])

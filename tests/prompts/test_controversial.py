@@ -5,7 +5,6 @@ prompts are treated, and the spec errors."""
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import polars as pl
@@ -16,18 +15,6 @@ from persona_exp import prompts
 from persona_exp.errors import SpecError
 from persona_exp.pipeline import _prompts, load_spec, stage_context
 from persona_exp.steps.classify import ControversialFilter, classify
-
-# The simulator's rule, restated here rather than imported: a question is
-# controversial when one of its words asks for a judgment of value.
-CUES = set(
-    "should ought better best worse worst right wrong fair unfair moral immoral acceptable justified believe agree disagree "
-    "deserve allowed ban legal illegal ethical".split()
-)
-
-
-def judged(text: str) -> bool:
-    return bool(set(re.findall(r"[a-z0-9']+", text.lower())) & CUES)
-
 
 def write_spec(tmp_path: Path, filters: list, *, models: dict | None = None, source: str = "default") -> Path:
     spec = {
@@ -50,7 +37,7 @@ def filtered(path: Path, *, dry: bool = False):
     return frame, report, stager
 
 
-def test_removes_exactly_the_prompts_the_model_calls_uncontroversial(tmp_path):
+def test_removes_exactly_the_prompts_the_model_calls_uncontroversial(tmp_path, judged):
     path = write_spec(tmp_path, [{"question_mark": True}, {"min_words": 5}, {"dedupe": True}, {"controversial": True}])
     frame, report, stager = filtered(path)
     before, _ = prompts.filter_prompts(prompts.load_default(), [{"question_mark": True}, {"min_words": 5}, {"dedupe": True}])
@@ -104,7 +91,7 @@ def test_a_dry_plan_stops_before_asking(tmp_path, openai_server):
     assert err.value.step == "prompt_controversial" and state.requests == []
 
 
-def test_the_filter_plugs_into_filter_prompts_directly(tmp_path):
+def test_the_filter_plugs_into_filter_prompts_directly(tmp_path, judged):
     path = write_spec(tmp_path, [])
     spec = load_spec(path)
     ctx, _, _ = stage_context(spec, progress=False)
@@ -160,7 +147,7 @@ def test_bad_controversial_entries_name_the_field(tmp_path, entry, models, fragm
         assert fragment in msg, msg
 
 
-def test_an_extra_role_used_by_the_filter_is_allowed(tmp_path):
+def test_an_extra_role_used_by_the_filter_is_allowed(tmp_path, judged):
     models = {"generator": {"model": "sim/generator"}, "judge": {"model": "sim/judge"}, "classifier": {"model": "sim/judge"}}
     path = write_spec(tmp_path, [{"controversial": {"role": "classifier"}}], models=models)
     frame, report, stager = filtered(path)
