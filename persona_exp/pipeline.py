@@ -172,6 +172,7 @@ def _population(spec: ExperimentSpec, root: Path, ctx: Context | None = None):
     the model through ``ctx``'s stager on every build (their calls are cached).
     Without ``ctx`` only a population without llm steps can be built."""
     from persona_exp.population import build_population, load_population, save_population
+    from persona_exp.population.build import StalePopulationError
     from persona_exp.population.llm import apply_llm_steps, build_generated_famous, needs_model
 
     pspec = spec.population
@@ -183,9 +184,11 @@ def _population(spec: ExperimentSpec, root: Path, ctx: Context | None = None):
     if pspec.source == "famous" and needs_model(pspec) and pspec.llm.generate_axes is not None:  # type: ignore[union-attr]
         return build_generated_famous(pspec, ctx, seed=spec.seed)
     path = procedural_population_path(spec, root)
-    if path.exists():
-        pop = load_population(path)
-    else:
+    try:
+        pop = load_population(path) if path.exists() else None
+    except StalePopulationError:
+        pop = None  # saved under an older key scheme: built again and saved over it
+    if pop is None:
         pop = build_population(pspec.procedural(), seed=spec.seed)
         save_population(pop, path)
     if needs_model(pspec):

@@ -19,10 +19,11 @@ ask a language model (the consistency check of PERSONA 3.1, open-ended fields,
 WikiPersonas' generated people); they run on top of this procedural population
 in :mod:`persona_exp.population.llm`, through the run's call cache.
 
-The population's ``key`` is the xxh3-128 hash of the canonical JSON of its
-columns and rows, so an identical population is recognised (and reused)
-whatever produced it. :func:`save_population` writes parquet plus a JSON
-sidecar with the report and key; :func:`load_population` checks the key.
+The population's ``key`` is an xxh3-128 hash of its column names, dtypes and
+values (hashed column by column in a fixed binary form, ``KEY_SCHEME``), so an
+identical population is recognised (and reused) whatever produced it.
+:func:`save_population` writes parquet plus a JSON sidecar with the report,
+key and key scheme; :func:`load_population` checks the key.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import polars as pl
 import xxhash
 from pydantic import Field, field_validator, model_validator
@@ -399,10 +401,45 @@ def build_population(spec: PopulationSpec, *, seed: int) -> Population:
 # --------------------------------------------------------------------------- persistence
 
 
+KEY_SCHEME = "xxh3-128 columns v2"  # recorded in sidecars; a population saved under another scheme is rebuilt
+
+
+class StalePopulationError(DataError):
+    """A saved population whose key was computed under another ``KEY_SCHEME``:
+    its content cannot be checked, so callers that can rebuild it do."""
+
+
+def _column_chunks(column: pl.Series):
+    """The bytes a column contributes to the key: its null mask, then its
+    values in a fixed binary form (little-endian numbers; strings as their
+    byte lengths and their concatenated UTF-8), so that no two different
+    columns give the same stream."""
+    yield np.packbits(column.is_null().to_numpy()).tobytes()
+    dtype = column.dtype
+    if dtype == pl.String:
+        filled = column.fill_null("")
+        yield filled.str.len_bytes().to_numpy().astype("<u8").tobytes()
+        yield filled.str.join("").item().encode("utf-8") if len(filled) else b""
+    elif dtype.is_float():
+        values = column.cast(pl.Float64).fill_null(0.0).to_numpy().astype("<f8")
+        yield np.where(np.isnan(values), np.nan, values).tobytes()  # one NaN bit pattern
+    elif dtype.is_integer() or dtype == pl.Boolean:
+        yield column.cast(pl.Int64).fill_null(0).to_numpy().astype("<i8").tobytes()
+    else:  # dates and the like: not in a population today; hashed through their text
+        yield canonical_json(column.cast(pl.String).to_list())
+
+
 def population_key(frame: pl.DataFrame) -> str:
-    """xxh3-128 of the canonical JSON of the frame's columns, dtypes and rows."""
-    payload = {"columns": frame.columns, "dtypes": [str(t) for t in frame.dtypes], "rows": frame.rows()}
-    return xxhash.xxh3_128_hexdigest(canonical_json(payload))
+    """xxh3-128 of the frame's columns, dtypes and values, column by column
+    (a million personas hash in well under a second; turning rows into JSON
+    took tens of seconds)."""
+    h = xxhash.xxh3_128()
+    h.update(canonical_json({"scheme": KEY_SCHEME, "columns": frame.columns, "dtypes": [str(t) for t in frame.dtypes], "height": frame.height}))
+    for name in frame.columns:
+        for chunk in _column_chunks(frame.get_column(name)):
+            h.update(len(chunk).to_bytes(8, "little"))
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def _sidecar(path: Path) -> Path:
@@ -419,7 +456,7 @@ def save_population(pop: Population, path: str | os.PathLike[str]) -> Path:
     os.replace(tmp, path)
     side = _sidecar(path)
     tmp_side = side.with_name(f".{side.name}.tmp")
-    tmp_side.write_text(json.dumps({"key": key, "report": pop.report}, indent=1, sort_keys=True, default=str), encoding="utf-8")
+    tmp_side.write_text(json.dumps({"key": key, "key_scheme": KEY_SCHEME, "report": pop.report}, indent=1, sort_keys=True, default=str), encoding="utf-8")
     os.replace(tmp_side, side)
     return path
 
@@ -437,6 +474,11 @@ def load_population(path: str | os.PathLike[str]) -> Population:
         frame = pl.read_parquet(path)
     except (OSError, ValueError, pl.exceptions.PolarsError) as e:
         raise DataError(f"cannot read the population {path}: {e}") from None
+    if meta.get("key_scheme") != KEY_SCHEME:
+        raise StalePopulationError(
+            f"population {path} was saved with the key scheme {meta.get('key_scheme', 'v1 (rows as JSON)')!r}, not {KEY_SCHEME!r}, "
+            "so its content cannot be checked; build it again (the pipeline does so by itself)."
+        )
     key = population_key(frame)
     if meta.get("key") != key:
         raise DataError(

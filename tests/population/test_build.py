@@ -223,6 +223,38 @@ def test_save_and_load_round_trip_with_key_check(tmp_path, default_population):
         load_population(tmp_path / "missing.parquet")
 
 
+def test_the_key_tells_apart_what_differs_and_only_that():
+    from persona_exp.population.build import population_key
+
+    base = pl.DataFrame({"a": ["ab", "c", None], "n": [1, 2, None], "x": [0.5, float("nan"), 2.0]})
+    same = pl.DataFrame({"a": ["ab", "c", None], "n": [1, 2, None], "x": [0.5, float("nan"), 2.0]})
+    assert population_key(base) == population_key(same)
+    variants = [
+        base.with_columns(pl.Series("a", ["a", "bc", None])),  # same bytes, other boundaries
+        base.with_columns(pl.Series("a", ["ab", "c", ""])),  # empty text is not missing
+        base.with_columns(pl.Series("n", [1, 2, 0])),  # zero is not missing
+        base.with_columns(pl.col("n").cast(pl.Float64)),  # same numbers, other dtype
+        base.with_columns(pl.Series("x", [0.5, float("nan"), 2.0000001])),
+        base.select("n", "a", "x"),  # column order
+        base.rename({"x": "y"}),
+        base.head(2),
+    ]
+    keys = {population_key(v) for v in variants}
+    assert len(keys) == len(variants) and population_key(base) not in keys
+
+
+def test_a_population_saved_under_an_older_key_scheme_is_stale(tmp_path, default_population):
+    from persona_exp.population.build import StalePopulationError
+
+    path = save_population(default_population, tmp_path / "pop.parquet")
+    side = tmp_path / "pop.json"
+    meta = json.loads(side.read_text(encoding="utf-8"))
+    del meta["key_scheme"]
+    side.write_text(json.dumps(meta), encoding="utf-8")
+    with pytest.raises(StalePopulationError, match="key scheme"):
+        load_population(path)
+
+
 def test_representativeness_table_prints(default_population):
     from rich.console import Console
 

@@ -47,6 +47,15 @@ def test_builds_then_loads_from_the_population_cache(tmp_path, monkeypatch, caps
 
     assert load_population(files[0]).key == first["key"]
 
+    # A population stored by an older version (another key scheme) is built again, not an error.
+    side = files[0].with_suffix(".json")
+    meta = json.loads(side.read_text(encoding="utf-8"))
+    side.write_text(json.dumps({k: v for k, v in meta.items() if k != "key_scheme"}), encoding="utf-8")
+    assert cli(monkeypatch, base_args(tmp_path) + ["--json"]) == 0
+    third = json.loads(capsys.readouterr().out)
+    assert third["key"] == first["key"] and stored(tmp_path) == files
+    assert load_population(files[0]).key == first["key"]
+
 
 def test_text_output_has_size_rejections_and_the_table(tmp_path, monkeypatch, capsys):
     assert cli(monkeypatch, base_args(tmp_path) + ["--json"]) == 0
