@@ -107,3 +107,22 @@ def sim_controversial(text: str) -> bool:
 def judged():
     """The simulator's controversial rule (see ``sim_controversial``)."""
     return sim_controversial
+
+
+@pytest.fixture
+def spec_error():
+    """``spec_error(path, fragments)``: loading the spec at ``path`` fails with
+    a SpecError that names the file and contains every fragment."""
+    from persona_exp.errors import SpecError
+    from persona_exp.pipeline import load_spec
+
+    def check(path, fragments) -> str:
+        with pytest.raises(SpecError) as err:
+            load_spec(path)
+        msg = str(err.value)
+        assert str(path) in msg
+        for fragment in fragments:
+            assert fragment in msg, msg
+        return msg
+
+    return check

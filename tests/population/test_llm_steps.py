@@ -310,23 +310,15 @@ def test_building_llm_steps_without_a_stager_is_a_clear_error(tmp_path):
         ({"source": "famous", "llm": {"generate_axes": ["diet"], "people_template": "People please."}}, ["people_template", "{axis}"]),
     ],
 )
-def test_bad_llm_blocks_name_the_field(tmp_path, population, fragments):
+def test_bad_llm_blocks_name_the_field(tmp_path, population, fragments, spec_error):
     kind = {"kind": "wikipersona"} if population.get("source") == "famous" else None
     path = write_spec(tmp_path, population, experiment=kind)
-    with pytest.raises(SpecError) as err:
-        load_spec(path)
-    msg = str(err.value)
-    assert str(path) in msg
-    for fragment in fragments:
-        assert fragment in msg, msg
+    spec_error(path, fragments)
 
 
-def test_the_llm_role_must_be_a_model_and_may_be_an_extra_one(tmp_path):
+def test_the_llm_role_must_be_a_model_and_may_be_an_extra_one(tmp_path, spec_error):
     path = write_spec(tmp_path, {"size": 5, "llm": {"check": True, "role": "curator"}})
-    with pytest.raises(SpecError) as err:
-        load_spec(path)
-    msg = str(err.value)
-    assert "population.llm.role" in msg and "'curator'" in msg and "models.curator.model" in msg and f"{path}:" in msg
+    spec_error(path, ["population.llm.role", "'curator'", "models.curator.model", f"{path}:"])
     # With the role defined it is not an "unknown model role" of the experiment, and its model answers.
     path = write_spec(tmp_path, {"size": 5, "llm": {"check": True, "role": "curator"}},
                       models={"generator": {"model": "sim/generator"}, "judge": {"model": "sim/judge"},

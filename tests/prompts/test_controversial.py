@@ -12,7 +12,6 @@ import pytest
 import yaml
 
 from persona_exp import prompts
-from persona_exp.errors import SpecError
 from persona_exp.pipeline import _prompts, load_spec, stage_context
 from persona_exp.steps.classify import ControversialFilter, classify
 
@@ -137,14 +136,9 @@ def test_switched_off_controversial_filter_asks_nothing(tmp_path):
         ({"controversial": "yes"}, None, ["prompts.filters[1].controversial", "true, false or a mapping"]),
     ],
 )
-def test_bad_controversial_entries_name_the_field(tmp_path, entry, models, fragments):
+def test_bad_controversial_entries_name_the_field(tmp_path, entry, models, fragments, spec_error):
     path = write_spec(tmp_path, [{"question_mark": True}, entry], models=models)
-    with pytest.raises(SpecError) as err:
-        load_spec(path)
-    msg = str(err.value)
-    assert str(path) in msg
-    for fragment in fragments:
-        assert fragment in msg, msg
+    spec_error(path, fragments)
 
 
 def test_an_extra_role_used_by_the_filter_is_allowed(tmp_path, judged):
