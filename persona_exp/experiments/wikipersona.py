@@ -112,8 +112,9 @@ def _questions(ctx: Context, p: Params, people: list[dict], notes: list[str]) ->
     frame = pl.concat([frame_p, frame_d])
     # Text filters per question list; a model filter (controversial) once over
     # all lists, so its calls form one stage, reported per list all the same.
-    model_filters = [controversial_params(param) for is_it, param in map(controversial_entry, p.question_filters) if is_it]
-    plain = [f for f in p.question_filters if not controversial_entry(f)[0]]
+    entries = [(f, *controversial_entry(f)) for f in p.question_filters]
+    plain = [f for f, is_model, _ in entries if not is_model]
+    model_filters = [controversial_params(param) for _, is_model, param in entries if is_model]
     report: list[dict] = []
     kept = []
     for (owner,), g in frame.group_by(["owner"], maintain_order=True):

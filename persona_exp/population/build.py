@@ -431,8 +431,8 @@ def _column_chunks(column: pl.Series):
 
 def population_key(frame: pl.DataFrame) -> str:
     """xxh3-128 of the frame's columns, dtypes and values, column by column
-    (a million personas hash in well under a second; turning rows into JSON
-    took tens of seconds)."""
+    (about a second for a million personas; turning the rows into JSON took
+    some twenty)."""
     h = xxhash.xxh3_128()
     h.update(canonical_json({"scheme": KEY_SCHEME, "columns": frame.columns, "dtypes": [str(t) for t in frame.dtypes], "height": frame.height}))
     for name in frame.columns:

@@ -29,7 +29,7 @@ from pydantic import Field, field_validator
 
 from persona_exp.errors import PersonaExpError
 from persona_exp.plan import Plan
-from persona_exp.prompts.filters import check_frame, filter_prompts, make_filter
+from persona_exp.prompts.filters import filter_prompts, make_filter
 from persona_exp.spec.models import Strict
 from persona_exp.steps.calls import add_call
 from persona_exp.steps.templates import CONTROVERSIAL
@@ -189,7 +189,6 @@ def apply_prompt_filters(frame: pl.DataFrame, entries: Sequence[Any], ctx: Any, 
     """Builds (see :func:`build_prompt_filters`) and applies a spec's prompt
     filters; per filter a report line (name, before, removed, after) and, for a
     controversial filter, its counts (controversial, unanswered, calls...)."""
-    check_frame(frame, ("text",), where)
     built = build_prompt_filters(entries, ctx, where)
     frame, steps = filter_prompts(frame, built)
     lines = []
