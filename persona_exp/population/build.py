@@ -300,6 +300,15 @@ def source_frame(spec: PopulationSpec) -> tuple[pl.DataFrame, str]:
     return frame, what
 
 
+def census_pool(spec: PopulationSpec) -> tuple[pl.DataFrame, str, pl.DataFrame, dict]:
+    """The source frame, its description, the rows the spec's filters keep
+    (what personas are drawn from, and what representativeness compares
+    with) and the filter report."""
+    source, described = source_frame(spec)
+    pool, filter_report = apply_filters(source, spec.filters)
+    return source, described, pool, filter_report
+
+
 # --------------------------------------------------------------------------- drawing
 
 
@@ -366,8 +375,7 @@ def build_population(spec: PopulationSpec, *, seed: int) -> Population:
     size = spec.size if spec.size is not None else DEFAULT_SIZE
     for f in spec.filters:  # syntax errors first, before any file is read
         parse_filter(f)
-    source, described = source_frame(spec)
-    pool, filter_report = apply_filters(source, spec.filters)
+    source, described, pool, filter_report = census_pool(spec)
     chosen, drawn, rejected, attempts = _draw(pool, size, seed, tuple(RULES) if spec.consistency else ())
     width = max(4, len(str(size)))
     chosen = chosen.with_columns(pl.Series("persona_id", [f"p{i:0{width}d}" for i in range(1, chosen.height + 1)], dtype=pl.String))

@@ -47,9 +47,8 @@ import polars as pl
 from persona_exp.errors import DataError, PersonaExpError
 from persona_exp.plan import Plan
 from persona_exp.population.attributes import ATTRIBUTES, attribute
-from persona_exp.population.build import CHECK_OFF_NOTE, DEFAULT_SIZE, Population, PopulationLLM, PopulationSpec, population_key, source_frame
+from persona_exp.population.build import CHECK_OFF_NOTE, DEFAULT_SIZE, Population, PopulationLLM, PopulationSpec, census_pool, population_key
 from persona_exp.population.famous import FamousSet, build_famous_population, slug
-from persona_exp.population.filters import apply_filters
 from persona_exp.population.render import render_persona
 from persona_exp.population.represent import representativeness
 from persona_exp.steps.calls import add_call
@@ -131,8 +130,7 @@ def _income_numbers(frame: pl.DataFrame) -> pl.DataFrame:
 
 
 def _represent(spec: PopulationSpec, frame: pl.DataFrame) -> list[dict[str, Any]]:
-    source, _ = source_frame(spec)
-    pool, _ = apply_filters(source, spec.filters)
+    _, _, pool, _ = census_pool(spec)
     return representativeness(_income_numbers(frame) if "income" in frame.columns else frame, pool)
 
 
