@@ -59,9 +59,18 @@ from persona_exp.population.attributes import (
 )
 from persona_exp.population.consistency import RULES, check_consistency
 from persona_exp.population.enrich import BIG_FIVE_COLUMNS, ENRICHED_COLUMNS, enrich
+from persona_exp.population.famous import build_famous_from_spec
 from persona_exp.population.filters import apply_filters, parse_filter
 from persona_exp.population.profile import DEFAULT_ROWS, PROFILE_SEED, census_profile, synthetic_frame
 from persona_exp.population.represent import representativeness
+from persona_exp.population.stored import (  # noqa: F401 - re-exported: the builder's public names
+    KEY_SCHEME,
+    Population,
+    StalePopulationError,
+    load_population,
+    population_key,
+    save_population,
+)
 from persona_exp.spec.models import Strict
 from persona_exp.steps.templates import CONSISTENCY, FAMOUS_PEOPLE, OPEN_FIELD
 
@@ -233,18 +242,6 @@ def drawn_size(size: int, oversample: float) -> int:
     return size + math.ceil(round(size * oversample, 9))
 
 
-@dataclass
-class Population:
-    """Personas (one row each: persona_id, weight, one column per attribute), a report, a content key."""
-
-    frame: pl.DataFrame
-    report: dict = field(default_factory=dict)
-    key: str = ""
-
-    def __len__(self) -> int:
-        return self.frame.height
-
-
 # --------------------------------------------------------------------------- sources
 
 
@@ -369,8 +366,6 @@ def build_population(spec: PopulationSpec, *, seed: int) -> Population:
             "use persona_exp.population.llm.build_generated_famous(spec, ctx, seed=...) or `persona-exp population`."
         )
     if spec.source == "famous":
-        from persona_exp.population.famous import build_famous_from_spec
-
         return build_famous_from_spec(spec, seed=seed)
     size = spec.size if spec.size is not None else DEFAULT_SIZE
     for f in spec.filters:  # syntax errors first, before any file is read
@@ -404,93 +399,3 @@ def build_population(spec: PopulationSpec, *, seed: int) -> Population:
         "notes": [CHECK_OFF_NOTE],
     }
     return Population(frame, report, population_key(frame))
-
-
-# --------------------------------------------------------------------------- persistence
-
-
-KEY_SCHEME = "xxh3-128 columns v2"  # recorded in sidecars; a population saved under another scheme is rebuilt
-
-
-class StalePopulationError(DataError):
-    """A saved population whose key was computed under another ``KEY_SCHEME``:
-    its content cannot be checked, so callers that can rebuild it do."""
-
-
-def _column_chunks(column: pl.Series):
-    """The bytes a column contributes to the key: its null mask, then its
-    values in a fixed binary form (little-endian numbers; strings as their
-    byte lengths and their concatenated UTF-8), so that no two different
-    columns give the same stream."""
-    yield np.packbits(column.is_null().to_numpy()).tobytes()
-    dtype = column.dtype
-    if dtype == pl.String:
-        filled = column.fill_null("")
-        yield filled.str.len_bytes().to_numpy().astype("<u8").tobytes()
-        yield filled.str.join("").item().encode("utf-8") if len(filled) else b""
-    elif dtype.is_float():
-        values = column.cast(pl.Float64).fill_null(0.0).to_numpy().astype("<f8")
-        yield np.where(np.isnan(values), np.nan, values).tobytes()  # one NaN bit pattern
-    elif dtype.is_integer() or dtype == pl.Boolean:
-        yield column.cast(pl.Int64).fill_null(0).to_numpy().astype("<i8").tobytes()
-    else:  # dates and the like: not in a population today; hashed through their text
-        yield canonical_json(column.cast(pl.String).to_list())
-
-
-def population_key(frame: pl.DataFrame) -> str:
-    """xxh3-128 of the frame's columns, dtypes and values, column by column
-    (about a second for a million personas; turning the rows into JSON took
-    some twenty)."""
-    h = xxhash.xxh3_128()
-    h.update(canonical_json({"scheme": KEY_SCHEME, "columns": frame.columns, "dtypes": [str(t) for t in frame.dtypes], "height": frame.height}))
-    for name in frame.columns:
-        for chunk in _column_chunks(frame.get_column(name)):
-            h.update(len(chunk).to_bytes(8, "little"))
-            h.update(chunk)
-    return h.hexdigest()
-
-
-def _sidecar(path: Path) -> Path:
-    return path.with_name(path.name + ".json") if path.suffix != ".parquet" else path.with_suffix(".json")
-
-
-def save_population(pop: Population, path: str | os.PathLike[str]) -> Path:
-    """Write ``path`` (parquet) and its sidecar ``<stem>.json`` (report and key); returns the parquet path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    key = pop.key or population_key(pop.frame)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pop.frame.write_parquet(tmp)
-    os.replace(tmp, path)
-    side = _sidecar(path)
-    tmp_side = side.with_name(f".{side.name}.tmp")
-    tmp_side.write_text(json.dumps({"key": key, "key_scheme": KEY_SCHEME, "report": pop.report}, indent=1, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp_side, side)
-    return path
-
-
-def load_population(path: str | os.PathLike[str]) -> Population:
-    """Read a saved population; the frame's key must match the sidecar's (DataError otherwise)."""
-    path = Path(path)
-    side = _sidecar(path)
-    if not path.is_file():
-        raise DataError(f"population file {path} does not exist.")
-    if not side.is_file():
-        raise DataError(f"population file {path} has no sidecar {side.name} with its key and report.")
-    try:
-        meta = json.loads(side.read_text(encoding="utf-8"))
-        frame = pl.read_parquet(path)
-    except (OSError, ValueError, pl.exceptions.PolarsError) as e:
-        raise DataError(f"cannot read the population {path}: {e}") from None
-    if meta.get("key_scheme") != KEY_SCHEME:
-        raise StalePopulationError(
-            f"population {path} was saved with the key scheme {meta.get('key_scheme', 'v1 (rows as JSON)')!r}, not {KEY_SCHEME!r}, "
-            "so its content cannot be checked; build it again (the pipeline does so by itself)."
-        )
-    key = population_key(frame)
-    if meta.get("key") != key:
-        raise DataError(
-            f"population {path} does not match its sidecar {side.name}: key {key} of the data, "
-            f"{meta.get('key')!r} recorded; the file was changed or belongs to another population."
-        )
-    return Population(frame, meta.get("report", {}), key)

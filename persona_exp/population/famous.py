@@ -55,7 +55,7 @@ from pydantic import Field, StringConstraints
 
 from persona_exp.errors import DataError, InvalidArgumentError, SpecError
 from persona_exp.plan.keys import canonical_json
-from persona_exp.population.build import Population, population_key
+from persona_exp.population.stored import Population, population_key
 from persona_exp.spec.loader import Located, parse_yaml, read_spec_file, validate
 from persona_exp.spec.models import Strict
 
