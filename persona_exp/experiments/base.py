@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
+import xxhash
 from pydantic import Field
 
 from persona_exp.errors import PlanError
@@ -70,7 +71,14 @@ def choose_personas(ctx: Context, n: int) -> pl.DataFrame:
 
 
 def choose_questions(ctx: Context, n: int) -> pl.DataFrame:
-    """``n`` prompts of the filtered set, drawn with the experiment's seed."""
+    """``n`` prompts of the filtered set, drawn with the experiment's seed.
+
+    Each prompt's draw rank is a hash of (seed, prompt id), and the ``n``
+    lowest ranks are taken: asking for more questions keeps the ones drawn
+    before, so a larger run pays only for the new questions' calls."""
     if ctx.prompts.height < n:
         raise PlanError(f"experiment.n_questions is {n} but only {ctx.prompts.height} prompts remain after filtering.")
-    return ctx.prompts.sample(n=n, seed=ctx.seed, shuffle=True) if ctx.prompts.height > n else ctx.prompts
+    if ctx.prompts.height == n:
+        return ctx.prompts
+    rank = pl.Series([xxhash.xxh3_64_intdigest(f"question|{int(ctx.seed)}|{i}".encode()) for i in ctx.prompts["id"].cast(pl.String)], dtype=pl.UInt64)
+    return ctx.prompts.with_columns(rank.alias("_rank")).sort("_rank").head(n).drop("_rank")

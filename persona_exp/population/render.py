@@ -7,8 +7,9 @@ is unknown (null) are left out rather than written as "None".
 
 ``loo_variants(frame, a_i)`` builds, for ``n_personas`` personas to whom
 ``a_i`` applies, a version with ``k`` random other applicable attributes and
-the same version plus ``a_i``. The draws depend only on ``(seed, a_i)`` and
-the frame, so the same call gives the same pairs.
+the same version plus ``a_i``. Each draw depends only on ``(seed, a_i)`` and
+the persona's id, so the same call gives the same pairs and a larger
+``n_personas`` keeps every pair a smaller one drew (prefix-stable designs).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import warnings
 from typing import Any, Literal, Mapping, NamedTuple, Sequence
 
 import polars as pl
+import xxhash
 
 from persona_exp.errors import DataError, InvalidArgumentError
 from persona_exp.population.attributes import ATTRIBUTES, attribute
@@ -122,12 +124,21 @@ def loo_variants(
     if target.name not in frame.columns:
         raise DataError(f"the persona frame has no {target.name!r} column.")
     rows = [r for r in frame.iter_rows(named=True) if target.applies(r)]
-    rng = random.Random(f"loo|{int(seed)}|{target.name}")
-    chosen = rows if len(rows) <= n_personas else [rows[i] for i in sorted(rng.sample(range(len(rows)), n_personas))]
+    # Draws keyed by (seed, attribute, persona), never by position in a shared
+    # random stream: asking for more personas keeps the ones chosen before
+    # (the n lowest draw ranks) and their contexts, so a larger run pays only
+    # for the new personas' calls.
+    if len(rows) > n_personas:
+        ranks = [xxhash.xxh3_64_intdigest(f"loo|{int(seed)}|{target.name}|{r['persona_id']}".encode()) for r in rows]
+        keep = set(sorted(range(len(rows)), key=ranks.__getitem__)[:n_personas])
+        rows_chosen = [r for i, r in enumerate(rows) if i in keep]
+    else:
+        rows_chosen = rows
     others = [a for a in ATTRIBUTES if a.name != target.name and a.name in frame.columns]
     pairs = []
-    for row in chosen:
+    for row in rows_chosen:
         pool = [a.name for a in others if a.applies(row)]
+        rng = random.Random(f"loo|{int(seed)}|{target.name}|{row['persona_id']}")
         base = _canonical(rng.sample(pool, min(k, len(pool))))
         pairs.append(LooPair(str(row["persona_id"]), base, _canonical([*base, target.name])))
     if len(rows) < n_personas:
