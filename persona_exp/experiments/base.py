@@ -23,7 +23,7 @@ from pydantic import Field
 from persona_exp.errors import PlanError
 from persona_exp.plan import Plan
 from persona_exp.steps.context import Context
-from persona_exp.steps.templates import ANSWER, CRITIQUE, JUDGE, REVISE
+from persona_exp.steps.templates import ANSWER, CRITIQUE, JUDGE, REVISE, Templated
 from persona_exp.spec.models import Strict
 
 
@@ -47,7 +47,7 @@ class Analysis:
     exports: tuple[tuple[str, str], ...] = ()
 
 
-class IntervalParams(Strict):
+class IntervalParams(Templated):
     """Bootstrap settings shared by every experiment that reports intervals."""
 
     n_resamples: int = Field(1000, ge=100)
@@ -56,6 +56,13 @@ class IntervalParams(Strict):
 
 class RefineParams(IntervalParams):
     """Templates of the baseline answer, DPF critique and revision, and the judge."""
+
+    TEMPLATE_FIELDS = {
+        "answer_template": ("question",),
+        "critique_template": ("question", "persona", "completion"),
+        "revise_template": ("question", "completion", "critique"),
+        "judge_template": ("question", "persona", "response_a", "response_b"),
+    }
 
     answer_template: str = ANSWER
     critique_template: str = CRITIQUE

@@ -72,7 +72,7 @@ from persona_exp.population.stored import (  # noqa: F401 - re-exported: the bui
     save_population,
 )
 from persona_exp.spec.models import Strict
-from persona_exp.steps.templates import CONSISTENCY, FAMOUS_PEOPLE, OPEN_FIELD
+from persona_exp.steps.templates import CONSISTENCY, FAMOUS_PEOPLE, OPEN_FIELD, Templated
 
 __all__ = [
     "MAX_ATTEMPTS",
@@ -98,14 +98,7 @@ CHECK_OFF_NOTE = (
 )
 
 
-def _needs_fields(template: str, fields: tuple[str, ...], what: str) -> str:
-    missing = [f for f in fields if "{" + f + "}" not in template]
-    if missing:
-        raise ValueError(f"the {what} must contain {', '.join('{' + f + '}' for f in missing)} (filled per call); without it every call would ask the same thing")
-    return template
-
-
-class PopulationLLM(Strict):
+class PopulationLLM(Templated):
     """The ``population.llm:`` block: language-model steps run on top of the
     procedural population (see :mod:`persona_exp.population.llm`).
 
@@ -116,6 +109,8 @@ class PopulationLLM(Strict):
     Famous populations: ``generate_axes`` (the model names categories and
     people per axis, WikiPersonas G.1, instead of a people file).
     """
+
+    TEMPLATE_FIELDS = {"check_template": ("persona",), "field_template": ("persona", "field"), "people_template": ("axis",)}
 
     role: str = Field("generator", min_length=1, description="the model role (a key of models:) that answers these calls")
     check: bool = Field(False, description="census: drop the profiles the model calls inconsistent (PERSONA 3.1)")
@@ -155,21 +150,6 @@ class PopulationLLM(Strict):
                 raise ValueError(f"the axes {seen[key]!r} and {a!r} are the same axis; list it once")
             seen[key] = a
         return value
-
-    @field_validator("check_template")
-    @classmethod
-    def _check_template(cls, value: str) -> str:
-        return _needs_fields(value, ("persona",), "check_template")
-
-    @field_validator("field_template")
-    @classmethod
-    def _field_template(cls, value: str) -> str:
-        return _needs_fields(value, ("persona", "field"), "field_template")
-
-    @field_validator("people_template")
-    @classmethod
-    def _people_template(cls, value: str) -> str:
-        return _needs_fields(value, ("axis",), "people_template")
 
     @model_validator(mode="after")
     def _oversample_needs_check(self) -> "PopulationLLM":

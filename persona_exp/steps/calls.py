@@ -6,16 +6,13 @@ import random
 from typing import Any, Mapping
 
 from persona_exp.plan import Plan, slot
+from persona_exp.steps.templates import fill
 
 
 def fill_template(template: str, values: Mapping[str, str]) -> str:
     """Replaces each ``{name}`` field by its value (text, or a slot holding the
-    output of another call). Only known fields are replaced, so other braces in
-    a template (JSON examples) are left alone."""
-    out = template
-    for name, value in values.items():
-        out = out.replace("{" + name + "}", value)
-    return out
+    output of another call) in one pass (see ``templates.fill``)."""
+    return fill(template, values)
 
 
 def add_call(

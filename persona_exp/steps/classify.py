@@ -25,14 +25,13 @@ from typing import Any, Mapping, Sequence
 
 import polars as pl
 
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from persona_exp.errors import PersonaExpError
 from persona_exp.plan import Plan
 from persona_exp.prompts.filters import filter_prompts, make_filter
-from persona_exp.spec.models import Strict
 from persona_exp.steps.calls import add_call
-from persona_exp.steps.templates import CONTROVERSIAL
+from persona_exp.steps.templates import CONTROVERSIAL, Templated
 
 __all__ = [
     "Classification",
@@ -126,18 +125,13 @@ class ControversialFilter:
         return f"ControversialFilter(role={self.role!r})"
 
 
-class ControversialParams(Strict):
+class ControversialParams(Templated):
     """A spec's ``{controversial: {role: ..., template: ...}}`` prompt filter entry."""
+
+    TEMPLATE_FIELDS = {"template": ("question",)}
 
     role: str = Field("generator", min_length=1, description="the model role (a key of models:) that answers")
     template: str = Field(CONTROVERSIAL, description="the yes/no prompt; {question} is filled per prompt")
-
-    @field_validator("template")
-    @classmethod
-    def _has_question(cls, value: str) -> str:
-        if "{question}" not in value:
-            raise ValueError("the template must contain {question} (filled per prompt); without it every call would ask the same thing")
-        return value
 
 
 def controversial_params(param: Any) -> ControversialParams | None:

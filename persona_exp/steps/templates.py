@@ -3,8 +3,80 @@ revision) and WikiPersonas (appendix G: people by axis, personal and divergent
 questions, chain-of-thought diverse answers, the personal judge, inferred and
 gold personas). Every spec can override them; fields in braces are filled per
 call: {question}, {persona} (`Key: value` lines), {completion}, {critique},
-{response_a}, {response_b}, and the fields named beside each template. The
-offline simulator understands these layouts."""
+{response_a}, {response_b}, and the fields named beside each template. A field
+is a name in single braces; ``{{name}}`` is written as the literal text
+``{name}``, and any other brace (JSON examples, ``{1-sentence description}``)
+is text. A spec's template that uses a field its step does not fill, or leaves
+out one the default uses, is a spec error (:class:`Templated`). The offline
+simulator understands these layouts."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from typing import Any, ClassVar, Mapping
+
+from pydantic import ValidationInfo, field_validator
+
+from persona_exp.spec.models import Strict
+
+# A field, or an escaped field: {{name}} stands for the text {name}.
+_FIELD = re.compile(r"\{\{([A-Za-z_][A-Za-z0-9_]*)\}\}|\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def template_fields(template: str) -> list[str]:
+    """The fields a template uses, in order of first use (escaped ones excluded)."""
+    return list(dict.fromkeys(m.group(2) for m in _FIELD.finditer(template) if m.group(2)))
+
+
+def fill(template: str, values: Mapping[str, str]) -> str:
+    """Fills the fields in one pass: text that comes from data or a model (a
+    persona, an answer) is never read as a template, so a ``{question}``
+    inside an answer stays as it is. Fields without a value are left as they are."""
+
+    def one(m: re.Match) -> str:
+        if m.group(1):
+            return "{" + m.group(1) + "}"
+        return values[m.group(2)] if m.group(2) in values else m.group(0)
+
+    return _FIELD.sub(one, template)
+
+
+def check_template(template: str, fills: tuple[str, ...], required: list[str], what: str) -> str:
+    """A custom template uses only fields its step ``fills`` and all the ``required`` ones."""
+    used = template_fields(template)
+    unknown = [f for f in used if f not in fills]
+    if unknown:
+        hints = []
+        for f in unknown:
+            near = difflib.get_close_matches(f, fills, n=1)
+            hints.append("{" + f + "}" + (f" (did you mean {{{near[0]}}}?)" if near else ""))
+        raise ValueError(
+            f"the {what} uses {', '.join(hints)}, which this step does not fill; it fills "
+            f"{', '.join('{' + f + '}' for f in fills)} (write {{{{{unknown[0]}}}}} for the literal text {{{unknown[0]}}})"
+        )
+    missing = [f for f in required if f not in used]
+    if missing:
+        raise ValueError(f"the {what} must contain {', '.join('{' + f + '}' for f in missing)} (filled per call); without it the calls would not see it")
+    return template
+
+
+class Templated(Strict):
+    """A spec block with prompt templates. ``TEMPLATE_FIELDS`` names, per
+    template field of the block, the fields its step fills; a custom template
+    may use those only, and must use every field its default uses."""
+
+    TEMPLATE_FIELDS: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+
+    @field_validator("*")
+    @classmethod
+    def _template(cls, value: Any, info: ValidationInfo) -> Any:
+        fills = cls.TEMPLATE_FIELDS.get(info.field_name or "")
+        if fills is None or not isinstance(value, str):
+            return value
+        default = cls.model_fields[info.field_name].default
+        return check_template(value, fills, template_fields(default) if isinstance(default, str) else [], info.field_name)
+
 
 ANSWER = "{question}"
 
@@ -105,7 +177,7 @@ FAMOUS_PEOPLE = (
     "Take {axis} as an example axis, come up with a few (at most five) sub-categories within this axis. Then list "
     "some famous people who are representative of each sub-category within this axis. Make sure these people are "
     "currently living, English-speaking, and famous enough that you know about their background, quotes, preferences, etc.\n\n"
-    "Please respond in the following format:\n- {sub-category}, {name}, {1-sentence brief description}"
+    "Please respond in the following format:\n- {sub-category}, {{name}}, {1-sentence brief description}"
 )
 
 PERSONAL_QUESTIONS = (
