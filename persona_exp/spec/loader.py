@@ -21,6 +21,12 @@ from persona_exp.errors import SpecError
 M = TypeVar("M", bound=BaseModel)
 Path_ = tuple[str | int, ...]
 
+# A spec is a page of settings: these bounds are far above any real one and
+# stop a YAML alias "bomb" (a few lines that expand to billions of values) or
+# runaway nesting before anything walks or validates the data.
+MAX_VALUES = 200_000
+MAX_DEPTH = 64
+
 
 @dataclass
 class Located:
@@ -45,7 +51,14 @@ class Located:
         return self.source
 
 
-def _walk(node: yaml.Node, path: Path_, loc: Located) -> None:
+def _walk(node: yaml.Node, path: Path_, loc: Located, budget: list[int]) -> None:
+    budget[0] -= 1
+    if budget[0] < 0 or len(path) > MAX_DEPTH:
+        what = f"nests deeper than {MAX_DEPTH} levels" if len(path) > MAX_DEPTH else f"expands to more than {MAX_VALUES:,} values (through YAML aliases?)"
+        raise SpecError(
+            f"{loc.source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}: {_dotted(path)}: the spec {what}; "
+            "a spec holds settings, so write them out plainly."
+        )
     loc.value_marks[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
     if isinstance(node, yaml.MappingNode):
         seen: dict[Any, int] = {}
@@ -59,10 +72,10 @@ def _walk(node: yaml.Node, path: Path_, loc: Located) -> None:
                 )
             seen[key] = key_node.start_mark.line + 1
             loc.key_marks[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-            _walk(value_node, path + (key,), loc)
+            _walk(value_node, path + (key,), loc, budget)
     elif isinstance(node, yaml.SequenceNode):
         for i, item in enumerate(node.value):
-            _walk(item, path + (i,), loc)
+            _walk(item, path + (i,), loc, budget)
 
 
 def parse_yaml(text: str, source: str) -> Located:
@@ -77,9 +90,11 @@ def parse_yaml(text: str, source: str) -> Located:
         raise SpecError(f"{where}: this is not valid YAML ({problem}).") from None
     except yaml.YAMLError as exc:
         raise SpecError(f"{source}: this is not valid YAML ({exc}).") from None
+    except RecursionError:
+        raise SpecError(f"{source}: the spec nests too deeply to read; a spec holds settings, so write them out plainly.") from None
     loc = Located(data=data, source=source)
     if node is not None:
-        _walk(node, (), loc)
+        _walk(node, (), loc, [MAX_VALUES])
     return loc
 
 

@@ -105,3 +105,28 @@ def test_a_stored_resolved_spec_validates_again():
     for name in ("loo", "dpf", "agreement", "conditioning"):
         spec = load_spec(root / f"{name}.yaml")
         assert ExperimentSpec.model_validate(spec.model_dump(mode="json")) == spec
+
+
+def test_a_yaml_alias_bomb_is_refused_quickly(tmp_path):
+    import time
+
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [*a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}, *a{i - 1}]" for i in range(1, 9)]
+    start = time.monotonic()
+    msg = error_of(tmp_path, "name: demo\n" + "\n".join(lines) + "\n")
+    assert time.monotonic() - start < 10
+    assert "spec.yaml:" in msg and "more than 200,000 values" in msg
+
+
+def test_deep_nesting_is_refused(tmp_path):
+    msg = error_of(tmp_path, "name: demo\ntags: " + "[" * 100 + "]" * 100 + "\n")
+    assert "spec.yaml:" in msg and "nests deeper than 64 levels" in msg
+    msg = error_of(tmp_path, "name: demo\ntags: " + "[" * 1500 + "]" * 1500 + "\n")
+    assert "spec.yaml" in msg and "nests too deeply" in msg
+
+
+def test_the_run_seed_is_bounded(tmp_path, spec_error):
+    for seed, words in (("-1", "greater than or equal to 0"), (str(2**70), "less than or equal to")):
+        path = tmp_path / "s.yaml"
+        path.write_text(f"name: d\nmodels:\n  generator: {{model: sim/generator}}\n  judge: {{model: sim/judge}}\nexperiment: {{kind: loo}}\nseed: {seed}\n")
+        spec_error(path, ["6:7", "seed", words])
