@@ -92,6 +92,7 @@ _LABELS = ("ANC1P", "POBP", "INDP", "OCCP", "ST")
 
 
 DEFAULT_SIZE = 200  # census personas when population.size is not given
+MAX_SIZE = 10_000_000  # far above PERSONA's 1,586 personas and the 10^6 the census benchmark draws on 24 GB
 CHECK_OFF_NOTE = (
     "The paper's language-model consistency check (about 8.5% of profiles dropped) was not applied; "
     "set population.llm.check: true to apply it."
@@ -174,7 +175,7 @@ class PopulationSpec(Strict):
     persons: str | None = Field(None, description="PUMS person file (csv or the Bureau's zip); None = the embedded default profile")
     housing: str | None = Field(None, description="PUMS housing file (optional): household language, type, children")
     dictionary: str | None = Field(None, description="PUMS data dictionary CSV (optional; embedded 2018 tables otherwise)")
-    size: int | None = Field(None, ge=1, description="number of personas (census: default 200; famous: default everyone)")
+    size: int | None = Field(None, ge=1, le=MAX_SIZE, description="number of personas (census: default 200; famous: default everyone)")
     filters: list[str] = Field(default_factory=list, description='e.g. "age >= 18", "sex == Female", "state == Wyoming"')
     consistency: bool = Field(True, description="reject impossible profiles with the consistency rules")
     enrich: bool = Field(True, description="add the procedural attributes (Big Five, quirks, beliefs...)")

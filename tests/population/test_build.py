@@ -262,3 +262,9 @@ def test_representativeness_table_prints(default_population):
     print_representativeness(default_population, console=console)
     text = console.export_text()
     assert "education" in text and "TVD" in text
+
+
+def test_an_absurd_population_size_is_a_spec_error_not_an_abort(tmp_path, spec_error):
+    path = tmp_path / "s.yaml"
+    path.write_text("name: d\nmodels:\n  generator: {model: sim/generator}\n  judge: {model: sim/judge}\nexperiment: {kind: loo}\npopulation: {size: 1000000000000}\n")
+    spec_error(path, ["6:20", "population.size", "less than or equal to 10000000"])
