@@ -1,30 +1,53 @@
 """The offline simulated models `sim/judge` and `sim/generator`.
 
 A SIMULATOR, not a stand-in for a language model: it exists so experiments run
-offline (dry runs, CI, power analysis before spending money) and so analyses can
-be checked against effects planted on purpose. Its answers are deterministic
-functions of the prompt and the `sim` settings.
+offline (dry runs, CI, power analysis, A/A tests before spending money) and so
+analyses can be checked against effects planted on purpose. Its answers are
+deterministic functions of the prompt, the `sim` settings, the temperature and
+the sample index (``draw``, ``replicate``).
 
 How it decides. An answer text has a feature vector (hashed words, 16 numbers).
 Every (attribute, value) pair of a persona has a seeded preference vector; the
 persona's utility for an answer is a shared quality term plus, per attribute,
 ``effect[attribute] * preference . features``. `sim/judge` picks the answer of
-higher utility after adding logistic noise seeded by the whole prompt.
-`sim/generator` writes a plain answer to a question, a critique listing what the
-answer misses for the persona, and a revision that adds the one sentence (among
-``1 + 7 * strength`` candidates) the persona's utility favours most.
+higher utility after adding logistic noise. `sim/generator` writes a plain
+answer to a question, a critique listing what the answer misses for the
+persona, and a revision that adds the one sentence (among ``1 + 7 * strength``
+candidates) the persona's utility favours most.
 
-What it reads: persona attributes as `Key: value` lines; judge prompts with
-`Response A:` and `Response B:` (or WikiPersonas' `Output (a):`/`Output (b):`)
-sections; generator prompts with the markers of the default templates
-(`INSTRUCTION:`, `COMPLETION:`, `CRITIQUE:`, the words "critique"/"revise",
-"Chosen category:", "might ask", ...). Prompts that ask for JSON get JSON back;
-"Answer with one word: yes or no" gets yes or no: a controversy check says yes
-when the question asks for a judgment (word cues), a consistency check says no
-for a seeded ``inconsistent_rate`` share of profiles. In-context examples
-(`Preferred Response:` sections, or "prefers answers like" lines) steer an
-answer toward their word features, a crude model of few-shot learning. A
-sample with ``replicate`` > 0 is another draw for the same prompt.
+Randomness, knob by knob (every knob is part of the call key, so changing one
+reruns exactly the calls of that role):
+
+* ``sim.seed`` fixes the simulated world: preference vectors, quality and noise.
+* ``sim.draw`` (default 0) and the plan's ``replicate`` index pick another
+  sample of the same request: the judge's and critic's logistic noise, the
+  consistency check's coin, and the generator's plain answer, candidate
+  sentences and generated questions are drawn anew. Two runs that differ only
+  in ``models.judge.sim.draw`` are an A/A test of the judge. Draw 0 and
+  replicate 0 give the answers the simulator has always given.
+* ``temperature`` (the role's own) adds sampling noise on top: the judge adds
+  a second logistic term of scale ``noise * temperature``; the generator picks
+  its candidate sentence from a softmax of the candidates' scores divided by the
+  temperature instead of taking the best one. Temperature 0 adds nothing and
+  is deterministic for a given draw; plain answers do not depend on it.
+
+Where it looks. The runner passes the filled slots of a call (`slots`): the
+judge's two answers are ``response_a`` and ``response_b``, a critic's answer is
+``response``, so the wording around them does not matter; the persona is read
+from the `Key: value` lines of the rest of the prompt (a block of two or more
+such lines wins over lone lines such as "Note: ..."). Without slots (litellm's
+custom-provider path, where only text arrives), answers are found after
+`Response A:` / `Response B:` (or WikiPersonas' `Output (a):` / `Output (b):`,
+a critic's `Response:`) at the start of a line, each ending at the next marker
+or the first blank line. Generator prompts are read through the markers of the
+default templates (`INSTRUCTION:`, `COMPLETION:`, `CRITIQUE:`, the words
+"critique"/"revise", "Chosen category:", "might ask", ...). Prompts that ask
+for JSON get JSON back; "Answer with one word: yes or no" gets yes or no: a
+controversy check says yes when the question asks for a judgment (word cues),
+a consistency check says no for a seeded ``inconsistent_rate`` share of
+profiles. In-context examples (`Preferred Response:` sections, or "prefers
+answers like" lines) steer an answer toward their word features, a crude model
+of few-shot learning.
 """
 
 from __future__ import annotations
@@ -40,7 +63,7 @@ import xxhash
 
 DIM = 16
 _WORD = re.compile(r"[a-z0-9']+")
-_ATTR_LINE = re.compile(r"^[ \t]*[-*]?[ \t]*([A-Za-z][A-Za-z0-9 _/()'-]{0,60}):[ \t]*(\S.*?)[ \t]*$", re.M)
+_ATTR_LINE = re.compile(r"[ \t]*[-*]?[ \t]*([A-Za-z][A-Za-z0-9 _/()'-]{0,60}):[ \t]*(\S.*?)[ \t]*")
 _SKIP_KEYS = {"instruction", "completion", "critique", "response", "response a", "response b", "question", "format", "revised preference", "evaluation",
               "suggestions", "answer", "demographic", "reply", "input", "preferred response", "axis", "categories", "chosen category", "user question"}
 
@@ -126,21 +149,36 @@ def _norm_attr(name: str) -> str:
 
 
 def persona_attributes(text: str) -> dict[str, str]:
-    """`Key: value` lines of a prompt (markers of the templates excluded)."""
-    out: dict[str, str] = {}
-    for key, value in _ATTR_LINE.findall(text):
-        k = _norm_attr(key)
+    """`Key: value` lines of a prompt (markers of the templates excluded). A
+    persona is a block of such lines; when a block of two or more exists, lone
+    lines elsewhere (a template's "This person asked: ..." or "Note: ...") are
+    wording, not attributes."""
+    runs: list[list[tuple[str, str]]] = []
+    last = -2
+    for i, line in enumerate(text.splitlines()):
+        m = _ATTR_LINE.fullmatch(line)
+        if not m:
+            continue
+        if i != last + 1:
+            runs.append([])
+        last = i
+        k, value = _norm_attr(m.group(1)), m.group(2)
         if k not in _SKIP_KEYS and not k.startswith(("user question", "output (")) and len(k.split()) <= 5 and len(value) < 200:
-            out[k] = value.strip()
-    return out
+            runs[-1].append((k, value.strip()))
+    blocks = [r for r in runs if len(r) >= 2]
+    return {k: v for run in (blocks or runs) for k, v in run}
 
 
 class Simulator:
     """Utility model shared by the judge and the generator for one `sim` setting."""
 
-    def __init__(self, settings: Mapping[str, Any] | None = None, replicate: int = 0):
+    def __init__(self, settings: Mapping[str, Any] | None = None, replicate: int = 0, temperature: float = 0.0):
         s = dict(settings or {})
         self.replicate = replicate
+        self.draw = int(s.get("draw", 0))
+        self.temperature = max(float(temperature or 0.0), 0.0)
+        # Extra hash parts of a new sample; none for draw 0, replicate 0 (the original answers).
+        self.sample: tuple[int, ...] = (self.draw, replicate) if (self.draw or replicate) else ()
         self.inconsistent_rate = float(s.get("inconsistent_rate", 0.085))
         self.seed = int(s.get("seed", 0))
         self.effects = {_norm_attr(k): float(v) for k, v in (s.get("effects") or {}).items()}
@@ -160,67 +198,88 @@ class Simulator:
                 u += e * float(_vector(self.seed, attr, value.lower()) @ phi)
         return u
 
-    def _noise(self, prompt: str) -> float:
-        u = (_h(self.seed, "noise", prompt) >> 11) * 2.0**-53
-        u = min(max(u, 1e-12), 1 - 1e-12)
-        return self.noise * math.log(u / (1 - u))
+    def _uniform(self, *parts: object) -> float:
+        u = (_h(self.seed, *parts, *self.sample) >> 11) * 2.0**-53
+        return min(max(u, 1e-12), 1 - 1e-12)
+
+    def _noise(self, *parts: object) -> float:
+        """Logistic noise for one decision (seeded by what is decided, the draw and
+        the replicate), plus sampling noise of scale ``temperature``."""
+        u = self._uniform("noise", *parts)
+        out = math.log(u / (1 - u))
+        if self.temperature > 0:
+            v = self._uniform("temperature", *parts)
+            out += self.temperature * math.log(v / (1 - v))
+        return self.noise * out
+
+    def _choose(self, cands: list[str], scores: list[float], *parts: object) -> str:
+        """The best candidate at temperature 0; otherwise a seeded draw from the
+        softmax of score / temperature."""
+        if self.temperature <= 0:
+            return cands[int(np.argmax(scores))]
+        z = np.asarray(scores) / self.temperature
+        p = np.exp(z - z.max())
+        cum = np.cumsum(p / p.sum())
+        return cands[min(int(np.searchsorted(cum, self._uniform("pick", *parts))), len(cands) - 1)]
 
     def yes_no(self, prompt: str) -> str:
         """A zero-shot classifier: controversial questions, consistent profiles."""
         if "controversial" in prompt.lower():
             words = set(_WORD.findall(_question(prompt).lower()))
             return "yes" if words & _JUDGMENT_CUES else "no"
-        u = (_h(self.seed, "consistent", prompt) >> 11) * 2.0**-53
-        return "no" if u < self.inconsistent_rate else "yes"
+        return "no" if self._uniform("consistent", prompt) < self.inconsistent_rate else "yes"
 
-    def judge(self, prompt: str) -> str:
-        if _YES_NO in prompt:
+    def judge(self, prompt: str, slots: Mapping[str, str] | None = None) -> str:
+        """A pairwise verdict (the answers from ``slots`` when given, else found
+        in the text), a critic's verdict, or a yes/no check."""
+        slots = slots or {}
+        frame = _blank(prompt, tuple(slots.values()))  # what the template asks, whatever the answers say
+        if _YES_NO in frame:
             return self.yes_no(prompt)
-        if "needs_revision" in prompt and "Response:" in prompt:
-            return self.critic(prompt)
-        if "Output (a):" in prompt and "Output (b):" in prompt:
-            return self.personal_judge(prompt)
-        a, b = _section(prompt, "Response A:"), _section(prompt, "Response B:")
-        if a is None or b is None:
-            return "I cannot find Response A and Response B to compare."
-        head = prompt.split("Response A:", 1)[0]
-        persona = persona_attributes(head)
-        delta = self.utility(a, persona) - self.utility(b, persona) + self._noise(prompt)
+        if "needs_revision" in frame and ("response" in slots or _answer(prompt, "Response:") is not None):
+            return self.critic(prompt, slots)
+        personal = "Output (a)" in frame
+        if "response_a" in slots and "response_b" in slots:
+            a, b = slots["response_a"].strip(), slots["response_b"].strip()
+        else:
+            found = _pair(prompt, *(("Output (a):", "Output (b):") if personal else ("Response A:", "Response B:")))
+            if found is None:
+                return "I cannot find Response A and Response B to compare."
+            a, b = found
+            frame = _blank(prompt, found)
+        persona = persona_attributes(frame)
+        delta = self.utility(a, persona) - self.utility(b, persona) + self._noise("judge", sorted(persona.items()), a, b)
+        if personal:  # WikiPersonas' judge: JSON saying whether output (a) is better
+            return json.dumps({"Concise explanation": "Chosen by the simulator's utility.", "Output (a) is better than Output (b)": bool(delta > 0)})
         choice = "A" if delta > 0 else "B"
-        if "json" in prompt.lower():
+        if "json" in frame.lower():
             return json.dumps({"choice": choice})
         return choice
 
-    def personal_judge(self, prompt: str) -> str:
-        """WikiPersonas' judge: JSON saying whether output (a) is better."""
-        a, b = _section(prompt, "Output (a):"), _section(prompt, "Output (b):")
-        persona = persona_attributes(prompt.split("Output (a):", 1)[0])
-        delta = self.utility(a or "", persona) - self.utility(b or "", persona) + self._noise(prompt)
-        return json.dumps({"Concise explanation": "Chosen by the simulator's utility.", "Output (a) is better than Output (b)": bool(delta > 0)})
-
-    def critic(self, prompt: str) -> str:
+    def critic(self, prompt: str, slots: Mapping[str, str] | None = None) -> str:
         """A critic's verdict on one response: it needs revision when it serves the
         persona (if one is shown) worse than a plain answer would, after noise."""
-        response = _section(prompt, "Response:") or ""
-        head = prompt.split("Response:", 1)[0]
-        persona = persona_attributes(head)
-        plain = base_answer(_question(prompt))
-        margin = self.utility(response, persona) - self.utility(plain, persona) + self._noise(prompt)
+        slots = slots or {}
+        response = slots["response"].strip() if "response" in slots else _answer(prompt, "Response:") or ""
+        frame = _blank(prompt, (*slots.values(), response))
+        persona = persona_attributes(frame)
+        plain = base_answer(_question(frame))
+        margin = self.utility(response, persona) - self.utility(plain, persona) + self._noise("critic", sorted(persona.items()), response, plain)
         return json.dumps({"needs_revision": bool(margin <= 0)})
 
     def _tailor(self, base: str, persona: Mapping[str, str], prompt: str, boost: float = 1.0) -> str:
         n = 1 + int(round(7 * max(self.strength, 0.0) * boost))
-        start = (_h(self.seed, "cand", prompt, self.replicate) if self.replicate else _h(self.seed, "cand", prompt)) % len(_TAILORED)
+        start = _h(self.seed, "cand", prompt, *self.sample) % len(_TAILORED)
         cands = [_TAILORED[(start + i * 7) % len(_TAILORED)] for i in range(min(n, len(_TAILORED)))]
-        return base + " " + max(cands, key=lambda c: self.utility(base + " " + c, persona))
+        return base + " " + self._choose(cands, [self.utility(base + " " + c, persona) for c in cands], "tailor", prompt)
 
     def _toward(self, base: str, examples: list[str], prompt: str) -> str:
         """Adds the candidate sentence most like the examples' words."""
         target = np.mean([features(e) for e in examples], axis=0)
-        start = _h(self.seed, "cand", prompt) % len(_TAILORED)
+        start = _h(self.seed, "cand", prompt, *self.sample) % len(_TAILORED)
         n = 1 + int(round(7 * max(self.strength, 0.0)))
         cands = [_TAILORED[(start + i * 7) % len(_TAILORED)] for i in range(min(n, len(_TAILORED)))]
-        return base + " " + max(cands, key=lambda c: float(features(base + " " + c) @ target))
+        return base + " " + self._choose(cands, [float(features(base + " " + c) @ target) for c in cands], "toward", prompt)
 
     def wikipersonas(self, prompt: str, low: str) -> str | None:
         """The WikiPersonas prompts (people, questions, diverse answers, personas); None for others."""
@@ -233,11 +292,11 @@ class Simulator:
         if "might ask" in low and "questions" in low:
             m = re.search(r"Provide (\d+) examples", prompt)
             n = int(m.group(1)) if m else 5
-            h = _h(self.seed, "questions", prompt, self.replicate)
+            h = _h(self.seed, "questions", prompt, self.replicate, *self.sample[:self.draw > 0])
             return "\n".join(f"{i + 1}. {_sim_question(h, i)}" for i in range(n))
         if "chosen category:" in low:
             question = prompt.rsplit("User question:", 1)[-1].strip()
-            h = _h(self.seed, "cot", question, self.replicate)
+            h = _h(self.seed, "cot", question, self.replicate, *self.sample[:self.draw > 0])
             answer = base_answer(f"{question}#{h % 5}") + " " + _TAILORED[(h >> 8) % len(_TAILORED)] + " " + _TAILORED[(h >> 16) % len(_TAILORED)]
             return f"Axis: simulated\nCategories: group 1, group 2, group 3\nChosen category: group {h % 3 + 1}\nResponse: {answer}"
         if "infer a few things about this person" in low:
@@ -256,10 +315,10 @@ class Simulator:
         if wiki is not None:
             return wiki
         question = _question(prompt)
-        base = base_answer(f"{question}#{self.replicate}" if self.replicate else question)
+        base = base_answer(question + (f"#{self.replicate}" if self.replicate else "") + (f"@{self.draw}" if self.draw else ""))
         persona = persona_attributes(prompt)
         if "write this person's" in low:
-            h = _h(self.seed, "field", prompt)
+            h = _h(self.seed, "field", prompt, *self.sample)
             return f"{_TAILORED[h % len(_TAILORED)]} {_TAILORED[(h >> 8) % len(_TAILORED)]}"
         examples = _examples(prompt)
         if examples:
@@ -272,7 +331,7 @@ class Simulator:
             lines = "\n".join(f"{k.title()}: {v}" for k, v in persona.items()) or "Unknown: reader"
             return f"EVALUATION: The answer is generic for this reader:\n{lines}\nSUGGESTIONS: Tie it to their situation.\nDONE"
         if "json" in low:
-            return json.dumps({"needs_revision": bool(_h(self.seed, "critic", prompt) % 2)})
+            return json.dumps({"needs_revision": bool(_h(self.seed, "critic", prompt, *self.sample) % 2)})
         if "relevant" in low and "attributes" in low:
             # "Summarize the relevant attributes": the ones that sway this persona most.
             ranked = sorted(persona.items(), key=lambda kv: (-self.effect(kv[0]), kv[0]))[:3]
@@ -323,15 +382,40 @@ def base_answer(question: str) -> str:
     return f"{_OPENERS[h % len(_OPENERS)]} {_BODIES[(h >> 8) % len(_BODIES)]} {_BODIES[(h >> 16) % len(_BODIES)]}"
 
 
-def _section(text: str, marker: str) -> str | None:
-    if marker not in text:
+def _starts(text: str, marker: str) -> list[int]:
+    """Where ``marker`` opens a line (after spaces or markdown), else anywhere."""
+    at_line = [m.end() for m in re.finditer(r"(?:^|\n)[ \t#*>_-]*" + re.escape(marker), text)]
+    return at_line or [m.end() for m in re.finditer(re.escape(marker), text)]
+
+
+def _field(text: str) -> str:
+    """A field's value in a text-only prompt: up to the first blank line (the
+    template's own sentences around the fields are separate paragraphs)."""
+    return re.split(r"\n[ \t]*\n", text.strip(), maxsplit=1)[0].strip()
+
+
+def _answer(prompt: str, marker: str) -> str | None:
+    at = _starts(prompt, marker)
+    return _field(prompt[at[0]:]) if at else None
+
+
+def _pair(prompt: str, first: str, second: str) -> tuple[str, str] | None:
+    """The two answers of a text-only judge prompt: after the first marker
+    ``first`` and the first ``second`` that follows it."""
+    a_at = _starts(prompt, first)
+    b_at = [i for i in _starts(prompt, second) if a_at and i > a_at[0]]
+    if not a_at or not b_at:
         return None
-    rest = text.split(marker, 1)[1]
-    for stop in ("Response A:", "Response B:", "Output (a):", "Output (b):", "\n\nWhich", "\nWhich", "\n\nAnswer with", "\n\nReply", "\n\nDoes", "\n\nIs ",
-                 "\n\nYour answer"):
-        if stop in rest:
-            rest = rest.split(stop, 1)[0]
-    return rest.strip()
+    return _field(prompt[a_at[0]:b_at[0] - len(second)]), _field(prompt[b_at[0]:])
+
+
+def _blank(prompt: str, texts: tuple[str, ...]) -> str:
+    """The prompt without the answers in it: an answer's `Key: value` lines are
+    not the persona's, nor its words the template's. Answers shorter than 8
+    characters (a letter, a number) are left, lest they erase template words."""
+    for t in sorted({t.strip() for t in texts if len(t.strip()) >= 8}, key=len, reverse=True):
+        prompt = prompt.replace(t, " ")
+    return prompt
 
 
 def _question(prompt: str) -> str:
@@ -348,13 +432,17 @@ def _quoted(text: str, marker: str) -> str | None:
     return m.group(1) if m else None
 
 
-def complete(model: str, messages: list[dict[str, str]], sampling: Mapping[str, Any], replicate: int = 0) -> tuple[str, dict[str, int]]:
-    """Answers a chat request as `sim/judge` or `sim/generator`."""
+def complete(
+    model: str, messages: list[dict[str, str]], sampling: Mapping[str, Any], replicate: int = 0, *, slots: Mapping[str, str] | None = None
+) -> tuple[str, dict[str, int]]:
+    """Answers a chat request as `sim/judge` or `sim/generator`. ``slots`` are
+    the call's filled slots (name -> text) when the caller knows them: the
+    judge then takes its answers from them instead of searching the text."""
     prompt = "\n\n".join(m["content"] for m in messages)
-    sim = Simulator(sampling.get("sim"), replicate)
+    sim = Simulator(sampling.get("sim"), replicate, sampling.get("temperature") or 0.0)
     name = model.split("/", 1)[1] if "/" in model else model
     if name == "judge":
-        text = sim.judge(prompt)
+        text = sim.judge(prompt, slots)
     elif name == "generator":
         text = sim.generate(prompt)
     else:

@@ -22,3 +22,10 @@ def test_litellm_async_passes_sim_settings():
     msgs = [{"role": "user", "content": "Should towns fund libraries?"}]
     r = asyncio.run(lt.acompletion(model="sim/generator", messages=msgs, sim={"seed": 5}))
     assert r.choices[0].message.content == sim.complete("sim/generator", msgs, {"sim": {"seed": 5}})[0]
+
+
+def test_litellm_path_passes_temperature_and_draw():
+    lt = litellm()
+    got = [lt.completion(model="sim/judge", messages=JUDGE, temperature=t, sim={"draw": d}).choices[0].message.content for t in (0, 3) for d in range(8)]
+    want = [sim.complete("sim/judge", JUDGE, {"sim": {"draw": d}, "temperature": t})[0] for t in (0, 3) for d in range(8)]
+    assert got == want and len(set(got)) == 2  # the draws reach the simulator: both verdicts occur
