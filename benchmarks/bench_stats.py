@@ -327,7 +327,7 @@ def bench_kappa_ci(rep: Report, n: int, n_resamples: int, repeats: int) -> None:
     print(f"\n[kappa CI] 95% percentile bootstrap, {n_resamples} resamples, {fmt_count(n)} binary items", flush=True)
     a, b = correlated_binary(np.random.default_rng(SEED + 3), n)
 
-    t_ours, ours = measure(lambda: px.kappa_ci(a, b, n_resamples=n_resamples, seed=0), repeats)
+    t_ours, ours = measure(lambda: px.kappa_ci(a, b, n_resamples=n_resamples, method="percentile", seed=0), repeats)
     ref = numpy_kappa_bincount(a, b, 2)
     rep.check("kappa_ci estimate == numpy kappa", close(ours.estimate, ref), f"ours {ours.estimate:.15f}, numpy {ref:.15f}")
     label = f"kappa 95% CI, {n_resamples} resamples, {fmt_count(n)}"
@@ -406,6 +406,36 @@ def bench_cluster_ci(rep: Report, n: int, n_clusters: int, n_resamples: int, rep
         "cluster kappa_ci estimate == numpy kappa",
         close(ours.estimate, ref),
         f"ours {ours.estimate:.15f}, numpy {ref:.15f}; interval [{ours.low:.5f}, {ours.high:.5f}]",
+    )
+
+
+def bench_crossed_ci(rep: Report, n: int | None, n_personas: int, n_questions: int, n_resamples: int, repeats: int,
+                     max_time: float) -> None:
+    """Crossed persona x question interval. ``n=None``: the full grid, one item
+    per cell (LOO scale); otherwise n judgments, each persona on its own
+    150-question subset of the pool (as assign_prompts gives)."""
+    rng = np.random.default_rng(SEED + 7)
+    if n is None:
+        persona, question = np.repeat(np.arange(n_personas), n_questions), np.tile(np.arange(n_questions), n_personas)
+        what = f"{n_personas} x {n_questions} grid"
+    else:
+        prompts = px.assign_prompts(n_personas, n_questions, 150, seed=0)
+        persona = rng.integers(0, n_personas, size=n)
+        question = prompts[persona, rng.integers(0, 150, size=n)]
+        what = f"{fmt_count(n)} items, {n_personas} personas x 150 of {n_questions} questions"
+    print(f"\n[kappa CI] crossed design, {n_resamples} resamples, {what}", flush=True)
+    effect = rng.normal(0, 0.7, n_personas)[persona] + rng.normal(0, 0.7, question.max() + 1)[question]
+    a = (rng.random(persona.size) < 0.4).astype(np.uint8)
+    b = np.where(rng.random(persona.size) < 1 / (1 + np.exp(-(1 + effect))), a, rng.random(persona.size) < 0.4).astype(np.uint8)
+    t_ours, ours = measure(
+        lambda: px.kappa_ci(a, b, k=2, clusters=(persona, question), n_resamples=n_resamples, seed=0), repeats
+    )
+    rep.row(f"crossed CI, {n_resamples} resamples, {what}", t_ours, "none (absolute target)", None, "max_time", max_time)
+    ref = numpy_kappa_bincount(a, b, 2)
+    rep.check(
+        "crossed kappa_ci estimate == numpy kappa, interval around it",
+        close(ours.estimate, ref) and ours.low < ours.estimate < ours.high,
+        f"ours {ours.estimate:.15f}, numpy {ref:.15f}; interval [{ours.low:.5f}, {ours.high:.5f}] ({ours.method})",
     )
 
 
@@ -550,6 +580,8 @@ def main(argv: list[str] | None = None) -> int:
         ("kappa matrix", lambda: bench_kappa_matrix(rep, 50, sized(1e5), repeats, sk_pairs=50)),
         ("kappa CI", lambda: bench_kappa_ci(rep, sized(1e6), 1000, repeats)),
         ("cluster CI", lambda: bench_cluster_ci(rep, sized(1e6), 1586, 1000, repeats)),
+        ("crossed CI, LOO scale", lambda: bench_crossed_ci(rep, None, 40, 20, 1000, repeats, 0.050)),
+        ("crossed CI", lambda: bench_crossed_ci(rep, sized(1e6), 1586, 3000, 1000, repeats, 0.500)),
         ("weighted sample", lambda: bench_weighted_sample(rep, sized(3e6), sized(1e6), repeats)),
     ]
     for name, run in cases:

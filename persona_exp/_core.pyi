@@ -5,6 +5,9 @@ import numpy.typing as npt
 
 __version__: str
 
+# (estimate, low, high, se, method, units, n, undefined, n_resamples, warnings)
+CiTuple = tuple[float, float, float, float, str, list[int], int, int, int, list[str]]
+
 def confusion(a: npt.NDArray[np.integer], b: npt.NDArray[np.integer], k: int | None) -> npt.NDArray[np.int64]: ...
 def agreement(
     a: npt.NDArray[np.integer], b: npt.NDArray[np.integer], k: int | None, weights_name: str
@@ -16,7 +19,8 @@ def kappa_bootstrap(
     b: npt.NDArray[np.integer],
     k: int | None,
     weights_name: str,
-    clusters: npt.NDArray[np.int64] | None,
+    clusters: list[npt.NDArray[np.int64]],
+    cluster_names: list[str],
     n_resamples: int,
     seed: int,
 ) -> npt.NDArray[np.float64]: ...
@@ -25,12 +29,13 @@ def kappa_ci(
     b: npt.NDArray[np.integer],
     k: int | None,
     weights_name: str,
-    clusters: npt.NDArray[np.int64] | None,
+    clusters: list[npt.NDArray[np.int64]],
+    cluster_names: list[str],
     n_resamples: int,
     level: float,
     method_name: str,
     seed: int,
-) -> tuple[float, float, float]: ...
+) -> CiTuple: ...
 def kappa_diff_ci(
     a1: npt.NDArray[np.integer],
     b1: npt.NDArray[np.integer],
@@ -38,20 +43,22 @@ def kappa_diff_ci(
     b2: npt.NDArray[np.integer],
     k: int | None,
     weights_name: str,
-    clusters: npt.NDArray[np.int64] | None,
+    clusters: list[npt.NDArray[np.int64]],
+    cluster_names: list[str],
     n_resamples: int,
     level: float,
     method_name: str,
     seed: int,
-) -> tuple[float, float, float]: ...
+) -> CiTuple: ...
 def win_rate_ci(
     outcomes: npt.NDArray[np.float64],
-    clusters: npt.NDArray[np.int64] | None,
+    clusters: list[npt.NDArray[np.int64]],
+    cluster_names: list[str],
     n_resamples: int,
     level: float,
     method_name: str,
     seed: int,
-) -> tuple[float, float, float]: ...
+) -> CiTuple: ...
 def weighted_sample(weights: npt.NDArray[np.float64], n: int, replace: bool, seed: int) -> npt.NDArray[np.int64]: ...
 def assign_prompts(n_personas: int, pool_size: int, n_per_persona: int, seed: int) -> npt.NDArray[np.int64]: ...
 def align(

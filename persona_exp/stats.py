@@ -14,9 +14,12 @@ Conventions
   ``"quadratic"``; weights use the category *values* (0..k-1), so categories
   that happen to be absent still count in the distance between two labels.
 * Bootstrap statistics are computed on sufficient statistics: the confusion
-  table (item bootstrap = a multinomial draw over its cells) or one table per
-  cluster (cluster bootstrap = resampling whole clusters, e.g. personas). The
-  cost therefore does not grow with the number of judgments.
+  table (item bootstrap = a multinomial draw over its cells), one table per
+  cluster (cluster bootstrap = resampling whole clusters, e.g. personas), or
+  one table per (persona, question) cell for a crossed design. The cost
+  therefore does not grow with the number of judgments.
+* Intervals are :class:`Interval` values: ``(estimate, low, high)`` with the
+  standard error, method, design units and warnings attached.
 * Every random function takes an explicit ``seed`` and gives the same result
   for the same inputs and seed, whatever the number of threads or the platform.
 
@@ -25,6 +28,7 @@ Errors are ``persona_exp.errors`` classes whose message names the argument.
 
 from __future__ import annotations
 
+import math
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -46,9 +50,11 @@ __all__ = [
     "agreement",
     "align_judgments",
     "assign_prompts",
+    "benjamini_hochberg",
     "cohen_kappa",
     "confusion_matrix",
     "fleiss_kappa",
+    "holm",
     "kappa_bootstrap",
     "kappa_ci",
     "kappa_diff_ci",
@@ -70,12 +76,68 @@ class Agreement(NamedTuple):
     k: int  # number of categories
 
 
-class Interval(NamedTuple):
-    """A point estimate with the ends of its confidence interval."""
+class Interval(tuple):
+    """A point estimate with the ends of its confidence interval.
 
-    estimate: float
-    low: float
-    high: float
+    Unpacks and indexes as ``(estimate, low, high)``; the attributes say what
+    the interval rests on: ``se`` (the standard error it is built from, NaN if
+    none), ``method`` (e.g. ``"crossed-wilson"``, ``"cluster-bca"``), ``units``
+    (levels resampled per factor; ``()`` for the item bootstrap), ``n`` (items
+    used), ``undefined`` (resamples where the statistic was undefined, left
+    out), ``n_resamples`` and ``warning`` (None, or why the interval deserves
+    care or is missing: low = high = NaN when a factor has too few levels).
+    """
+
+    def __new__(
+        cls,
+        estimate: float,
+        low: float,
+        high: float,
+        *,
+        se: float = float("nan"),
+        method: str = "",
+        units: tuple[int, ...] = (),
+        n: int = 0,
+        undefined: int = 0,
+        n_resamples: int = 0,
+        warning: str | None = None,
+    ) -> Interval:
+        self = super().__new__(cls, (float(estimate), float(low), float(high)))
+        self.se, self.method, self.units, self.n = float(se), method, tuple(units), int(n)
+        self.undefined, self.n_resamples, self.warning = int(undefined), int(n_resamples), warning
+        return self
+
+    def __getnewargs_ex__(self) -> tuple[tuple[float, float, float], dict[str, Any]]:
+        return tuple(self), {k: getattr(self, k) for k in ("se", "method", "units", "n", "undefined", "n_resamples", "warning")}
+
+    @property
+    def estimate(self) -> float:
+        return self[0]
+
+    @property
+    def low(self) -> float:
+        return self[1]
+
+    @property
+    def high(self) -> float:
+        return self[2]
+
+    def p_value(self, null: float = 0.0) -> float:
+        """Two-sided p-value of ``estimate == null`` from ``se`` (normal approximation).
+
+        NaN when there is no standard error. For Holm or Benjamini-Hochberg
+        corrections over many intervals (see :func:`holm`).
+        """
+        if not (math.isfinite(self.se) and self.se > 0 and math.isfinite(self.estimate)):
+            return float("nan")
+        return math.erfc(abs(self.estimate - null) / self.se / math.sqrt(2.0))
+
+    def __repr__(self) -> str:
+        note = f", warning={self.warning!r}" if self.warning else ""
+        return (
+            f"Interval(estimate={self.estimate!r}, low={self.low!r}, high={self.high!r}, se={self.se!r}, "
+            f"method={self.method!r}, units={self.units!r}, n={self.n}{note})"
+        )
 
 
 class Aligned(NamedTuple):
@@ -150,22 +212,52 @@ def _label_pair(a: Any, b: Any, names: tuple[str, str] = ("a", "b")) -> tuple[np
     return a, b
 
 
-def _clusters(x: Any, n: int) -> np.ndarray | None:
+def _clusters(x: Any, n: int, name: str = "clusters") -> np.ndarray:
     """Cluster ids as int64; any hashable values (strings too) are accepted."""
-    if x is None:
-        return None
     if _is_polars(x) and x.dtype.is_integer() is False:
         x = x.cast(str).to_numpy()
-    arr = _array(x, "clusters")
+    arr = _array(x, name)
     if arr.ndim != 1:
-        raise DataError(f"clusters must be one-dimensional, got shape {arr.shape}.")
+        raise DataError(f"{name} must be one-dimensional, got shape {arr.shape}.")
     if arr.shape[0] != n:
-        raise LengthMismatchError(f"clusters has {arr.shape[0]} ids but there are {n} items.")
+        raise LengthMismatchError(f"{name} has {arr.shape[0]} ids but there are {n} items.")
     if arr.dtype.kind == "f" and np.isnan(arr).any():
-        raise NaNError(f"clusters contains NaN (first at index {_first_nan(arr)}).")
+        raise NaNError(f"{name} contains NaN (first at index {_first_nan(arr)}).")
     if arr.dtype.kind in "iub":
         return np.ascontiguousarray(arr, dtype=np.int64)
     return np.unique(arr, return_inverse=True)[1].astype(np.int64)
+
+
+def _design(clusters: Any, n: int) -> tuple[list[np.ndarray], list[str]]:
+    """The design's factors as (id arrays, names): [] for items, one array for
+    clusters, two for a crossed design (a tuple/list of two arrays, or a dict
+    ``{name: ids}`` whose names appear in warnings)."""
+    if clusters is None:
+        return [], []
+    if isinstance(clusters, dict):
+        named = list(clusters.items())
+    elif isinstance(clusters, (tuple, list)) and clusters and not any(np.isscalar(c) for c in clusters):
+        named = [(getattr(c, "name", None) or f"clusters[{i}] levels", c) for i, c in enumerate(clusters)]
+    else:
+        named = [(getattr(clusters, "name", None) or "clusters", clusters)]
+    if not 1 <= len(named) <= 2:
+        raise InvalidArgumentError(
+            f"clusters holds {len(named)} id arrays; give one (e.g. personas) or two crossed factors (personas, questions)."
+        )
+    label = "clusters" if len(named) == 1 else "clusters[{}]"
+    ids = [_clusters(c, n, label.format(i)) for i, (_, c) in enumerate(named)]
+    return ids, [str(name) for name, _ in named]
+
+
+def _interval(t: tuple, bounds: tuple[float, float]) -> Interval:
+    """The core's interval, its ends kept inside the statistic's range
+    (``bounds``): a normal or worst-case interval can reach past it (kappa
+    below -1) where the statistic cannot."""
+    est, low, high, se, method, units, n, undefined, n_resamples, warnings = t
+    low, high = (float(np.clip(x, *bounds)) if np.isfinite(x) else x for x in (low, high))
+    warning = "; ".join(warnings) or None
+    return Interval(est, low, high, se=se, method=method, units=tuple(units), n=n, undefined=undefined,
+                    n_resamples=n_resamples, warning=warning)
 
 
 def _float_array(x: Any, name: str, ndim: int = 1) -> np.ndarray:
@@ -265,13 +357,41 @@ def kappa_bootstrap(
 ) -> np.ndarray:
     """The bootstrap distribution of Cohen's kappa (``n_resamples`` values).
 
-    Without ``clusters`` items are resampled; with them, whole clusters are.
-    Resamples whose kappa is undefined (NaN) are kept as NaN.
+    Without ``clusters`` items are resampled; with one id array, whole clusters
+    are. (A crossed design has no single bootstrap distribution; see
+    :func:`kappa_ci`.) Resamples whose kappa is undefined (NaN) are kept as NaN.
     """
     a, b = _label_pair(a, b)
+    ids, names = _design(clusters, a.shape[0])
     return _core.kappa_bootstrap(
-        a, b, _k(k), _weights_name(weights), _clusters(clusters, a.shape[0]), _count(n_resamples, "n_resamples", 1), _seed(seed)
+        a, b, _k(k), _weights_name(weights), ids, names, _count(n_resamples, "n_resamples", 1), _seed(seed)
     )
+
+
+_DESIGN_DOC = """
+    ``clusters`` states the design: None resamples items; one id array (e.g.
+    the persona of each item) resamples whole clusters; two id arrays
+    ``(personas, questions)`` (or a dict ``{"personas": ..., "questions": ...}``)
+    give a crossed design where both are random samples. A factor with fewer
+    than 5 levels gets no interval (low = high = NaN, and a ``warning``).
+
+    ``method="auto"`` (default) builds the interval from the design's bootstrap
+    standard error. For a crossed design the variance is
+    V = 2 (V_1 + V_2) - V_12 from the resamples of each factor alone (V_1, V_2)
+    and of both (V_12), clamped to [max(V_1, V_2), V_1 + V_2]: the plain
+    product bootstrap counts the cell-level variance three times (McCullagh
+    2000; Owen 2007), and this combination counts it once, like the two-way
+    cluster-robust variance of Cameron, Gelbach & Miller (2011). The quantile
+    is Student's t with the design's degrees of freedom (clusters - 1;
+    Satterthwaite's for two factors). Kappa and rates use a Wilson score
+    interval on the [0, 1] scale (kappa's observed disagreement, or the rate)
+    with the effective sample size that standard error implies, so intervals
+    near 0 or 1 keep their coverage and never collapse to a point; when every
+    resample is identical the worst-case variance over the smallest number of
+    units is used, and ``warning`` says so. ``"percentile"`` and ``"bca"``
+    (items or one factor only) give the bootstrap quantile intervals, with the
+    score interval in their place when those have zero width.
+"""
 
 
 def kappa_ci(
@@ -283,30 +403,30 @@ def kappa_ci(
     clusters: Any = None,
     n_resamples: int = 1000,
     level: float = 0.95,
-    method: str = "percentile",
+    method: str = "auto",
     seed: int = 0,
 ) -> Interval:
-    """Cohen's kappa with a bootstrap confidence interval.
-
-    ``clusters`` (one id per item, e.g. the persona) switches to the cluster
-    bootstrap, which respects the dependence of judgments that share a persona
-    or prompt. ``method`` is ``"percentile"`` or ``"bca"`` (bias-corrected and
-    accelerated, acceleration from the jackknife over items or clusters).
-    Undefined resamples are dropped before the quantiles are taken.
+    """Cohen's kappa with a confidence interval over the design.
+    {design}
+    Resamples with an undefined kappa are counted in ``undefined`` and left out.
     """
     a, b = _label_pair(a, b)
-    est, low, high = _core.kappa_ci(
-        a,
-        b,
-        _k(k),
-        _weights_name(weights),
-        _clusters(clusters, a.shape[0]),
-        _count(n_resamples, "n_resamples", 2),
-        float(level),
-        str(method),
-        _seed(seed),
+    ids, names = _design(clusters, a.shape[0])
+    return _interval(
+        _core.kappa_ci(
+            a,
+            b,
+            _k(k),
+            _weights_name(weights),
+            ids,
+            names,
+            _count(n_resamples, "n_resamples", 2),
+            float(level),
+            str(method),
+            _seed(seed),
+        ),
+        (-1.0, 1.0),
     )
-    return Interval(est, low, high)
 
 
 def kappa_diff_ci(
@@ -320,15 +440,18 @@ def kappa_diff_ci(
     clusters: Any = None,
     n_resamples: int = 1000,
     level: float = 0.95,
-    method: str = "percentile",
+    method: str = "auto",
     seed: int = 0,
 ) -> Interval:
-    """Paired bootstrap of kappa(a1, b1) - kappa(a2, b2) over the same items.
+    """Paired interval of kappa(a1, b1) - kappa(a2, b2) over the same items.
 
     Item i of all four arrays is the same item (e.g. one persona and question,
     judged in two runs); resampling keeps the four labels together, so the
-    interval accounts for the correlation between the two kappas.
-    """
+    interval accounts for the correlation between the two kappas. With
+    ``method="auto"`` the interval is normal (t) with the design's standard
+    error; if no resample changes the difference, each kappa's worst-case
+    spread is used instead.
+    {design}"""
     a1, b1 = _label_pair(a1, b1, ("a1", "b1"))
     a2, b2 = _label_pair(a2, b2, ("a2", "b2"))
     if a1.shape != a2.shape:
@@ -337,20 +460,24 @@ def kappa_diff_ci(
     if common.type not in _NATIVE_LABEL_DTYPES:
         common = np.dtype(np.int64)
     a1, b1, a2, b2 = (x.astype(common, copy=False) for x in (a1, b1, a2, b2))
-    est, low, high = _core.kappa_diff_ci(
-        a1,
-        b1,
-        a2,
-        b2,
-        _k(k),
-        _weights_name(weights),
-        _clusters(clusters, a1.shape[0]),
-        _count(n_resamples, "n_resamples", 2),
-        float(level),
-        str(method),
-        _seed(seed),
+    ids, names = _design(clusters, a1.shape[0])
+    return _interval(
+        _core.kappa_diff_ci(
+            a1,
+            b1,
+            a2,
+            b2,
+            _k(k),
+            _weights_name(weights),
+            ids,
+            names,
+            _count(n_resamples, "n_resamples", 2),
+            float(level),
+            str(method),
+            _seed(seed),
+        ),
+        (-2.0, 2.0),
     )
-    return Interval(est, low, high)
 
 
 # --------------------------------------------------------------------------- win rate
@@ -362,19 +489,66 @@ def win_rate(
     clusters: Any = None,
     n_resamples: int = 1000,
     level: float = 0.95,
-    method: str = "percentile",
+    method: str = "auto",
     seed: int = 0,
 ) -> Interval:
-    """Win rate of A over B with a bootstrap CI; a tie counts half.
+    """Win rate of A over B with a confidence interval over the design; a tie counts half.
 
     ``outcomes`` holds 1 (A preferred), 0 (B preferred) or 0.5 (tie), or
-    booleans. ``clusters`` switches to the cluster bootstrap.
-    """
+    booleans; any rate of 0/1 outcomes works the same way. A paired difference
+    of two rates d in [-1, 1] is the win rate of (d + 1) / 2.
+    {design}"""
     arr = _float_array(outcomes, "outcomes")
-    est, low, high = _core.win_rate_ci(
-        arr, _clusters(clusters, arr.shape[0]), _count(n_resamples, "n_resamples", 2), float(level), str(method), _seed(seed)
+    ids, names = _design(clusters, arr.shape[0])
+    return _interval(
+        _core.win_rate_ci(
+            arr, ids, names, _count(n_resamples, "n_resamples", 2), float(level), str(method), _seed(seed)
+        ),
+        (0.0, 1.0),
     )
-    return Interval(est, low, high)
+
+
+for _f in (kappa_ci, kappa_diff_ci, win_rate):
+    _f.__doc__ = _f.__doc__.replace("{design}", _DESIGN_DOC)
+
+
+# --------------------------------------------------------------------------- multiple testing
+
+
+def _pvalues(pvalues: Any) -> np.ndarray:
+    p = _float_array(pvalues, "pvalues")
+    bad = ~np.isnan(p) & ((p < 0) | (p > 1))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InvalidArgumentError(f"pvalues holds {p[i]} at index {i}; p-values lie in [0, 1] (NaN passes through).")
+    return p
+
+
+def holm(pvalues: Any) -> np.ndarray:
+    """Holm's step-down adjusted p-values (family-wise error); NaN passes through.
+
+    Compare each adjusted p-value with alpha: those below it survive the
+    correction over the family of the non-NaN p-values.
+    """
+    p = _pvalues(pvalues)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = ok.size
+    order = ok[np.argsort(p[ok], kind="stable")]
+    out[order] = np.minimum(np.maximum.accumulate((m - np.arange(m)) * p[order]), 1.0)
+    return out
+
+
+def benjamini_hochberg(pvalues: Any) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values (false discovery rate); NaN passes through."""
+    p = _pvalues(pvalues)
+    out = np.full(p.shape, np.nan)
+    ok = np.flatnonzero(~np.isnan(p))
+    m = ok.size
+    order = ok[np.argsort(p[ok], kind="stable")]
+    scaled = p[order] * m / np.arange(1, m + 1)
+    out[order] = np.minimum(np.minimum.accumulate(scaled[::-1])[::-1], 1.0)
+    return out
 
 
 # --------------------------------------------------------------------------- sampling and pairs

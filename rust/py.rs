@@ -15,6 +15,7 @@ use crate::error::{Error, ErrorKind};
 use crate::pairs;
 use crate::resample;
 use crate::stats::bootstrap::Method;
+use crate::stats::design::Ci;
 use crate::stats::fleiss::{fleiss_kappa as fleiss, FleissMethod};
 use crate::stats::{confusion as conf, intervals, kappa, winrate, Weights};
 
@@ -141,8 +142,19 @@ fn fleiss_kappa(py: Python<'_>, counts: PyReadonlyArray2<'_, f64>, method_name: 
     py.detach(|| fleiss(s, items, k, m)).or_py(py)
 }
 
-fn cluster_slice<'a>(c: &'a Option<PyReadonlyArray1<'_, i64>>) -> Option<&'a [i64]> {
-    c.as_ref().map(|c| c.as_slice().expect("the facade passes contiguous cluster ids"))
+/// The design's factors: 0, 1 or 2 id arrays with their names.
+fn cluster_slices<'a>(ids: &'a [PyReadonlyArray1<'_, i64>], names: &'a [String]) -> Vec<(&'a [i64], &'a str)> {
+    ids.iter()
+        .zip(names)
+        .map(|(c, name)| (c.as_slice().expect("the facade passes contiguous cluster ids"), name.as_str()))
+        .collect()
+}
+
+/// An interval as (estimate, low, high, se, method, units, n, undefined, n_resamples, warnings).
+type CiTuple = (f64, f64, f64, f64, String, Vec<usize>, u64, usize, usize, Vec<String>);
+
+fn ci_tuple(c: Ci) -> CiTuple {
+    (c.estimate, c.low, c.high, c.se, c.method, c.units, c.n, c.undefined, c.n_resamples, c.warnings)
 }
 
 #[pyfunction]
@@ -153,16 +165,17 @@ fn kappa_bootstrap<'py>(
     b: &Bound<'py, PyAny>,
     k: Option<usize>,
     weights_name: &str,
-    clusters: Option<PyReadonlyArray1<'py, i64>>,
+    clusters: Vec<PyReadonlyArray1<'py, i64>>,
+    cluster_names: Vec<String>,
     n_resamples: usize,
     seed: u64,
 ) -> PyResult<Bound<'py, PyArray1<f64>>> {
     let w = weights(py, weights_name)?;
-    let cl = cluster_slice(&clusters);
+    let cl = cluster_slices(&clusters, &cluster_names);
     with_label_type!(py, a, "a", T, {
         let (va, vb) = (view::<T>(py, a, "a")?, view::<T>(py, b, "b")?);
         let (sa, sb) = (va.as_slice().unwrap(), vb.as_slice().unwrap());
-        let out = py.detach(|| intervals::kappa_bootstrap(sa, sb, k, w, cl, n_resamples, seed)).or_py(py)?;
+        let out = py.detach(|| intervals::kappa_bootstrap(sa, sb, k, w, &cl, n_resamples, seed)).or_py(py)?;
         Ok(out.into_pyarray(py))
     })
 }
@@ -175,18 +188,19 @@ fn kappa_ci<'py>(
     b: &Bound<'py, PyAny>,
     k: Option<usize>,
     weights_name: &str,
-    clusters: Option<PyReadonlyArray1<'py, i64>>,
+    clusters: Vec<PyReadonlyArray1<'py, i64>>,
+    cluster_names: Vec<String>,
     n_resamples: usize,
     level: f64,
     method_name: &str,
     seed: u64,
-) -> PyResult<(f64, f64, f64)> {
+) -> PyResult<CiTuple> {
     let (w, m) = (weights(py, weights_name)?, method(py, method_name)?);
-    let cl = cluster_slice(&clusters);
+    let cl = cluster_slices(&clusters, &cluster_names);
     with_label_type!(py, a, "a", T, {
         let (va, vb) = (view::<T>(py, a, "a")?, view::<T>(py, b, "b")?);
         let (sa, sb) = (va.as_slice().unwrap(), vb.as_slice().unwrap());
-        py.detach(|| intervals::kappa_ci(sa, sb, k, w, cl, n_resamples, level, m, seed)).or_py(py)
+        py.detach(|| intervals::kappa_ci(sa, sb, k, w, &cl, n_resamples, level, m, seed)).map(ci_tuple).or_py(py)
     })
 }
 
@@ -200,18 +214,19 @@ fn kappa_diff_ci<'py>(
     b2: &Bound<'py, PyAny>,
     k: Option<usize>,
     weights_name: &str,
-    clusters: Option<PyReadonlyArray1<'py, i64>>,
+    clusters: Vec<PyReadonlyArray1<'py, i64>>,
+    cluster_names: Vec<String>,
     n_resamples: usize,
     level: f64,
     method_name: &str,
     seed: u64,
-) -> PyResult<(f64, f64, f64)> {
+) -> PyResult<CiTuple> {
     let (w, m) = (weights(py, weights_name)?, method(py, method_name)?);
-    let cl = cluster_slice(&clusters);
+    let cl = cluster_slices(&clusters, &cluster_names);
     with_label_type!(py, a1, "a1", T, {
         let (v1, v2, v3, v4) = (view::<T>(py, a1, "a1")?, view::<T>(py, b1, "b1")?, view::<T>(py, a2, "a2")?, view::<T>(py, b2, "b2")?);
         let (s1, s2, s3, s4) = (v1.as_slice().unwrap(), v2.as_slice().unwrap(), v3.as_slice().unwrap(), v4.as_slice().unwrap());
-        py.detach(|| intervals::kappa_diff_ci(s1, s2, s3, s4, k, w, cl, n_resamples, level, m, seed)).or_py(py)
+        py.detach(|| intervals::kappa_diff_ci(s1, s2, s3, s4, k, w, &cl, n_resamples, level, m, seed)).map(ci_tuple).or_py(py)
     })
 }
 
@@ -219,16 +234,17 @@ fn kappa_diff_ci<'py>(
 fn win_rate_ci(
     py: Python<'_>,
     outcomes: PyReadonlyArray1<'_, f64>,
-    clusters: Option<PyReadonlyArray1<'_, i64>>,
+    clusters: Vec<PyReadonlyArray1<'_, i64>>,
+    cluster_names: Vec<String>,
     n_resamples: usize,
     level: f64,
     method_name: &str,
     seed: u64,
-) -> PyResult<(f64, f64, f64)> {
+) -> PyResult<CiTuple> {
     let m = method(py, method_name)?;
     let o = outcomes.as_slice().map_err(|_| data_error(py, "outcomes", "must be C-contiguous"))?;
-    let cl = cluster_slice(&clusters);
-    py.detach(|| winrate::win_rate_ci(o, cl, n_resamples, level, m, seed)).or_py(py)
+    let cl = cluster_slices(&clusters, &cluster_names);
+    py.detach(|| winrate::win_rate_ci(o, &cl, n_resamples, level, m, seed)).map(ci_tuple).or_py(py)
 }
 
 #[pyfunction]

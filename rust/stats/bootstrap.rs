@@ -5,6 +5,7 @@
 //! multinomial draw over the cells of the total table, and a cluster bootstrap
 //! draws whole clusters (personas, prompts) and sums their tables. Either way a
 //! resample costs O(cells) or O(clusters x used cells), never O(items).
+//! `design.rs` combines these resamples into the interval of a design.
 
 use rand::RngCore;
 use rand_distr::{Binomial, Distribution};
@@ -17,6 +18,8 @@ use crate::rng::{below, stream};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    /// The design's standard error with a score or normal interval (see `design.rs`).
+    Auto,
     Percentile,
     Bca,
 }
@@ -24,9 +27,18 @@ pub enum Method {
 impl Method {
     pub fn parse(s: &str) -> Result<Method> {
         match s {
+            "auto" => Ok(Method::Auto),
             "percentile" => Ok(Method::Percentile),
             "bca" | "BCa" => Ok(Method::Bca),
-            other => Err(Error::new(ErrorKind::InvalidArgument, "method", format!("is {other:?}; use \"percentile\" or \"bca\""))),
+            other => Err(Error::new(ErrorKind::InvalidArgument, "method", format!("is {other:?}; use \"auto\", \"percentile\" or \"bca\""))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Method::Auto => "auto",
+            Method::Percentile => "percentile",
+            Method::Bca => "bca",
         }
     }
 }
@@ -87,7 +99,7 @@ impl Tables {
         Tables { used, clusters: n_clusters, counts }
     }
 
-    fn total(&self) -> Vec<u64> {
+    pub fn total(&self) -> Vec<u64> {
         let u = self.used.len();
         let mut t = vec![0u64; u];
         for row in self.counts.chunks_exact(u.max(1)) {
@@ -229,7 +241,7 @@ pub fn interval(estimate: f64, boot: &[f64], jack: &[(f64, f64)], level: f64, me
     }
     let alpha = (1.0 - level) / 2.0;
     let (q_lo, q_hi) = match method {
-        Method::Percentile => (alpha, 1.0 - alpha),
+        Method::Percentile | Method::Auto => (alpha, 1.0 - alpha),
         Method::Bca => {
             let normal = Normal::standard();
             let below = v.iter().filter(|&&x| x < estimate).count() as f64 / v.len() as f64;
@@ -261,20 +273,6 @@ pub fn check_params(n_resamples: usize, level: f64) -> Result<()> {
     Ok(())
 }
 
-/// Estimate and interval of `stat` over `t`.
-pub fn ci<F>(t: &Tables, stat: &F, n_resamples: usize, level: f64, method: Method, seed: u64) -> Result<(f64, f64, f64)>
-where
-    F: Fn(&[u64], &[f64]) -> f64 + Sync,
-{
-    check_params(n_resamples, level)?;
-    let total: Vec<f64> = t.total().iter().map(|&c| c as f64).collect();
-    let estimate = stat(&t.used, &total);
-    let boot = resample(t, stat, n_resamples, seed);
-    let jack = if method == Method::Bca { jackknife(t, stat) } else { Vec::new() };
-    let (lo, hi) = interval(estimate, &boot, &jack, level, method);
-    Ok((estimate, lo, hi))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,9 +301,13 @@ mod tests {
         // 40 clusters of 25 items; each cluster is all 0 or all 1.
         let codes: Vec<u64> = (0..1000).map(|i| ((i / 25) % 2) as u64).collect();
         let ids: Vec<u32> = (0..1000).map(|i| (i / 25) as u32).collect();
-        let item = ci(&Tables::new(&codes, None), &mean_stat, 2000, 0.95, Method::Percentile, 3).unwrap();
-        let clus = ci(&Tables::new(&codes, Some((&ids, 40))), &mean_stat, 2000, 0.95, Method::Percentile, 3).unwrap();
-        assert!((clus.2 - clus.1) > 3.0 * (item.2 - item.1), "{item:?} {clus:?}");
+        let sd = |t: &Tables| {
+            let b = resample(t, &mean_stat, 2000, 3);
+            let m = b.iter().sum::<f64>() / b.len() as f64;
+            (b.iter().map(|x| (x - m).powi(2)).sum::<f64>() / b.len() as f64).sqrt()
+        };
+        let (item, clus) = (sd(&Tables::new(&codes, None)), sd(&Tables::new(&codes, Some((&ids, 40)))));
+        assert!(clus > 3.0 * item, "{item} {clus}");
     }
 
     #[test]

@@ -88,12 +88,17 @@ pub fn kappa_of_table(table: &[f64], k: usize, weights: Weights) -> Agreement {
 
 /// Kappa of a padded `(k+1)^2` table (row/column 0 = missing).
 pub fn kappa_of_padded(padded: &[f64], k: usize, weights: Weights) -> f64 {
+    agreement_of_padded(padded, k, weights).kappa
+}
+
+/// Kappa and its agreement figures from a padded `(k+1)^2` table.
+pub fn agreement_of_padded(padded: &[f64], k: usize, weights: Weights) -> Agreement {
     let w = k + 1;
     let mut t = Vec::with_capacity(k * k);
     for i in 1..w {
         t.extend_from_slice(&padded[i * w + 1..(i + 1) * w]);
     }
-    kappa_of_table(&t, k, weights).kappa
+    kappa_of_table(&t, k, weights)
 }
 
 /// Cohen's kappa of two label arrays.

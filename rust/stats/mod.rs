@@ -3,6 +3,7 @@
 
 pub mod bootstrap;
 pub mod confusion;
+pub mod design;
 pub mod fleiss;
 pub mod intervals;
 pub mod kappa;

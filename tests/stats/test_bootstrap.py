@@ -99,7 +99,7 @@ def test_item_bootstrap_distribution_matches_reference(ref, weights):
 def test_percentile_ci_matches_reference(ref, weights, level):
     rng = np.random.default_rng(2)
     a, b = ref.agreeing_labels(rng, 250, 3, 0.5, missing=0.05, dtype=np.int16)
-    got = stats.kappa_ci(a, b, weights=weights, n_resamples=B_IMPL, level=level, seed=5)
+    got = stats.kappa_ci(a, b, weights=weights, n_resamples=B_IMPL, level=level, method="percentile", seed=5)
     assert isinstance(got, Interval)
     assert got.estimate == pytest.approx(ref.sk_kappa(a, b, 3, weights), abs=1e-12)
     draws = ref.reference_item_bootstrap(a, b, 3, weights, B_REF, np.random.default_rng(7))
@@ -207,7 +207,7 @@ def test_same_seed_same_output_different_seed_different(ref):
         assert not np.array_equal(x, z)
         # the two seeds give distributions, not one shifted copy of the other
         assert np.mean(x != z) > 0.5
-        for method in ("percentile", "bca"):
+        for method in ("percentile", "bca", "auto"):
             c1 = stats.kappa_ci(a, b, n_resamples=500, seed=123, method=method, **kw)
             c2 = stats.kappa_ci(a, b, n_resamples=500, seed=123, method=method, **kw)
             c3 = stats.kappa_ci(a, b, n_resamples=500, seed=124, method=method, **kw)
@@ -259,7 +259,7 @@ def test_same_seed_same_output_whatever_the_thread_count():
 # --------------------------------------------------------------------------- undefined resamples
 
 
-def test_undefined_resamples_are_nan_and_dropped_from_ci():
+def test_undefined_resamples_are_nan_and_counted_in_ci():
     # four items, one of them the only use of category 1: a resample that
     # misses it has both annotators on category 0 alone (kappa undefined);
     # P(miss) = (3/4)^4. Every other resample has kappa exactly 1.
@@ -272,7 +272,11 @@ def test_undefined_resamples_are_nan_and_dropped_from_ci():
     assert np.all(draws[~np.isnan(draws)] == pytest.approx(1.0))
     ci = stats.kappa_ci(a, b, n_resamples=2000, seed=1)
     assert ci.estimate == pytest.approx(1.0)
-    assert ci.low == pytest.approx(1.0) and ci.high == pytest.approx(1.0)
+    # the undefined resamples are counted and reported, not silently dropped
+    assert ci.n_resamples == 2000 and abs(ci.undefined / 2000 - p) < Z * math.sqrt(p * (1 - p) / 2000)
+    assert f"{ci.undefined} of 2000 resamples had an undefined statistic" in ci.warning
+    # every defined resample is 1: the interval is a score interval, not [1, 1]
+    assert ci.high == 1.0 and ci.low < 0.5 and ci.method == "item-wilson"
 
 
 # --------------------------------------------------------------------------- cluster bootstrap
@@ -302,7 +306,7 @@ def test_cluster_bootstrap_matches_reference(ref, weights):
     assert got.shape == (B_IMPL,)
     expected = ref.reference_cluster_bootstrap(a, b, 3, weights, clusters, B_REF, np.random.default_rng(13))
     assert_distributions_agree(ref, got, expected, f"cluster bootstrap, weights={weights}")
-    ci = stats.kappa_ci(a, b, k=3, weights=weights, clusters=clusters, n_resamples=B_IMPL, seed=4)
+    ci = stats.kappa_ci(a, b, k=3, weights=weights, clusters=clusters, n_resamples=B_IMPL, method="percentile", seed=4)
     assert ci.estimate == pytest.approx(ref.sk_kappa(a, b, 3, weights), abs=1e-12)
     assert_interval_close(ref, ci, expected, 0.95, B_IMPL, "cluster percentile")
 
@@ -310,8 +314,8 @@ def test_cluster_bootstrap_matches_reference(ref, weights):
 def test_cluster_ci_wider_than_item_ci_under_within_cluster_correlation(ref):
     rng = np.random.default_rng(14)
     a, b, clusters = _clustered_data(rng, n_clusters=30)
-    item = stats.kappa_ci(a, b, n_resamples=5000, seed=2)
-    clus = stats.kappa_ci(a, b, clusters=clusters, n_resamples=5000, seed=2)
+    item = stats.kappa_ci(a, b, n_resamples=5000, method="percentile", seed=2)
+    clus = stats.kappa_ci(a, b, clusters=clusters, n_resamples=5000, method="percentile", seed=2)
     assert item.estimate == clus.estimate
     # the slow references give the expected ratio of widths; the package must
     # show the same inflation (here about 2x)
@@ -322,7 +326,7 @@ def test_cluster_ci_wider_than_item_ci_under_within_cluster_correlation(ref):
     ratio = (clus.high - clus.low) / (item.high - item.low)
     assert ratio > 1.5
     assert ratio == pytest.approx(ratio_ref, rel=0.2)
-    for method in ("percentile", "bca"):
+    for method in ("percentile", "bca", "auto"):
         i = stats.kappa_ci(a, b, n_resamples=5000, seed=3, method=method)
         c = stats.kappa_ci(a, b, clusters=clusters, n_resamples=5000, seed=3, method=method)
         assert (c.high - c.low) > 1.5 * (i.high - i.low)
@@ -375,14 +379,18 @@ def test_cluster_bca_matches_reference(ref, weights):
 # --------------------------------------------------------------------------- kappa_diff_ci
 
 
-@pytest.mark.parametrize("method", ["percentile", "bca"])
+@pytest.mark.parametrize("method", ["percentile", "bca", "auto"])
 @pytest.mark.parametrize("use_clusters", [False, True])
-def test_diff_of_a_run_with_itself_is_exactly_zero(ref, method, use_clusters):
+def test_diff_of_a_run_with_itself_is_zero_but_not_a_point(ref, method, use_clusters):
+    # every resample gives exactly 0; the interval is the unpaired worst-case
+    # spread of the two kappas, symmetric about 0, and says so
     rng = np.random.default_rng(21)
     a, b = ref.agreeing_labels(rng, 200, 4, 0.5)
     clusters = rng.integers(0, 20, 200) if use_clusters else None
     got = stats.kappa_diff_ci(a, b, a.copy(), b.copy(), clusters=clusters, n_resamples=1000, method=method, seed=1)
-    assert got == Interval(0.0, 0.0, 0.0)
+    assert got.estimate == 0.0
+    assert got.low == pytest.approx(-got.high, abs=1e-12) and 0.05 < got.high < 1.0
+    assert "no resample changed the difference" in got.warning
 
 
 def _two_runs(rng, n=300):
@@ -401,7 +409,7 @@ def test_paired_diff_ci_matches_reference(ref, weights):
     rng = np.random.default_rng(22)
     a1, b1, a2, b2 = _two_runs(rng)
     est = ref.sk_kappa(a1, b1, 3, weights) - ref.sk_kappa(a2, b2, 3, weights)
-    got = stats.kappa_diff_ci(a1, b1, a2, b2, weights=weights, n_resamples=B_IMPL, seed=2)
+    got = stats.kappa_diff_ci(a1, b1, a2, b2, weights=weights, n_resamples=B_IMPL, method="percentile", seed=2)
     assert got.estimate == pytest.approx(est, abs=1e-12)
     # reference: the same resampled items feed both kappas
     idx = np.random.default_rng(23).integers(0, a1.size, size=(B_REF, a1.size))
@@ -423,7 +431,7 @@ def test_paired_diff_ci_with_clusters_matches_reference(ref):
     rng = np.random.default_rng(26)
     a1, b1, a2, b2 = _two_runs(rng, n=300)
     clusters = np.repeat(np.arange(30), 10)
-    got = stats.kappa_diff_ci(a1, b1, a2, b2, clusters=clusters, n_resamples=B_IMPL, seed=3)
+    got = stats.kappa_diff_ci(a1, b1, a2, b2, clusters=clusters, n_resamples=B_IMPL, method="percentile", seed=3)
     t1 = ref.cluster_tables(a1, b1, 3, clusters).astype(float)
     t2 = ref.cluster_tables(a2, b2, 3, clusters).astype(float)
     counts = ref.resample_counts(30, B_REF, np.random.default_rng(27))
@@ -461,14 +469,17 @@ def test_win_rate_estimate_is_wins_plus_half_ties():
     assert stats.win_rate(pl.Series(booleans), n_resamples=200, seed=3) == stats.win_rate(
         booleans.astype(np.float64), n_resamples=200, seed=3
     )
-    assert stats.win_rate([1, 1, 1], n_resamples=100) == Interval(1.0, 1.0, 1.0)
+    # all wins: a score interval over the 3 items, not the point [1, 1]
+    three = stats.win_rate([1, 1, 1], n_resamples=100)
+    assert three.estimate == three.high == 1.0 and 0.0 < three.low < 0.6
+    assert "same value" in three.warning and "only 3 items" in three.warning
 
 
 @pytest.mark.parametrize("level", [0.95, 0.9])
 def test_win_rate_ci_matches_reference(ref, level):
     rng = np.random.default_rng(30)
     outcomes = rng.choice([0.0, 0.5, 1.0], p=[0.35, 0.15, 0.5], size=300)
-    got = stats.win_rate(outcomes, n_resamples=B_IMPL, level=level, seed=6)
+    got = stats.win_rate(outcomes, n_resamples=B_IMPL, level=level, method="percentile", seed=6)
     idx = np.random.default_rng(31).integers(0, 300, size=(B_REF, 300))
     draws = outcomes[idx].mean(axis=1)
     assert_interval_close(ref, got, draws, level, B_IMPL, "win rate")
@@ -481,7 +492,7 @@ def test_win_rate_cluster_ci_matches_reference(ref):
     clusters = np.repeat(np.arange(n_clusters), sizes)
     pref = rng.choice([0.1, 0.9], size=n_clusters)[clusters]  # strong persona effect
     outcomes = (rng.random(clusters.size) < pref).astype(float)
-    got = stats.win_rate(outcomes, clusters=clusters, n_resamples=B_IMPL, seed=7)
+    got = stats.win_rate(outcomes, clusters=clusters, n_resamples=B_IMPL, method="percentile", seed=7)
     assert got.estimate == pytest.approx(outcomes.mean(), abs=1e-12)
     sums = np.bincount(clusters, weights=outcomes)
     counts = ref.resample_counts(n_clusters, B_REF, np.random.default_rng(33))

@@ -29,6 +29,11 @@ def test_assign_prompts_golden():
 def test_kappa_ci_golden():
     a = np.array([0, 1, 1, 0, 1, 0, 1, 1, 0, 0] * 10, dtype=np.int8)
     b = np.array([0, 1, 0, 0, 1, 1, 1, 1, 0, 1] * 10, dtype=np.int8)
-    est, low, high = stats.kappa_ci(a, b, n_resamples=200, seed=42)
+    est, low, high = stats.kappa_ci(a, b, n_resamples=200, method="percentile", seed=42)
     assert est == pytest.approx(0.4, abs=1e-15)
     assert (low, high) == pytest.approx((0.215432313814504, 0.5609479177305841), abs=1e-12)
+    # the crossed default (the labels repeat with the question: a large question effect)
+    crossed = stats.kappa_ci(a, b, clusters=(np.arange(100) // 10, np.arange(100) % 10), n_resamples=200, seed=42)
+    assert (crossed.low, crossed.high, crossed.se) == pytest.approx(
+        (-0.277224281247443, 0.8116926232627137, 0.28557095214631245), abs=1e-12
+    )
