@@ -11,12 +11,14 @@ from persona_exp.cli.output import print_frame, print_json
 
 
 def add(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("diff", help="compare two runs: spec, plan, metrics with paired CIs, flipped judgments")
+    p = sub.add_parser("diff", help="compare two runs: spec, plan, each run's metrics and their changes with CIs, flipped judgments")
     p.add_argument("a", help="run id, latest, latest~N, or a spec path (its latest run)")
     p.add_argument("b", nargs="?", default=None, help="the newer run (default: the latest run of A's experiment)")
     p.add_argument("--dir", default=".persona-exp")
     p.add_argument("--n-resamples", type=int, default=1000)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--multiplicity", choices=["holm", "bh", "none"], default=None,
+                   help="correction over the metrics' changes (default: run B's analysis.multiplicity, holm unless set)")
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true")
     fmt.add_argument("--md", action="store_true", help="Markdown report")
@@ -35,11 +37,11 @@ def _resolve(root: str, ref: str, experiment: str | None):
 
 
 def main(args: argparse.Namespace) -> int:
-    from persona_exp.diff import diff_runs, to_markdown
+    from persona_exp.diff import cell, diff_runs, legend, to_markdown
 
     a = _resolve(args.dir, args.a, None)
     b = _resolve(args.dir, "latest", a.experiment) if args.b is None else _resolve(args.dir, args.b, None)
-    d = diff_runs(a, b, n_resamples=args.n_resamples, seed=args.seed)
+    d = diff_runs(a, b, n_resamples=args.n_resamples, seed=args.seed, multiplicity=args.multiplicity)
     if args.json:
         print_json(d)
         return 0
@@ -47,14 +49,19 @@ def main(args: argparse.Namespace) -> int:
         print(to_markdown(d), end="")
         return 0
     print(f"diff {d['a']} -> {d['b']}")
+    for w in d["warnings"]:
+        print(f"WARNING: {w}")
     print("spec:" if d["spec"] else "spec: no change")
     for c in d["spec"]:
         print(f"  {c['field']}: {c['old']!r} -> {c['new']!r}")
     p = d["plan"]
     print(f"plan: {p['added']} calls added, {p['removed']} removed, {p['reused']} reused; {p['served_from_cache_in_b']} served from the cache in B")
     if d["metrics"]:
-        frame = pl.DataFrame(d["metrics"]).with_columns(pl.when(pl.col("flagged")).then(pl.lit("*")).otherwise(pl.lit("")).alias("flagged"))
-        print_frame(frame, "metrics (B - A, paired bootstrap CI; * = CI excludes 0)")
+        rows = [{"metric": m["metric"], "A": cell(m["a"], m["a_low"], m["a_high"]), "B": cell(m["b"], m["b_low"], m["b_high"]),
+                 "change": cell(m["delta"], m["low"], m["high"], signed=True) if m["status"] == "compared" else m["status"],
+                 "how": (m["comparison"] or "") + (f" ({m['warning']})" if m["warning"] else ""),
+                 "adj. p": m["p_adjusted"], "survives": "*" if m["flagged"] else ""} for m in d["metrics"]]
+        print_frame(pl.DataFrame(rows, schema_overrides={"adj. p": pl.Float64}), "metrics: " + legend(d), limit=200)
     f = d["flips"]
     print(f"flipped judgments: {f['total']} of {f['shared']} shared")
     for ex in f["examples"]:

@@ -26,10 +26,30 @@ def _cell(v: Any) -> str:
     return str(v)
 
 
+def _compact(frame: pl.DataFrame) -> tuple[pl.DataFrame, list[str]]:
+    """Columns that say nothing row by row leave the table: empty ones are
+    dropped, and a text column with one value on every row becomes one line
+    under the table."""
+    notes = []
+    keep = []
+    for name in frame.columns:
+        col = frame[name]
+        if col.dtype == pl.String:
+            values = col.drop_nulls().filter(col.drop_nulls() != "")
+            if values.len() == 0:
+                continue
+            if frame.height > 1 and values.len() == frame.height and values.n_unique() == 1:
+                notes.append(f"{name}: {values[0]} (every row)")
+                continue
+        keep.append(col)
+    return pl.DataFrame(keep) if keep else frame, notes
+
+
 def print_frame(frame: pl.DataFrame, title: str | None = None, limit: int = 50) -> None:
     from rich.table import Table
     from rich.text import Text
 
+    frame, notes = _compact(frame)
     table = Table(title=title, title_justify="left")
     for name in frame.columns:
         table.add_column(Text(name), justify="right" if frame[name].dtype.is_numeric() else "left")
@@ -38,6 +58,8 @@ def print_frame(frame: pl.DataFrame, title: str | None = None, limit: int = 50) 
     console().print(table)
     if frame.height > limit:
         print(f"... {frame.height - limit} more rows")
+    for note in notes:
+        print(note)
 
 
 def print_json(obj: Any) -> None:

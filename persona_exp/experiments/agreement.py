@@ -4,9 +4,11 @@ prefer the same answers when they role-play the same personas?
 Every (persona, question) item gets a baseline answer and a persona-refined one
 (critique + revision); each judge model role-plays the persona and picks one.
 Cohen's kappa between every two judges over the items gives the agreement
-matrix; per-persona kappas give the histograms. Human annotations join as one
-more annotator: a CSV with one row per (item, annotator) and the letter they
-chose, reduced per item by majority vote (paper: 3 of 4). The run stores an
+matrix (each with a bootstrap interval over personas x questions and a test
+against chance agreement); per-persona kappas give the histograms. Human
+annotations join as one more annotator: a CSV with one row per (item,
+annotator) and the letter they chose, reduced per item by majority vote
+(paper: 3 of 4). The run stores an
 annotation sheet (CSV) with exactly what people should be shown.
 """
 
@@ -20,6 +22,7 @@ import polars as pl
 from pydantic import Field
 
 from persona_exp import stats
+from persona_exp.analysis import change_row, describe, design_sentence, interval, settings, tested
 from persona_exp.errors import DataError
 from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, choose_personas, choose_questions
 from persona_exp.plan import Plan
@@ -110,27 +113,38 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
         labels.append(human_labels(p.human, items, p.human_majority))
     matrix = stats.kappa_matrix(np.vstack(labels), k=2)
     personas = items["persona_id"].to_numpy()
-    pairs, per_persona = [], []
+    questions = items["question_id"].to_numpy()
+    cfg = settings(ctx)
+    pairs, per_persona, named = [], [], []
     for i in range(len(names)):
         for j in range(i + 1, len(names)):
             a, b = labels[i], labels[j]
             both = (a >= 0) & (b >= 0)
-            est, lo, hi = (stats.kappa_ci(a, b, k=2, clusters=personas, n_resamples=p.n_resamples, level=p.level, seed=ctx.seed)
-                           if both.sum() >= 2 else (float("nan"),) * 3)
-            pairs.append({"a": names[i], "b": names[j], "kappa": est, "ci_low": lo, "ci_high": hi, "items": int(both.sum())})
+            est = interval("kappa", a[both], b[both], units={"persona": personas[both], "question": questions[both]},
+                           n_resamples=p.n_resamples, level=p.level, seed=ctx.seed, null=0.0)
+            named.append((f"kappa[{names[i]}~{names[j]}]", est))
+            pairs.append({"a": names[i], "b": names[j], "kappa": est.estimate, "ci_low": est.low, "ci_high": est.high, "items": int(both.sum()),
+                          "over": est.over(), "note": est.warning or ""})
             for pid in np.unique(personas):
                 m = personas == pid
                 if ((a[m] >= 0) & (b[m] >= 0)).any():
                     per_persona.append({"a": names[i], "b": names[j], "persona_id": str(pid), "kappa": stats.cohen_kappa(a[m], b[m], k=2)})
+    marked = tested(named, cfg.multiplicity, 1 - p.level)
+    for r, m in zip(pairs, marked):
+        r.update(p_adjusted=m["p_adjusted"], survives=m["survives"])
+    title = ("Judge agreement: Cohen's kappa between annotators over the same persona-question items\n"
+             f"{design_sentence([e for _, e in named], p.level)}; {describe(cfg.multiplicity, 1 - p.level, sum(np.isfinite(e.p) for _, e in named))}"
+             " (null: no agreement beyond chance, kappa 0)")
     wide = pl.DataFrame({"annotator": names, **{n: matrix[:, c] for c, n in enumerate(names)}})
     sheet = items.with_columns(
         pl.Series("response_a", [results[r if a else bk].output() if results.get(r if a else bk) else None for r, bk, a in zip(items["revise_key"], items["base_key"], items["refined_is_a"])], dtype=pl.String),
         pl.Series("response_b", [results[bk if a else r].output() if results.get(bk if a else r) else None for r, bk, a in zip(items["revise_key"], items["base_key"], items["refined_is_a"])], dtype=pl.String),
     ).select("item_id", "persona", "question", "response_a", "response_b")
     metrics = {"kappa": {f"{r['a']}~{r['b']}": {"estimate": r["kappa"], "low": r["ci_low"], "high": r["ci_high"]} for r in pairs},
-               "annotators": names, "level": p.level}
+               "headline": marked, "multiplicity": {"method": cfg.multiplicity, "alpha": 1 - p.level, "null": "kappa 0 (chance agreement)"},
+               "title": title, "annotators": names, "level": p.level}
     return Analysis(
-        title="Judge agreement: Cohen's kappa between annotators over the same persona-question items",
+        title=title,
         headline=pl.DataFrame(pairs),
         tables={"agreement_pairs": pl.DataFrame(pairs), "kappa_matrix": wide, "persona_kappas": pl.DataFrame(per_persona),
                 "agreement_labels": items.select("item_id", "persona_id", "question_id").with_columns(
@@ -140,11 +154,10 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
     )
 
 
-def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, seed: int, examples: int) -> dict:
-    """Kappa of every pair of annotators both runs have, with a paired cluster
-    bootstrap over the items both labelled; items whose labels changed."""
-    from persona_exp.errors import DataError
-
+def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, level: float = 0.95, seed: int, examples: int) -> dict:
+    """Kappa of every pair of annotators both runs have, with a paired
+    bootstrap over personas x questions of the items both labelled; items
+    whose labels changed."""
     for t, run in ((ta, "A"), (tb, "B")):
         if "agreement_labels" not in t:
             raise DataError(f"run {run} has no agreement_labels table, so its kappas cannot be compared.")
@@ -156,14 +169,13 @@ def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resample
         for y in names[i + 1:]:
             arrays = [shared[c].to_numpy() for c in (x, y, f"{x}_b", f"{y}_b")]
             both = np.all([arr >= 0 for arr in arrays], axis=0)
-            if both.sum() < 2:
-                continue
-            arrays = [arr[both] for arr in arrays]
-            ka, kb = stats.cohen_kappa(arrays[0], arrays[1], k=2), stats.cohen_kappa(arrays[2], arrays[3], k=2)
-            d, lo, hi = stats.kappa_diff_ci(arrays[2], arrays[3], arrays[0], arrays[1], k=2, clusters=shared["persona_id"].to_numpy()[both],
-                                            n_resamples=n_resamples, seed=seed)
-            metrics.append({"metric": f"kappa[{x}~{y}]", "a": ka, "b": kb, "delta": d, "low": lo, "high": hi, "flagged": bool(lo > 0 or hi < 0), "items": int(both.sum())})
+            # kappa_diff gives kappa(first pair) - kappa(second pair); we report B - A.
+            est = interval("kappa_diff", *(arrays[k][both] for k in (2, 3, 0, 1)),
+                           units={"persona": shared["persona_id"].to_numpy()[both], "question": shared["question_id"].to_numpy()[both]},
+                           n_resamples=n_resamples, level=level, seed=seed, null=0.0)
+            count = [int(((lab[x] >= 0) & (lab[y] >= 0)).sum()) for lab in (la, lb)]
+            metrics.append(change_row(f"kappa[{x}~{y}]", est, *count))
     changed = shared.filter(pl.any_horizontal([pl.col(n) != pl.col(f"{n}_b") for n in names])) if names else shared.head(0)
     by_group = [{"group": f"annotator {n}", "flips": int((shared[n] != shared[f"{n}_b"]).sum())} for n in names]
     ex = [f"item {r['item_id']}: " + ", ".join(f"{n} {r[n]}->{r[n + '_b']}" for n in names if r[n] != r[n + "_b"]) for r in changed.head(examples).iter_rows(named=True)]
-    return {"metrics": metrics, "flips": {"shared": shared.height, "total": changed.height, "by_group": by_group, "examples": ex}}
+    return {"metrics": metrics, "flips": {"shared": shared.height, "a": la.height, "b": lb.height, "total": changed.height, "by_group": by_group, "examples": ex}}

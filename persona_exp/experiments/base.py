@@ -48,7 +48,9 @@ class Analysis:
 
 
 class IntervalParams(Templated):
-    """Bootstrap settings shared by every experiment that reports intervals."""
+    """Bootstrap settings shared by every experiment that reports intervals;
+    ``level`` also sets the level of the headline's tests (alpha = 1 - level,
+    corrected as the spec's ``analysis.multiplicity`` says)."""
 
     n_resamples: int = Field(1000, ge=100)
     level: float = Field(0.95, gt=0, lt=1)

@@ -7,10 +7,12 @@ directly), ``cot`` (persona, think step by step, then answer) and
 then answer from that summary). A critic judge reads each answer and returns
 JSON ``{"needs_revision": ...}``: the personalization critic sees the persona,
 the helpfulness critic does not. Accuracy = share of answers that need no
-revision, per mode and critic, with cluster-bootstrap intervals over personas;
-pass@k over ``samples`` answers per item (unbiased estimator of Chen et al.
+revision, per mode and critic, with bootstrap intervals over personas x
+questions (over questions alone where neither the answer nor the critic sees
+the persona), and each mode's paired change against mode ``none``, marked when
+it survives the multiplicity correction (``analysis.multiplicity``); pass@k over ``samples`` answers per item (unbiased estimator of Chen et al.
 2021); and accuracy restricted to intersections of attribute values
-(``slice_by``).
+(``slice_by``), tested the same way within each slice.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from __future__ import annotations
 from math import comb
 from typing import Literal
 
+import numpy as np
 import polars as pl
 from pydantic import Field
 
-from persona_exp import stats
+from persona_exp.analysis import Estimate, describe, design_sentence, interval, paired_rates, real_units, settings, tested, with_test
 from persona_exp.errors import PlanError
 from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams, choose_personas, choose_questions
 from persona_exp.plan import Plan
@@ -35,6 +38,11 @@ Critic = Literal["personalization", "helpfulness"]
 
 
 class Params(IntervalParams):
+    TEMPLATE_FIELDS = {
+        **{f"{m}_template": ("question", "persona") for m in ("answer", "persona", "cot", "summarize")},
+        "summary_answer_template": ("question", "summary"),
+        **{f"{c}_critic_template": ("question", "persona", "response") for c in ("personalization", "helpfulness")},
+    }
     kind: Literal["conditioning"] = "conditioning"
     modes: list[Mode] = Field(default_factory=lambda: ["none", "persona", "cot", "summarize"], min_length=1)
     critics: list[Critic] = Field(default_factory=lambda: ["personalization", "helpfulness"], min_length=1)
@@ -95,9 +103,51 @@ def pass_at_k(n: int, c: int, k: int) -> float:
     return 1.0 - comb(n - c, k) / comb(n, k)
 
 
+FACTORS = {"persona": "persona_id", "question": "question_id"}
+PAIR_IDS = ["persona_id", "question_id", "sample", "critic"]
+
+
+def _accuracy(g: pl.DataFrame, p: Params, seed: int) -> Estimate:
+    """Accuracy over the units the critic's calls vary with: an answer the
+    persona never saw, judged by a critic that does not see it either, is one
+    observation per question, however many personas share it."""
+    use = real_units(g, FACTORS, "critic_key")
+    return interval("rate", g["passed"].to_numpy(), units={u: g[c].to_numpy() for u, c in use.items()}, n_resamples=p.n_resamples, level=p.level, seed=seed)
+
+
+def _versus(g: pl.DataFrame, base: pl.DataFrame, p: Params, seed: int) -> Estimate:
+    """Accuracy minus the baseline mode's on the same persona, question, sample
+    and critic (paired), tested against no difference."""
+    j = base.select(*PAIR_IDS, "passed", "critic_key").join(g.select(*PAIR_IDS, "passed", "critic_key"), on=PAIR_IDS, suffix="_m")
+    j = j.with_columns(pl.concat_str(["critic_key", "critic_key_m"]).alias("_pair"))
+    use = real_units(j, FACTORS, "_pair") if j.height else FACTORS
+    return interval("rate_diff", j["passed"].to_numpy(), j["passed_m"].to_numpy(), units={u: j[c].to_numpy() for u, c in use.items()},
+                    n_resamples=p.n_resamples, level=p.level, seed=seed, null=0.0)
+
+
+def _tested_rows(groups: list[tuple[dict, pl.DataFrame, pl.DataFrame | None]], p: Params, seed: int, cfg, base_mode: str) -> tuple[list[dict], list[tuple[str, Estimate]]]:
+    """Per group (its labels, its answers, the baseline mode's answers or
+    None): accuracy with its interval, and the paired change against the
+    baseline mode, marked by the multiplicity correction over the groups."""
+    rows, named = [], []
+    for labels, g, base in groups:
+        acc = _accuracy(g, p, seed)
+        vs = _versus(g, base, p, seed) if base is not None else None
+        rows.append({**labels, "accuracy": acc.estimate, "ci_low": acc.low, "ci_high": acc.high, "answers": g.height, "over": acc.over(),
+                     f"vs_{base_mode}": vs.estimate if vs else float("nan"), "vs_low": vs.low if vs else float("nan"), "vs_high": vs.high if vs else float("nan"),
+                     "note": "; ".join(w for w in (acc.warning, vs and vs.warning and f"vs {base_mode}: {vs.warning}") if w)})
+        named.append(("/".join(str(v) for v in labels.values()), with_test(acc, None, vs.p if vs else float("nan"))))
+    marked = tested(named, cfg.multiplicity, 1 - p.level)
+    for r, m in zip(rows, marked):
+        r.update(p_adjusted=m["p_adjusted"], survives=m["survives"])
+    return rows, named
+
+
 def analyze(ctx: Context, design: Design, results) -> Analysis:
     p: Params = ctx.params
+    cfg = settings(ctx)
     items = design.items
+    base_mode = "none" if "none" in p.modes else p.modes[0]
 
     def passed(key: str) -> float | None:
         r = results.get(key)
@@ -105,29 +155,42 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
 
     scored = items.with_columns(pl.Series("passed", [passed(k) for k in items["critic_key"]], dtype=pl.Float64))
     judged = scored.filter(pl.col("passed").is_not_null())
-    rows = []
-    for (mode, critic), g in judged.group_by(["mode", "critic"], maintain_order=True):
-        est, lo, hi = stats.win_rate(g["passed"].to_numpy(), clusters=g["persona_id"].to_numpy(), n_resamples=p.n_resamples, level=p.level, seed=ctx.seed)
-        row = {"mode": mode, "critic": critic, "accuracy": est, "ci_low": lo, "ci_high": hi, "answers": g.height}
+
+    def groups(frame: pl.DataFrame, keys: list[str]) -> list[tuple[dict, pl.DataFrame, pl.DataFrame | None]]:
+        out = []
+        for values, g in frame.group_by([*keys, "mode", "critic"], maintain_order=True):
+            labels = dict(zip([*keys, "mode", "critic"], values))
+            base = None if labels["mode"] == base_mode else frame.filter(
+                pl.all_horizontal([pl.col(k) == labels[k] for k in keys] + [pl.col("mode") == base_mode, pl.col("critic") == labels["critic"]]))
+            out.append((labels, g, base))
+        return out
+
+    rows, named = _tested_rows(groups(judged, []), p, ctx.seed, cfg, base_mode)
+    for row, (_, g, _) in zip(rows, groups(judged, [])):
         per_item = g.group_by(["persona_id", "question_id"]).agg(n=pl.len(), c=pl.col("passed").sum())
         for k in p.pass_k:
             row[f"pass@{k}"] = sum(pass_at_k(n, int(c), k) for n, c in zip(per_item["n"], per_item["c"]) if n >= k) / max(per_item.height, 1)
-        rows.append(row)
     headline = pl.DataFrame(rows)
     tables = {"conditioning": headline, "conditioning_answers": scored}
     if p.slice_by:
         keys = [f"slice_{a}" for a in p.slice_by]
-        tables["conditioning_slices"] = (
-            judged.group_by([*keys, "mode", "critic"]).agg(accuracy=pl.col("passed").mean(), answers=pl.len()).sort([*keys, "mode", "critic"])
-        )
+        slice_rows, _ = _tested_rows(groups(judged.sort(keys), keys), p, ctx.seed, cfg, base_mode)
+        tables["conditioning_slices"] = pl.DataFrame(slice_rows).sort([*keys, "mode", "critic"])
+    estimates = [e for _, e in named]
+    alpha = 1 - p.level
+    title = ("Conditioning methods: share of answers the critic accepts\n"
+             f"{design_sentence(estimates, p.level)} (an answer neither the mode nor the critic shows the persona varies by question only); "
+             f"vs_{base_mode}: paired change against mode {base_mode} on the same items; "
+             f"{describe(cfg.multiplicity, alpha, sum(np.isfinite(e.p) for e in estimates))} (null: no change against {base_mode}; slices are their own family)")
     metrics = {"accuracy": {f"{r['mode']}/{r['critic']}": {"estimate": r["accuracy"], "low": r["ci_low"], "high": r["ci_high"]} for r in rows},
-               "unjudged": scored.height - judged.height, "level": p.level}
-    return Analysis("Conditioning methods: share of answers the critic accepts", headline, tables, metrics)
+               "headline": [{**m, "metric": f"accuracy[{m['metric']}]"} for m in tested(named, cfg.multiplicity, alpha)],
+               "multiplicity": {"method": cfg.multiplicity, "alpha": alpha, "null": f"a mode's accuracy equals mode {base_mode}'s on the same items"},
+               "title": title, "unjudged": scored.height - judged.height, "level": p.level}
+    return Analysis(title, headline, tables, metrics)
 
 
-def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, seed: int, examples: int) -> dict:
+def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, level: float = 0.95, seed: int, examples: int) -> dict:
     """Accuracy per mode and critic, paired over the answers both runs scored."""
-    from persona_exp.diff import paired_rates
-
     return paired_rates(ta, tb, table="conditioning_answers", ids=["persona_id", "question_id", "mode", "sample", "critic"], outcome="passed",
-                        group=["mode", "critic"], cluster="persona_id", metric="accuracy", n_resamples=n_resamples, seed=seed, examples=examples, overall=False)
+                        group=["mode", "critic"], units=FACTORS, key="critic_key", metric="accuracy", n_resamples=n_resamples, level=level,
+                        seed=seed, examples=examples, overall=False)

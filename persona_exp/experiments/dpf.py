@@ -8,7 +8,8 @@ train prompts (its own train pairs and its seen-prompt test pairs) and
 personas), a critique and a revision tailor it to the persona, and the pair
 (chosen = revision, rejected = base answer) goes into the dataset. A
 role-playing judge then checks how often the persona really prefers the
-revision (paper: 96%), with a cluster-bootstrap interval over personas.
+revision (paper: 96%), with a bootstrap interval over personas x prompts (a
+prompt is asked of several personas) and a test against indifference (0.5).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pydantic import Field
 
 from persona_exp import prompts as prompt_sets
 from persona_exp import stats
+from persona_exp.analysis import describe, design_sentence, interval, paired_rates, settings, tested
 from persona_exp.errors import PlanError
 from persona_exp.experiments.base import Analysis, Context, Design, RefineParams
 from persona_exp.steps import add_judgment, add_refinement, preferred
@@ -94,27 +96,39 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
         pl.Series("persona_prefers_chosen", [verdict(k, a) for k, a in zip(items["judge_key"], items["revised_is_a"])], dtype=pl.Float64),
     )
     complete = pairs.filter(pl.col("chosen").is_not_null() & pl.col("rejected").is_not_null())
-    rows = []
+    cfg = settings(ctx)
+    rows, named = [], []
     for part in (*SPLITS, "all"):
         g = pairs if part == "all" else pairs.filter(pl.col("split") == part)
         judged = g.filter(pl.col("persona_prefers_chosen").is_not_null())
-        if p.verify and judged.height >= 2:
-            rate, lo, hi = stats.win_rate(judged["persona_prefers_chosen"].to_numpy(), clusters=judged["persona_id"].to_numpy(),
-                                          n_resamples=p.n_resamples, level=p.level, seed=ctx.seed)
-        else:
-            rate = lo = hi = float("nan")
-        rows.append({"split": part, "pairs": g.filter(pl.col("chosen").is_not_null() & pl.col("rejected").is_not_null()).height,
-                     "judged": judged.height, "prefers_revision": rate, "ci_low": lo, "ci_high": hi})
+        est = interval("rate", judged["persona_prefers_chosen"].to_numpy(),
+                       units={"persona": judged["persona_id"].to_numpy(), "prompt": judged["prompt_id"].to_numpy()},
+                       n_resamples=p.n_resamples, level=p.level, seed=ctx.seed, null=0.5) if p.verify else None
+        if est is not None:
+            named.append((f"prefers_revision[{part}]", est))
+        rows.append({"split": part, "pairs": g.filter(pl.col("chosen").is_not_null() & pl.col("rejected").is_not_null()).height, "judged": judged.height,
+                     "prefers_revision": est.estimate if est else float("nan"), "ci_low": est.low if est else float("nan"),
+                     "ci_high": est.high if est else float("nan"), "over": est.over() if est else "", "note": (est.warning or "") if est else "not verified"})
+    marked = tested(named, cfg.multiplicity, 1 - p.level)
+    for r, m in zip(rows, marked):
+        r.update(p_adjusted=m["p_adjusted"], survives=m["survives"])
     summary = pl.DataFrame(rows)
     overall = rows[-1]
+    title = "DPF preference dataset: pairs per split and how often the persona prefers the revision"
+    if named:
+        title += (f"\n{design_sentence([e for _, e in named], p.level)}; {describe(cfg.multiplicity, 1 - p.level, sum(np.isfinite(e.p) for _, e in named))}"
+                  " (null: the persona is indifferent, rate 0.5)")
     metrics = {
         "verification_rate": {"estimate": overall["prefers_revision"], "low": overall["ci_low"], "high": overall["ci_high"]},
+        "headline": marked,
+        "multiplicity": {"method": cfg.multiplicity, "alpha": 1 - p.level, "null": "the persona prefers the revision half the time (0.5)"},
+        "title": title,
         "pairs": {r["split"]: r["pairs"] for r in rows},
         "incomplete_pairs": pairs.height - complete.height,
         "level": p.level,
     }
     return Analysis(
-        title="DPF preference dataset: pairs per split and how often the persona prefers the revision",
+        title=title,
         headline=summary,
         tables={"dpf_summary": summary, "preferences": complete},
         metrics=metrics,
@@ -122,9 +136,8 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
     )
 
 
-def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, seed: int, examples: int) -> dict:
+def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, level: float = 0.95, seed: int, examples: int) -> dict:
     """The verification rate per split, paired over the pairs both runs judged."""
-    from persona_exp.diff import paired_rates
-
     return paired_rates(ta, tb, table="preferences", ids=["persona_id", "prompt_id", "split"], outcome="persona_prefers_chosen", group=["split"],
-                        cluster="persona_id", metric="prefers_revision", n_resamples=n_resamples, seed=seed, examples=examples)
+                        units={"persona": "persona_id", "prompt": "prompt_id"}, metric="prefers_revision", n_resamples=n_resamples, level=level,
+                        seed=seed, examples=examples)

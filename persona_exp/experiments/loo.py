@@ -7,9 +7,12 @@ Every question gets a baseline answer (no persona) and a persona-refined answer
 prompts); the judge role-plays each version and picks the answer it prefers.
 The agreement of the two versions (Cohen's kappa over questions) measures how
 little a_i matters: lower kappa = more influence. Per attribute we report the
-pooled kappa with a cluster-bootstrap interval (clusters = personas, so the
-dependence of a persona's judgments is respected) and the distribution of the
-per-persona kappas.
+pooled kappa with a bootstrap interval over its design's units, personas x
+questions (every persona answers the same questions, so both vary), the
+distribution of the per-persona kappas, a test of each attribute against the
+mean of the others (corrected for testing them all, ``analysis.multiplicity``),
+an interval for each attribute's rank, and whether the top attribute is
+separable from the next.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import polars as pl
 from pydantic import Field
 
 from persona_exp import stats
+from persona_exp.analysis import Estimate, change_row, describe, design_sentence, interval, normal_p, settings, tested, with_test, z_of
 from persona_exp.errors import PlanError
 from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, choose_questions
 from persona_exp.plan import Plan
@@ -78,20 +82,18 @@ def build(ctx: Context) -> Design:
 
 def analyze(ctx: Context, design: Design, results) -> Analysis:
     p: Params = ctx.params
+    cfg = settings(ctx)
+    alpha = 1 - p.level
     items = design.items.with_columns(
         pl.Series("without", [preferred(results, k, a) for k, a in zip(design.items["judge_without_key"], design.items["refined_is_a"])], dtype=pl.Int8),
         pl.Series("with", [preferred(results, k, a) for k, a in zip(design.items["judge_with_key"], design.items["refined_is_a"])], dtype=pl.Int8),
     )
-    rows = []
-    per_pair = []
+    rows, per_pair, named = [], [], []
     for (attr,), g in items.group_by(["attribute"], maintain_order=True):
-        a, b = g["without"].to_numpy(), g["with"].to_numpy()
-        personas = g["persona_id"].to_numpy()
-        valid = (a >= 0) & (b >= 0)
-        if valid.sum() < 2:
-            est = lo = hi = float("nan")
-        else:
-            est, lo, hi = stats.kappa_ci(a, b, k=2, clusters=personas, n_resamples=p.n_resamples, level=p.level, seed=ctx.seed)
+        v = g.filter((pl.col("without") >= 0) & (pl.col("with") >= 0))
+        est = interval("kappa", v["without"].to_numpy(), v["with"].to_numpy(), units={"persona": v["persona_id"].to_numpy(), "question": v["question_id"].to_numpy()},
+                       n_resamples=p.n_resamples, level=p.level, seed=ctx.seed)
+        named.append((f"kappa[{attr}]", est))
         pair_k = []
         for (pid,), pg in g.group_by(["persona_id"], maintain_order=True):
             kv = stats.cohen_kappa(pg["without"].to_numpy(), pg["with"].to_numpy(), k=2) if ((pg["without"] >= 0) & (pg["with"] >= 0)).sum() else float("nan")
@@ -99,48 +101,118 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
             per_pair.append({"attribute": attr, "persona_id": pid, "kappa": kv})
         ks = np.array(pair_k, dtype=float)
         finite = ks[np.isfinite(ks)]
-        rows.append(
-            {
-                "attribute": attr,
-                "kappa": est,
-                "ci_low": lo,
-                "ci_high": hi,
-                "median_persona_kappa": float(np.median(finite)) if finite.size else float("nan"),
-                "personas": len(pair_k),
-                "judgments": int(valid.sum()),
-                "prefer_refined": float(b[b >= 0].mean()) if (b >= 0).any() else float("nan"),
-            }
-        )
-    headline = pl.DataFrame(rows).sort("kappa", nulls_last=True)
+        b = g["with"].to_numpy()
+        rows.append({"attribute": attr, "kappa": est.estimate, "ci_low": est.low, "ci_high": est.high,
+                     "median_persona_kappa": float(np.median(finite)) if finite.size else float("nan"), "personas": len(pair_k), "judgments": v.height,
+                     "prefer_refined": float(b[b >= 0].mean()) if (b >= 0).any() else float("nan"), "over": est.over(), "note": est.warning or ""})
+    named = _against_the_rest(named)
+    ranks = _rank_intervals([e for _, e in named], p.level, ctx.seed, p.n_resamples)
+    marked = tested(named, cfg.multiplicity, alpha)
+    for r, m, (lo, hi) in zip(rows, marked, ranks):
+        r.update(vs_others=m["estimate"] - m["null"] if m["null"] is not None else float("nan"), p_adjusted=m["p_adjusted"], survives=m["survives"],
+                 rank_low=lo, rank_high=hi)
+    headline = pl.DataFrame(rows).sort("kappa", nulls_last=True).select(
+        "attribute", "kappa", "ci_low", "ci_high", "rank_low", "rank_high", "vs_others", "p_adjusted", "survives", "median_persona_kappa", "personas",
+        "judgments", "prefer_refined", "over", "note").with_columns(pl.col("rank_low", "rank_high").fill_nan(None).cast(pl.Int64))
+    top = _separable(sorted(zip(rows, named), key=lambda x: (not np.isfinite(x[0]["kappa"]), x[0]["kappa"])), p.level)
+    estimates = [e for _, e in named]
+    lines = [
+        "Leave-one-out attribute influence (lower kappa = more influence)",
+        f"kappa per attribute, {design_sentence(estimates, p.level)} per attribute; {describe(cfg.multiplicity, alpha, sum(np.isfinite(e.p) for e in estimates))} "
+        "(null: the attribute's kappa equals the mean of the others'); rank_low/rank_high: its rank's interval (1 = most influential)",
+    ]
+    if top:
+        lines.append(top["sentence"])
     metrics = {
         "kappa": {r["attribute"]: {"estimate": r["kappa"], "low": r["ci_low"], "high": r["ci_high"]} for r in rows},
+        "headline": marked,
+        "multiplicity": {"method": cfg.multiplicity, "alpha": alpha, "null": "kappa equals the mean kappa of the other attributes"},
+        "ranking": top,
+        "title": "\n".join(lines),
         "most_influential": headline["attribute"][0] if headline.height else None,
         "judgments_missing": int(((items["without"] < 0) | (items["with"] < 0)).sum()),
         "level": p.level,
     }
     return Analysis(
-        title="Leave-one-out attribute influence (lower kappa = more influence)",
+        title="\n".join(lines),
         headline=headline,
         tables={"loo_attributes": headline, "loo_personas": pl.DataFrame(per_pair), "loo_judgments": items},
         metrics=metrics,
     )
 
 
-def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, seed: int, examples: int) -> dict:
-    """Per-attribute kappa change with a paired cluster bootstrap over the
-    judgments both runs share (same attribute, persona and question), and the
-    judgments that flipped."""
+def _against_the_rest(named: list[tuple[str, Estimate]]) -> list[tuple[str, Estimate]]:
+    """Each attribute tested against the mean kappa of the others, a normal
+    test with se^2 = se_i^2 + sum(se_j^2) / (m - 1)^2. The attributes share
+    questions, which correlates their kappas positively; leaving that out
+    overstates the variance of the difference, so the test errs on the safe side."""
+    ok = [(i, e) for i, (_, e) in enumerate(named) if e.usable and np.isfinite(e.se) and e.se > 0]
+    out = list(named)
+    if len(ok) < 2:
+        return out
+    k = np.array([e.estimate for _, e in ok])
+    v = np.array([e.se for _, e in ok]) ** 2
+    m = len(ok)
+    for j, (i, e) in enumerate(ok):
+        rest = (k.sum() - k[j]) / (m - 1)
+        se = float(np.sqrt(v[j] + (v.sum() - v[j]) / (m - 1) ** 2))
+        out[i] = (named[i][0], with_test(e, float(rest), normal_p(float(k[j]), float(rest), se)))
+    return out
+
+
+def _rank_intervals(estimates: list[Estimate], level: float, seed: int, n_draws: int) -> list[tuple[float, float]]:
+    """Per attribute, the interval of its rank (1 = lowest kappa) over draws of
+    every kappa from its bootstrap sampling distribution (normal with the
+    bootstrap se), so the ranking's uncertainty is shown, not just the order."""
+    ok = [i for i, e in enumerate(estimates) if e.usable and np.isfinite(e.se)]
+    out = [(float("nan"), float("nan"))] * len(estimates)
+    if not ok:
+        return out
+    rng = np.random.default_rng(seed)
+    draws = rng.normal([estimates[i].estimate for i in ok], [estimates[i].se for i in ok], size=(n_draws, len(ok)))
+    ranks = draws.argsort(axis=1).argsort(axis=1) + 1
+    lo, hi = np.quantile(ranks, [(1 - level) / 2, (1 + level) / 2], axis=0, method="nearest")
+    for j, i in enumerate(ok):
+        out[i] = (float(lo[j]), float(hi[j]))
+    return out
+
+
+def _separable(order: list[tuple[dict, tuple[str, Estimate]]], level: float) -> dict | None:
+    """Whether the most influential attribute is told apart from the next: the
+    interval of their kappa difference (normal, independent samples of
+    personas; shared questions make this conservative) excludes 0."""
+    ranked = [(r, e) for r, (_, e) in order if np.isfinite(e.estimate)]
+    if len(ranked) < 2:
+        return None
+    (r1, e1), (r2, e2) = ranked[:2]
+    if not (e1.usable and e2.usable):
+        bad = r1["attribute"] if not e1.usable else r2["attribute"]
+        sentence = f"top attribute {r1['attribute']} vs the next, {r2['attribute']}: not assessable ({bad} has no usable interval)"
+        return {"top": r1["attribute"], "next": r2["attribute"], "separable": None, "sentence": sentence}
+    d, se = e2.estimate - e1.estimate, float(np.hypot(e1.se, e2.se))
+    z = z_of(level)
+    lo, hi = d - z * se, d + z * se
+    sep = bool(lo > 0)
+    sentence = (f"top attribute {r1['attribute']} is {'' if sep else 'NOT '}separable from the next, {r2['attribute']}: kappa difference "
+                f"{d:.3f} [{lo:.3f}, {hi:.3f}]")
+    return {"top": r1["attribute"], "next": r2["attribute"], "difference": d, "low": lo, "high": hi, "separable": sep, "sentence": sentence}
+
+
+def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, level: float = 0.95, seed: int, examples: int) -> dict:
+    """Per-attribute kappa change with a paired bootstrap over the judgments
+    both runs share (same attribute, persona and question), resampling
+    personas and questions; and the judgments that flipped."""
     ids = ["attribute", "persona_id", "question_id"]
-    ja, jb = ta["loo_judgments"], tb["loo_judgments"]
+    ja, jb = (t["loo_judgments"].filter((pl.col("without") >= 0) & (pl.col("with") >= 0)) for t in (ta, tb))
     shared = ja.select(ids + ["without", "with"]).join(jb.select(ids + ["without", "with"]), on=ids, suffix="_b")
+    count_a, count_b = (dict(j.group_by("attribute").len().iter_rows()) for j in (ja, jb))
     metrics = []
     for (attr,), g in shared.group_by(["attribute"], maintain_order=True):
-        arrays = [g[c].to_numpy() for c in ("without", "with", "without_b", "with_b")]
-        ka = stats.cohen_kappa(arrays[0], arrays[1], k=2)
-        kb = stats.cohen_kappa(arrays[2], arrays[3], k=2)
-        # kappa_diff_ci gives kappa(first pair) - kappa(second pair); we report B - A.
-        d, lo, hi = stats.kappa_diff_ci(arrays[2], arrays[3], arrays[0], arrays[1], k=2, clusters=g["persona_id"].to_numpy(), n_resamples=n_resamples, seed=seed)
-        metrics.append({"metric": f"kappa[{attr}]", "a": ka, "b": kb, "delta": d, "low": lo, "high": hi, "flagged": bool(lo > 0 or hi < 0), "items": g.height})
+        # kappa_diff gives kappa(first pair) - kappa(second pair); we report B - A.
+        est = interval("kappa_diff", *(g[c].to_numpy() for c in ("without_b", "with_b", "without", "with")),
+                       units={"persona": g["persona_id"].to_numpy(), "question": g["question_id"].to_numpy()},
+                       n_resamples=n_resamples, level=level, seed=seed, null=0.0)
+        metrics.append(change_row(f"kappa[{attr}]", est, count_a.get(attr, 0), count_b.get(attr, 0)))
     flipped = shared.filter((pl.col("without") != pl.col("without_b")) | (pl.col("with") != pl.col("with_b")))
     by_group = (
         flipped.group_by("attribute").len().sort("len", descending=True).rename({"len": "flips"})
@@ -154,4 +226,4 @@ def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resample
         f"{r['attribute']} / persona {r['persona_id']} / question {r['question_id']}: without {r['without']}->{r['without_b']}, with {r['with']}->{r['with_b']}"
         for r in flipped.head(examples).iter_rows(named=True)
     ]
-    return {"metrics": metrics, "flips": {"shared": shared.height, "total": flipped.height, "by_group": by_group, "examples": ex}}
+    return {"metrics": metrics, "flips": {"shared": shared.height, "a": ja.height, "b": jb.height, "total": flipped.height, "by_group": by_group, "examples": ex}}

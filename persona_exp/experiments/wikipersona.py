@@ -18,9 +18,11 @@ prefix best tells a model whose preferences to serve.
    persona inferred from those examples, prompt G.5), ``name`` and ``gold``
    (a persona written from the name, prompt G.6). The personal judge compares
    every two conditions' answers; the win-rate matrix (row over column) and
-   each condition's win rate against all others get cluster-bootstrap
-   intervals over personas. (The paper also fine-tunes models with these
-   prefixes; here the prefixes condition a prompted model.)
+   each condition's win rate against all others get bootstrap intervals over
+   personas x questions (a divergent question is asked of every person of its
+   axis); each condition's rate is tested against 0.5. (The paper also
+   fine-tunes models with these prefixes; here the prefixes condition a
+   prompted model.)
 """
 
 from __future__ import annotations
@@ -28,12 +30,13 @@ from __future__ import annotations
 import itertools
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 import xxhash
 from pydantic import Field
 
 from persona_exp import prompts as prompt_sets
-from persona_exp import stats
+from persona_exp.analysis import Estimate, describe, design_sentence, interval, paired_rates, settings, tested
 from persona_exp.errors import PlanError
 from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams
 from persona_exp.plan import Plan
@@ -54,6 +57,16 @@ CONDITIONS: tuple[str, ...] = ("none", "tag", "few_shot", "persona", "name", "go
 
 
 class Params(IntervalParams):
+    TEMPLATE_FIELDS = {
+        "personal_template": ("name", "n", "axes"),
+        "divergent_template": ("names", "axis", "n", "categories"),
+        "candidate_template": ("axes", "question"),
+        "judge_template": ("persona", "question", "response_a", "response_b"),
+        "answer_template": ("question",),
+        "prefixed_template": ("question", "prefix"),
+        "infer_template": ("examples",),
+        "gold_template": ("name",),
+    }
     kind: Literal["wikipersona"] = "wikipersona"
     n_personal: int = Field(6, ge=2, description="personal questions generated per persona (paper: 100)")
     n_divergent: int = Field(6, ge=2, description="divergent questions generated per axis (paper: 100)")
@@ -228,10 +241,9 @@ def build(ctx: Context) -> Design:
     return Design(plan, pl.DataFrame(items), notes, tables)
 
 
-def _rate(outcomes: list[float], clusters: list[str], p: Params, seed: int) -> tuple[float, float, float]:
-    if len(outcomes) < 2:
-        return float("nan"), float("nan"), float("nan")
-    return tuple(stats.win_rate(outcomes, clusters=clusters, n_resamples=p.n_resamples, level=p.level, seed=seed))  # type: ignore[return-value]
+def _rate(g: pl.DataFrame, p: Params, seed: int, null: float | None = None) -> Estimate:
+    return interval("rate", g["won"].to_numpy(), units={"persona": g["persona_id"].to_numpy(), "question": g["question_id"].to_numpy()},
+                    n_resamples=p.n_resamples, level=p.level, seed=seed, null=null)
 
 
 def analyze(ctx: Context, design: Design, results) -> Analysis:
@@ -246,25 +258,35 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
         judged.select(pl.col("second").alias("condition"), pl.col("first").alias("opponent"), (1 - pl.col("first_wins")).cast(pl.Float64).alias("won"), "persona_id", "question_id", "question_type"),
     ])
     conditions = [c for c in p.conditions if c in set(games["condition"].to_list())]
-    matrix, overall = [], []
+    cfg = settings(ctx)
+    matrix, overall, named = [], [], []
     for c in conditions:
         mine = games.filter(pl.col("condition") == c)
         for o in conditions:
             if o == c:
                 continue
             g = mine.filter(pl.col("opponent") == o)
-            est, lo, hi = _rate(g["won"].to_list(), g["persona_id"].to_list(), p, ctx.seed)
-            matrix.append({"condition": c, "opponent": o, "win_rate": est, "ci_low": lo, "ci_high": hi, "games": g.height})
-        est, lo, hi = _rate(mine["won"].to_list(), mine["persona_id"].to_list(), p, ctx.seed)
-        row = {"condition": c, "win_rate": est, "ci_low": lo, "ci_high": hi, "games": mine.height}
+            e = _rate(g, p, ctx.seed)
+            matrix.append({"condition": c, "opponent": o, "win_rate": e.estimate, "ci_low": e.low, "ci_high": e.high, "games": g.height, "over": e.over(),
+                           "note": e.warning or ""})
+        e = _rate(mine, p, ctx.seed, null=0.5)
+        named.append((f"win_rate[{c}]", e))
+        row = {"condition": c, "win_rate": e.estimate, "ci_low": e.low, "ci_high": e.high, "games": mine.height}
         for t in ("personal", "divergent"):
             g = mine.filter(pl.col("question_type") == t)
             row[f"{t}_win_rate"] = float(g["won"].mean()) if g.height else float("nan")
-        overall.append(row)
+        overall.append({**row, "over": e.over(), "note": e.warning or ""})
+    marked = tested(named, cfg.multiplicity, 1 - p.level)
+    for r, m in zip(overall, marked):
+        r.update(p_adjusted=m["p_adjusted"], survives=m["survives"])
     headline = pl.DataFrame(overall, schema={"condition": pl.String, "win_rate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "games": pl.Int64,
-                                             "personal_win_rate": pl.Float64, "divergent_win_rate": pl.Float64}).sort("win_rate", descending=True, nulls_last=True)
+                                             "personal_win_rate": pl.Float64, "divergent_win_rate": pl.Float64, "over": pl.String, "note": pl.String,
+                                             "p_adjusted": pl.Float64, "survives": pl.Boolean}).sort("win_rate", descending=True, nulls_last=True)
     matrix_frame = pl.DataFrame(matrix, schema={"condition": pl.String, "opponent": pl.String, "win_rate": pl.Float64, "ci_low": pl.Float64,
-                                                "ci_high": pl.Float64, "games": pl.Int64})
+                                                "ci_high": pl.Float64, "games": pl.Int64, "over": pl.String, "note": pl.String})
+    title = ("WikiPersonas prefixes: win rate of each condition against the others (personal judge)\n"
+             f"{design_sentence([e for _, e in named], p.level)}; {describe(cfg.multiplicity, 1 - p.level, sum(np.isfinite(e.p) for _, e in named))}"
+             " (null: the condition wins half its games, 0.5)")
 
     pairs = design.tables["wikipersona_pairs"]
 
@@ -279,6 +301,9 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
     ).filter(pl.col("chosen").is_not_null() & pl.col("rejected").is_not_null())
     metrics = {
         "win_rate": {r["condition"]: {"estimate": r["win_rate"], "low": r["ci_low"], "high": r["ci_high"]} for r in overall},
+        "headline": marked,
+        "multiplicity": {"method": cfg.multiplicity, "alpha": 1 - p.level, "null": "the condition wins half its games (0.5)"},
+        "title": title,
         "best_condition": headline["condition"][0] if headline.height else None,
         "comparisons_missing": items["first_wins"].null_count(),
         "preference_pairs": preferences.height,
@@ -286,7 +311,7 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
         "level": p.level,
     }
     return Analysis(
-        title="WikiPersonas prefixes: win rate of each condition against the others (personal judge)",
+        title=title,
         headline=headline,
         tables={"wikipersona_conditions": headline, "wikipersona_matrix": matrix_frame, "wikipersona_comparisons": items, "wikipersona_games": games,
                 "preferences": preferences,
@@ -296,14 +321,13 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
     )
 
 
-def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, seed: int, examples: int) -> dict:
+def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, level: float = 0.95, seed: int, examples: int) -> dict:
     """Each condition's win rate, paired over the games both runs judged (a
     game counts for both its conditions); flips are counted once per comparison."""
-    from persona_exp.diff import paired_rates
-
+    units = {"persona": "persona_id", "question": "question_id"}
     out = paired_rates(ta, tb, table="wikipersona_games", ids=["persona_id", "question_id", "condition", "opponent"], outcome="won", group=["condition"],
-                       cluster="persona_id", metric="win_rate", n_resamples=n_resamples, seed=seed, examples=examples, overall=False)
+                       units=units, metric="win_rate", n_resamples=n_resamples, level=level, seed=seed, examples=examples, overall=False)
     out["flips"] = paired_rates(ta, tb, table="wikipersona_comparisons", ids=["persona_id", "question_id", "first", "second"], outcome="first_wins",
-                                group=["first", "second"], cluster="persona_id", metric="first_wins", n_resamples=100, seed=seed, examples=examples,
+                                group=["first", "second"], units=units, metric="first_wins", n_resamples=100, level=level, seed=seed, examples=examples,
                                 overall=False)["flips"]
     return out

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Union
 
 from pydantic import Field
 
+from persona_exp.analysis import AnalysisSpec
 from persona_exp.experiments import agreement, conditioning, dpf, loo, wikipersona
 from persona_exp.population import PopulationSpec
 from persona_exp.prompts.filters import DEFAULT_FILTERS
@@ -26,9 +27,10 @@ class PromptsSpec(Strict):
 class ExperimentSpec(Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", description="runs are stored under this name")
     description: str = ""
-    seed: int = 0
+    seed: int = Field(0, ge=0, le=2**63 - 1, description="the seed of every draw of the run (personas, questions, orders, resamples)")
     models: dict[str, ModelConfig]
     population: PopulationSpec = Field(default_factory=PopulationSpec)
     prompts: PromptsSpec = Field(default_factory=PromptsSpec)
     experiment: Annotated[Union[loo.Params, dpf.Params, agreement.Params, conditioning.Params, wikipersona.Params], Field(discriminator="kind")]
+    analysis: AnalysisSpec = Field(default_factory=AnalysisSpec)
     output: OutputSpec = Field(default_factory=OutputSpec)

@@ -39,6 +39,7 @@ class Context:
     prompts: pl.DataFrame
     sampling: dict[str, dict[str, Any]] = field(default_factory=dict)  # per role, filled on first use
     stage: Callable[[Any], Mapping[str, Any]] | None = None
+    analysis: Any = None  # the spec's analysis block (multiplicity); None = its defaults
 
     def run_stage(self, plan: Any) -> Mapping[str, Any]:
         if self.stage is None:
