@@ -10,7 +10,7 @@ import datetime as dt
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,8 +18,11 @@ import polars as pl
 
 import persona_exp
 from persona_exp import prompts as prompt_sets
-from persona_exp.errors import PersonaExpError, SpecError
-from persona_exp.execute import CallCache, RunCounts, Runner
+from persona_exp.errors import InvalidArgumentError, PersonaExpError, SpecError
+from persona_exp.execute import CallCache, RunCounts
+from persona_exp.execute.budget import Budget, Estimate, run_plan
+from persona_exp.execute.llm import check_model_names, preflight
+from persona_exp.execute.runner import explain, reason_of
 from persona_exp.execute.stage import Stager
 from persona_exp.experiments import KINDS
 from persona_exp.experiments.base import Analysis, Context, Design
@@ -27,7 +30,7 @@ from persona_exp.plan.keys import node_key
 from persona_exp.spec import load
 from persona_exp.spec.experiment import ExperimentSpec
 from persona_exp.steps.context import StagePending
-from persona_exp.store import write_run
+from persona_exp.store import label_simulated, simulated_roles, write_run
 from persona_exp.store.runs import new_run_id
 
 
@@ -44,6 +47,7 @@ class Prepared:
     timings: dict[str, float]
     stager: Stager
     pending: StagePending | None = None  # dry planning stopped at calls not answered yet
+    warnings: list[str] = field(default_factory=list)  # what would stop a run (dry planning only: a run stops at once)
 
 
 @dataclass
@@ -97,6 +101,7 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, for_run: bool 
                 f"{loc.where(('models', role), key=True)}: models.{role}: unknown model role for a "
                 f"{spec.experiment.kind} experiment, which uses {', '.join(roles)}{extra}."
             )
+    check_model_names(spec.models, loc)
     return spec
 
 
@@ -150,7 +155,7 @@ def stage_context(spec: ExperimentSpec, *, dry: bool = False, progress: bool = T
     root = Path(spec.output.dir)
     cache_path = Path(spec.output.cache) if spec.output.cache else root / "cache.sqlite"
     stager = Stager(spec.models, cache_path, dry=dry, progress=progress)
-    ctx = Context(spec.name, spec.seed, spec.experiment, spec.models, pl.DataFrame(), pl.DataFrame(), stage=stager)
+    ctx = Context(spec.name, spec.seed, spec.experiment, spec.models, pl.DataFrame(), pl.DataFrame(), stage=stager, analysis=spec.analysis)
     return ctx, stager, cache_path
 
 
@@ -207,17 +212,29 @@ def _prompts(spec: ExperimentSpec, ctx: Context | None = None) -> tuple[pl.DataF
     return apply_prompt_filters(frame, p.filters, ctx, "prompts.filters")
 
 
-def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool = False, progress: bool = True) -> Prepared:
+def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool = False, progress: bool = True,
+            budget: Budget | None = None, limit: int | None = None, simulate: bool = False) -> Prepared:
     """Loads the spec, builds the population and prompts, and plans the run.
 
     Steps that need model answers while planning run them through a stager
     (see execute.stage); with ``dry=True`` nothing is sent to a model, and the
     plan stops at the first staged calls that are not cached (``pending``).
+    ``budget`` and ``limit`` (see execute.budget) already hold for staged calls;
+    ``simulate`` lets a dry plan answer staged calls of simulated roles in
+    memory (free, nothing stored) instead of stopping there.
     """
     t0 = time.perf_counter()
     spec = load_spec(spec_path, overrides)
+    warnings = []
+    try:  # credentials and endpoints, before anything is sent
+        preflight(spec.models, str(spec_path))
+    except SpecError as exc:
+        if not dry:
+            raise
+        warnings.append(f"a run would stop here: {exc}")
     root = Path(spec.output.dir)
     ctx, stager, cache_path = stage_context(spec, dry=dry, progress=progress)
+    stager.budget, stager.limit, stager.simulate = budget, limit, simulate
     module = KINDS[spec.experiment.kind]
     pending = None
     population = None
@@ -240,7 +257,7 @@ def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool =
         design.plan = full
     t2 = time.perf_counter()
     return Prepared(spec, str(spec_path), root, cache_path, ctx, design, population, prompt_report,
-                    {"population_s": t1 - t0, "plan_s": t2 - t1}, stager, pending)
+                    {"population_s": t1 - t0, "plan_s": t2 - t1}, stager, pending, warnings)
 
 
 def _versions() -> dict[str, str]:
@@ -255,13 +272,30 @@ def _versions() -> dict[str, str]:
     return out
 
 
-def execute(prep: Prepared, *, progress: bool = True) -> RunOutcome:
+def _preflight(est: Estimate) -> None:
+    """The run's pre-flight summary (stderr, with the progress display)."""
+    cost = "unknown (no price for " + ", ".join(est.unpriced) + ")" if est.cost is None else f"${est.cost:.4f}"
+    print(f"estimate: {sum(s.to_run for s in est.steps):,} calls to send, {est.tokens:,} tokens, {cost}", file=sys.stderr)
+
+
+def execute(prep: Prepared, *, progress: bool = True, budget: Budget | None = None, limit: int | None = None) -> RunOutcome:
+    """Runs the prepared plan (under ``budget`` and ``limit``, see
+    execute.budget), analyzes the answers and stores the run."""
     spec, design = prep.spec, prep.design
     t0 = time.perf_counter()
     with CallCache(prep.cache_path) as cache:
-        results, counts = Runner(spec.models, cache, progress=progress).run(design.plan, known=prep.stager.results)
+        results, counts, est = run_plan(spec.models, cache, design.plan, prep.stager.results, progress=progress, budget=budget, limit=limit,
+                                        on_estimate=_preflight if progress else None)
     t1 = time.perf_counter()
     analysis = KINDS[spec.experiment.kind].analyze(prep.ctx, design, results)
+    sim_roles = simulated_roles({role: cfg.model for role, cfg in spec.models.items()})
+    if sim_roles:
+        analysis.title = label_simulated(analysis.title)
+    analysis.metrics = {**analysis.metrics, "simulated": bool(sim_roles)}
+    if sim_roles and isinstance(analysis.metrics.get("title"), str):
+        analysis.metrics["title"] = label_simulated(analysis.metrics["title"])
+    left_out = [r for r in results.values() if r.status == "not_run"]
+    results = {k: r for k, r in results.items() if r.status != "not_run"}
     t2 = time.perf_counter()
     plan_key = design.plan.plan_key()
     run_id = new_run_id(plan_key)
@@ -269,11 +303,13 @@ def execute(prep: Prepared, *, progress: bool = True) -> RunOutcome:
     calls = pl.DataFrame(
         [
             {"key": r.key, "step": r.step, "role": r.role, "status": r.status, "cached": r.cached, "value": None if r.value is None else str(r.value),
-             "text": r.text, "model": r.model, "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "cost": r.cost, "error": r.error}
+             "text": r.text, "model": r.model, "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "cost": r.cost, "error": r.error,
+             "reason": reason_of(r), "lenient": r.lenient}
             for r in results.values()
         ],
         schema={"key": pl.String, "step": pl.String, "role": pl.String, "status": pl.String, "cached": pl.Boolean, "value": pl.String, "text": pl.String,
-                "model": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64, "cost": pl.Float64, "error": pl.String},
+                "model": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64, "cost": pl.Float64, "error": pl.String,
+                "reason": pl.String, "lenient": pl.Boolean},
     )
     reported: dict[str, set[str]] = {}
     for r in results.values():
@@ -295,16 +331,47 @@ def execute(prep: Prepared, *, progress: bool = True) -> RunOutcome:
         "timings": {**prep.timings, "execute_s": t1 - t0, "analyze_s": t2 - t1},
         "population": {"key": prep.population.key, "size": prep.population.frame.height, "report": prep.population.report},
         "prompts": {"count": prep.ctx.prompts.height, "filters": prep.prompt_report},
-        "notes": design.notes,
+        "notes": design.notes + explain(counts.as_dict()),
+        "simulated": bool(sim_roles),
+        "simulated_roles": sim_roles,
+        "estimate": _estimate_record(prep.stager.estimates + [est]),
     }
+    if limit is not None:
+        manifest["limit"] = {"n": limit, "calls_left_out": len(left_out),
+                             "note": f"smoke run (--limit {limit}): only the first {limit} calls of each step were run; {len(left_out)} calls of "
+                                     "the plan were left out, so the statistics cover a small subset."}
+        manifest["notes"].append(manifest["limit"]["note"])
+    if budget is not None:
+        manifest["budget"] = {"max_cost_usd": budget.max_cost, "spent_usd": budget.spent, "stopped": budget.stopped > 0, "calls_not_sent": budget.stopped}
+        if budget.stopped:
+            manifest["budget"]["note"] = (f"stopped for budget: ${budget.spent:.4f} spent of --max-cost {budget.max_cost:g}; {budget.stopped} calls "
+                                          "were not sent. Every finished call is cached: rerun with a higher --max-cost to continue.")
+            manifest["notes"].append(manifest["budget"]["note"])
     tables = {"personas": prep.population.frame, "prompts": prep.ctx.prompts, "calls": calls, "design": design.items, **analysis.tables}
     run_dir = write_run(prep.root, spec.name, run_id, manifest, analysis.metrics, tables, exports=analysis.exports)
     manifest["run_id"] = run_dir.name
-    failures = calls.filter(pl.col("status") != "ok").select("step", "role", "status", "error").to_dicts()
+    failures = calls.filter(pl.col("status") != "ok").select("step", "role", "status", "reason", "error").to_dicts()
     return RunOutcome(run_dir, run_dir.name, counts, analysis, manifest, failures)
 
 
-def run(spec_path: str | Path, overrides: Sequence[str] = (), *, progress: bool = True) -> RunOutcome:
-    """Runs an experiment spec end to end and stores the run."""
-    return execute(prepare(spec_path, overrides, progress=progress), progress=progress)
+def _estimate_record(parts: list[Estimate]) -> dict[str, Any]:
+    """The estimates made before sending (each stage's and the final step's), for the manifest."""
+    steps = [s for e in parts for s in e.steps if s.to_run]
+    costs = [s.cost for s in steps]
+    return {"calls_to_run": sum(s.to_run for s in steps), "tokens": sum(s.tokens for s in steps),
+            "cost_usd": None if any(c is None for c in costs) else float(sum(costs)),
+            "steps": [{"step": s.step, "to_run": s.to_run, "tokens": s.tokens, "cost_usd": s.cost, "lengths": s.lengths} for s in steps]}
+
+
+def run(spec_path: str | Path, overrides: Sequence[str] = (), *, progress: bool = True, max_cost: float | None = None,
+        limit: int | None = None) -> RunOutcome:
+    """Runs an experiment spec end to end and stores the run; ``max_cost`` (USD)
+    and ``limit`` (calls per step) are the guards of execute.budget."""
+    if limit is not None and limit < 1:
+        raise InvalidArgumentError(f"--limit {limit}: give the number of calls per step to run, 1 or more.")
+    if max_cost is not None and not max_cost >= 0:
+        raise InvalidArgumentError(f"--max-cost {max_cost}: give a budget in US dollars, 0 or more.")
+    budget = Budget(max_cost) if max_cost is not None else None
+    prep = prepare(spec_path, overrides, progress=progress, budget=budget, limit=limit)
+    return execute(prep, progress=progress, budget=budget, limit=limit)
 

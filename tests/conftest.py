@@ -2,7 +2,10 @@
 
 The server answers /v1/chat/completions. Its behaviour is set per test: always
 fail with a status, fail at random with 429 (+ Retry-After) or 500, answer a
-fixed text, echo, or answer with a function of the request body. It counts requests so tests can check what reached it.
+fixed text, echo, or answer with a function of the request body (which may
+also return a whole response: a dict with status, headers, content,
+finish_reason and usage). It counts requests so tests can check what reached it, with the
+time each arrived.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ def _handler(state: _State):
             if state.delay:
                 time.sleep(state.delay)
             with state.lock:
-                state.requests.append({"body": body, "auth": self.headers.get("authorization", "")})
+                state.requests.append({"body": body, "auth": self.headers.get("authorization", ""), "at": time.monotonic()})
                 roll = state.rng.random()
             if state.fail_status is not None or roll < state.flaky:
                 status = state.fail_status or (429 if roll < state.flaky / 2 else 500)
@@ -55,14 +58,26 @@ def _handler(state: _State):
                 reply = state.reply(body)
             else:
                 reply = state.reply if state.reply != "echo" else body["messages"][-1]["content"][-40:]
+            scripted = reply if isinstance(reply, dict) else {"content": reply}
+            if scripted.get("status", 200) != 200:
+                payload = json.dumps({"error": {"message": f"scripted {scripted['status']}", "type": "error"}}).encode()
+                self.send_response(scripted["status"])
+                for name, value in scripted.get("headers", {}).items():
+                    self.send_header(name, value)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+                return
+            reply = scripted["content"]
             payload = json.dumps(
                 {
                     "id": "cmpl-test",
                     "object": "chat.completion",
                     "created": 0,
                     "model": body.get("model", "test-model"),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
-                    "usage": {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11},
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": scripted.get("finish_reason", "stop")}],
+                    "usage": scripted.get("usage", {"prompt_tokens": 10, "completion_tokens": 1, "total_tokens": 11}),
                 }
             ).encode()
             self.send_response(200)

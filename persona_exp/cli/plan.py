@@ -17,29 +17,18 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(handler=main)
 
 
-def _price(model: str) -> tuple[float, float] | None:
-    """Per-token input and output prices from litellm's bundled table (None if unknown)."""
-    if model.startswith("sim/"):
-        return 0.0, 0.0
-    from persona_exp.execute.llm import litellm
-
-    info = litellm().model_cost.get(model) or litellm().model_cost.get(model.split("/", 1)[-1])
-    if not info or info.get("input_cost_per_token") is None:
-        return None
-    return float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)
-
-
 def summarize(prep) -> dict:
     from persona_exp.diff import spec_changes
     from persona_exp.execute import CallCache
-    from persona_exp.store import list_runs, load_run
+    from persona_exp.execute.budget import estimate
+    from persona_exp.store import list_runs, load_run, simulated_roles
 
     plan = prep.design.plan
     models = prep.spec.models
     cached: set[str] = set()
-    if prep.cache_path.exists():
-        with CallCache(prep.cache_path) as cache:
-            cached = cache.contains_many(plan.calls)
+    with CallCache(prep.cache_path if prep.cache_path.exists() else ":memory:") as cache:
+        cached = cache.contains_many(plan.calls)
+        est = {s.step: s for s in estimate(plan, models, cache).steps}
     previous = list_runs(prep.root, prep.spec.name)
     last_keys: set[str] = set()
     changes: list[dict] = []
@@ -53,25 +42,23 @@ def summarize(prep) -> dict:
         if "design" in tables:
             changed_items = changed_design(tables["design"], prep.design.items)
     rows = []
-    total_cost: float | None = 0.0
     for step, calls in plan.by_step().items():
-        todo = [c for c in calls if c.key not in cached]
-        model = models[calls[0].role]
-        out_tokens = model.max_tokens or 256
-        tokens_in = sum(sum(len(m["content"]) for m in c.messages) // 4 + out_tokens * len(c.inputs) for c in todo)
-        tokens_out = out_tokens * len(todo)
-        price = _price(model.model)
-        cost = None if price is None else tokens_in * price[0] + tokens_out * price[1]
-        total_cost = None if cost is None or total_cost is None else total_cost + cost
+        e = est[step]
         rows.append(
-            {"step": step, "model": model.model, "requested": plan.requested[step], "calls": len(calls), "cached": len(calls) - len(todo),
-             "to_run": len(todo), "new_since_last_run": sum(c.key not in last_keys for c in calls) if previous else None,
-             "est_tokens": tokens_in + tokens_out, "est_cost_usd": cost}
+            {"step": step, "model": e.model, "requested": plan.requested[step], "calls": len(calls), "cached": len(calls) - e.to_run,
+             "to_run": e.to_run, "new_since_last_run": sum(c.key not in last_keys for c in calls) if previous else None,
+             "est_prompt_tokens": e.prompt_tokens, "est_completion_tokens": e.completion_tokens, "est_tokens": e.tokens,
+             "est_cost_usd": e.cost if e.to_run else 0.0, "answer_lengths": e.lengths}
         )
+    costs = [r["est_cost_usd"] for r in rows]
+    total_cost = None if any(c is None for c in costs) else float(sum(costs))
+    sim_roles = simulated_roles({role: cfg.model for role, cfg in models.items()})
     return {"experiment": prep.spec.name, "steps": rows, "total_calls": len(plan), "to_run": sum(r["to_run"] for r in rows),
-            "est_cost_usd": total_cost, "last_run": previous[-1].run_id if previous else None,
+            "est_tokens": sum(r["est_tokens"] for r in rows), "est_cost_usd": total_cost, "simulated": bool(sim_roles), "simulated_roles": sim_roles,
+            "last_run": previous[-1].run_id if previous else None,
             "changed_since_last_run": changes,
-            "changed_items": changed_items, "pending": str(prep.pending) if prep.pending else None}
+            "changed_items": changed_items, "pending": str(prep.pending) if prep.pending else None,
+            "simulated_staged_calls": prep.stager.simulated}
 
 
 def changed_design(old: pl.DataFrame, new: pl.DataFrame) -> list[dict]:
@@ -92,18 +79,27 @@ def changed_design(old: pl.DataFrame, new: pl.DataFrame) -> list[dict]:
 
 def main(args: argparse.Namespace) -> int:
     from persona_exp.pipeline import prepare
+    from persona_exp.store import label_simulated
 
-    prep = prepare(args.spec, args.overrides, dry=True)
+    prep = prepare(args.spec, args.overrides, dry=True, simulate=True)
     summary = summarize(prep)
+    summary["warnings"] = prep.warnings  # missing credentials, an endpoint nothing answers at: a run would stop
     if args.json:
         print_json(summary)
         return 0
-    frame = pl.DataFrame(summary["steps"]).with_columns(pl.col("est_cost_usd").cast(pl.Float64))
-    print_frame(frame, f"plan of {summary['experiment']}")
-    cost = "unknown (no price for some model)" if summary["est_cost_usd"] is None else f"${summary['est_cost_usd']:.4f}"
-    print(f"{summary['total_calls']} calls, {summary['to_run']} to run; estimated cost {cost}")
+    frame = pl.DataFrame(summary["steps"]).with_columns(pl.col("est_cost_usd").cast(pl.Float64)).drop("est_prompt_tokens", "est_completion_tokens")
+    title = f"plan of {summary['experiment']}"
+    print_frame(frame, label_simulated(title) if summary["simulated"] else title)
+    unpriced = sorted({r["model"] for r in summary["steps"] if r["est_cost_usd"] is None})
+    cost = f"unknown (no price for {', '.join(unpriced)})" if summary["est_cost_usd"] is None else f"${summary['est_cost_usd']:.4f}"
+    print(f"{summary['total_calls']} calls, {summary['to_run']} to run; estimated {summary['est_tokens']:,} tokens, cost {cost}")
+    for warning in prep.warnings:
+        print(f"note: {warning}")
+    if summary["simulated_staged_calls"]:
+        print(f"{summary['simulated_staged_calls']} staged calls of simulated roles were answered in memory to plan the rest (nothing was stored).")
     if summary["pending"]:
-        print(f"the plan goes further: {summary['pending']} `persona-exp run` answers these calls first, then plans the rest.")
+        print(f"the plan goes further: {summary['pending']} `persona-exp run` answers these calls first, then plans the rest; "
+              "the estimate covers only the calls planned so far.")
     if summary["last_run"]:
         print(f"compared with the last run {summary['last_run']}:")
         for ch in summary["changed_since_last_run"] or [{"field": "(no spec field changed)", "old": "", "new": ""}]:

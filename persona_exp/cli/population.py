@@ -82,15 +82,15 @@ def summary(spec: Any, pop: Any, path: Path | None, built: bool, calls: dict[str
     }
 
 
-def call_counts(results: Any) -> dict[str, int]:
-    """Counts of the model calls the population's llm steps made (CallResults by key)."""
-    rs = list(results.values())
-    return {
-        "calls": len(rs),
-        "cached": sum(r.cached for r in rs),
-        "ran": sum(not r.cached and r.status in ("ok", "parse_failed") for r in rs),
-        "failed": sum(r.status != "ok" for r in rs),
-    }
+def call_counts(results: Any) -> dict[str, Any]:
+    """Counts of the model calls the population's llm steps made (CallResults
+    by key), as a run counts its calls (execute.runner.RunCounts)."""
+    from persona_exp.execute.runner import RunCounts
+
+    counts = RunCounts()
+    for r in results.values():
+        counts.add(r)
+    return {k: v for k, v in counts.as_dict().items() if k in ("calls", "cached", "ran", "failed", "failures", "lenient")}
 
 
 def _print_llm(report: dict[str, Any]) -> None:
@@ -206,7 +206,9 @@ def main(args: argparse.Namespace) -> int:
         _print_text(s, pop, args.detail, args.head)
     if calls is None:
         return 0
-    line = f"population model calls: {calls['calls']} calls: {calls['cached']} cached, {calls['ran']} run, {calls['failed']} failed"
+    from persona_exp.execute.runner import counts_line
+
+    line = f"population model calls: {counts_line(calls)}"
     print(line, file=sys.stderr if args.json else sys.stdout)
     if calls["failed"]:
         bad = [r for r in stager.results.values() if r.status != "ok"]

@@ -23,13 +23,14 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def list_main(args: argparse.Namespace) -> int:
+    from persona_exp.execute.runner import failures_of
     from persona_exp.store import list_runs
 
     runs = list_runs(args.dir, args.experiment)
     rows = [
         {"experiment": r.experiment, "run": r.run_id, "created": r.created, "calls": r.manifest.get("counts", {}).get("calls"),
          "cached": r.manifest.get("counts", {}).get("cached"), "ran": r.manifest.get("counts", {}).get("ran"),
-         "failed": r.manifest.get("counts", {}).get("failed")}
+         "failed": failures_of(r.manifest.get("counts", {}))[0]}
         for r in runs
     ]
     if args.json:
@@ -55,8 +56,11 @@ def show_main(args: argparse.Namespace) -> int:
     print(f"  spec {m.get('spec_path')}  seed {m.get('seed')}  spec hash {m.get('spec_hash', '')[:12]}  plan hash {m.get('plan_hash', '')[:12]}")
     for role, model in m.get("models", {}).items():
         print(f"  {role}: {model['model']}" + (f" (reported: {', '.join(model['reported'])})" if model.get("reported") else ""))
-    print(f"  {c.get('calls')} calls: {c.get('cached')} cached, {c.get('ran')} run, {c.get('failed', 0) + c.get('parse_failed', 0) + c.get('skipped', 0)} failed;"
-          f" tokens {c.get('prompt_tokens', 0) + c.get('completion_tokens', 0):,}; cost ${c.get('cost', 0):.4f}")
+    from persona_exp.execute.runner import counts_line
+
+    print(f"  {counts_line(c)}; tokens {c.get('prompt_tokens', 0) + c.get('completion_tokens', 0):,}; cost ${c.get('cost', 0):.4f}")
+    for note in m.get("notes", []) or []:
+        print(f"  note: {note}")
     t = m.get("timings", {})
     print("  timings: " + ", ".join(f"{k[:-2]} {v:.1f}s" for k, v in t.items()))
     print("  tables: " + ", ".join(f"{k} ({v.height} rows)" for k, v in tables.items()))
@@ -64,5 +68,8 @@ def show_main(args: argparse.Namespace) -> int:
 
     headline = HEADLINES.get(m.get("kind", ""))
     if headline and headline in tables:
-        print_frame(tables[headline], "headline")
+        from persona_exp.store import SIMULATED, is_simulated, label_simulated
+
+        title = f"headline: {metrics['title']}" if metrics.get("title") else "headline"  # says over which units and what survives means
+        print_frame(tables[headline], label_simulated(title) if is_simulated(m) and SIMULATED not in title else title)
     return 0

@@ -2,25 +2,58 @@
 
 litellm is imported lazily (it takes seconds) and told to use its bundled price
 table, so neither the CLI's start-up nor an offline run touches the network.
+Before anything is sent, ``check_model_names`` and ``preflight`` resolve each
+role's provider, credentials and endpoint (bad ones are spec errors, exit 2).
 Transient failures (429, 5xx, timeouts, connection errors) are retried with
-exponential backoff and jitter, honouring Retry-After; other errors fail the
-call at once. Error texts are scrubbed of secret-looking environment values
-before they are stored or shown.
+exponential backoff and jitter; a Retry-After (seconds or an HTTP date, wherever
+litellm put it) pauses the whole role that long. Authentication errors are never
+retried and stop the role's other calls. An empty answer, or one cut at
+max_tokens when a parser needs it whole, is not an answer: asked again, then a
+failure. Error texts are scrubbed of secret-looking environment values before
+they are stored or shown.
 """
 
 from __future__ import annotations
 
 import asyncio
+import difflib
+import email.utils
 import os
 import random
 import re
+import socket
 import time
 from collections import deque
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Mapping
+from urllib.parse import urlsplit
 
+from persona_exp.errors import SpecError
 from persona_exp.execute import sim
 from persona_exp.spec.models import ModelConfig
+
+SIM_MODELS = ("sim/judge", "sim/generator")
+EMPTY_RETRIES = 2  # an empty or cut answer is asked for again this often before the call fails
+MAX_RETRY_AFTER = 600.0  # seconds: a longer Retry-After is shortened to this
+
+# The variables litellm's validate_environment accepts for a few common providers
+# (any one will do; tests check this against litellm). For these, a missing key
+# is found without importing litellm, which takes seconds; the others ask litellm.
+KEY_VARIABLES = {
+    "openai": ("OPENAI_API_KEY",),
+    "anthropic": ("ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN"),
+    "gemini": ("GEMINI_API_KEY", "GOOGLE_API_KEY"),
+    "mistral": ("MISTRAL_API_KEY",),
+    "groq": ("GROQ_API_KEY",),
+    "deepseek": ("DEEPSEEK_API_KEY",),
+    "openrouter": ("OPENROUTER_API_KEY",),
+    "xai": ("XAI_API_KEY",),
+    "cohere": ("COHERE_API_KEY",),
+}
+
+
+def _provider_prefix(model: str) -> str | None:
+    return model.split("/", 1)[0] if "/" in model else None
 
 _litellm = None
 
@@ -47,7 +80,7 @@ def register_sim_provider(lt: Any) -> None:
 
     class SimLLM(CustomLLM):
         def _answer(self, model: str, messages: list, optional_params: dict) -> ModelResponse:
-            settings = {"sim": optional_params.get("sim") or (optional_params.get("extra_body") or {}).get("sim")}
+            settings = {"sim": optional_params.get("sim") or (optional_params.get("extra_body") or {}).get("sim"), "temperature": optional_params.get("temperature")}
             text, usage = sim.complete(f"sim/{model.split('/')[-1]}", messages, settings)
             return lt.ModelResponse(
                 model=f"sim/{model.split('/')[-1]}",
@@ -79,13 +112,26 @@ def scrub(text: str) -> str:
 @dataclass
 class Answer:
     text: str
-    usage: dict[str, int]
+    usage: dict[str, int]  # tokens of every attempt this answer took (discarded empty ones included)
     model: str
     cost: float | None
+    finish_reason: str | None = None
 
 
 class CallFailed(Exception):
-    """A call failed for good (after retries, or with an error no retry can fix)."""
+    """A call failed for good (after retries, or with an error no retry can fix).
+    ``reason``: auth, transport (transient errors outlasted the retries),
+    rejected (the provider refused the request), empty or truncated;
+    ``usage`` and ``cost``: what the attempts that were thrown away cost;
+    ``text``: the last answer, when there was one (a truncated answer's text)."""
+
+    def __init__(self, message: str, reason: str = "transport", usage: Mapping[str, int] | None = None, cost: float | None = 0.0,
+                 text: str | None = None):
+        super().__init__(message)
+        self.reason = reason
+        self.usage = dict(usage or {"prompt_tokens": 0, "completion_tokens": 0})
+        self.cost = cost
+        self.text = text
 
 
 class RateLimiter:
@@ -113,26 +159,51 @@ class RateLimiter:
                 await asyncio.sleep(max(0.01, 60.0 - (now - self.events[0][0])))
 
 
-def _retry_after(exc: BaseException) -> float | None:
-    for headers in (getattr(exc, "headers", None), getattr(getattr(exc, "response", None), "headers", None)):
+def _header(headers: Any, name: str) -> str | None:
+    try:
+        value = headers.get(name) if headers else None
+    except Exception:  # noqa: BLE001 - foreign header objects
+        return None
+    return None if value is None else str(value)
+
+
+def retry_after(exc: BaseException) -> float | None:
+    """Seconds a provider asked to wait (Retry-After in seconds or as an HTTP
+    date, or retry-after-ms), from wherever litellm put the headers: its own
+    ``litellm_response_headers``, the exception's ``headers`` or its response's."""
+    response = getattr(exc, "response", None)
+    for headers in (getattr(exc, "litellm_response_headers", None), getattr(exc, "headers", None), getattr(response, "headers", None)):
+        ms = _header(headers, "retry-after-ms")
+        value = _header(headers, "retry-after")
         try:
-            value = headers.get("retry-after") if headers else None
-        except Exception:  # noqa: BLE001 - foreign header objects
-            value = None
+            if ms is not None:
+                return min(MAX_RETRY_AFTER, max(0.0, float(ms) / 1000))
+            if value is not None:
+                return min(MAX_RETRY_AFTER, max(0.0, float(value)))
+        except ValueError:
+            pass
         if value is not None:
             try:
-                return max(0.0, float(value))
-            except ValueError:
-                return None
+                when = email.utils.parsedate_to_datetime(value)
+            except (TypeError, ValueError):
+                continue
+            return min(MAX_RETRY_AFTER, max(0.0, when.timestamp() - time.time()))
     return None
 
 
-def _transient(exc: BaseException) -> bool:
+_AUTH_TEXT = re.compile(r"missing credentials|api[_ ]?key|unauthori[sz]ed|authentication", re.I)
+
+
+def classify(exc: BaseException) -> str:
+    """auth (never retried), transient (retried) or rejected (fails at once).
+    litellm reports a missing key as a 500 "Missing credentials", so the text counts too."""
     status = getattr(exc, "status_code", None)
+    names = " ".join(t.__name__ for t in type(exc).__mro__)
+    if status in (401, 403) or "Authentication" in names or "PermissionDenied" in names or (status != 429 and _AUTH_TEXT.search(str(exc))):
+        return "auth"
     if isinstance(status, int):
-        return status == 429 or status == 408 or status >= 500
-    name = type(exc).__name__
-    return any(s in name for s in ("Timeout", "Connection", "RateLimit", "ServiceUnavailable", "InternalServer"))
+        return "transient" if status in (408, 409, 429) or status >= 500 else "rejected"
+    return "transient" if any(s in names for s in ("Timeout", "Connection", "RateLimit", "ServiceUnavailable", "InternalServer")) else "rejected"
 
 
 class Caller:
@@ -143,24 +214,49 @@ class Caller:
         self.semaphore = asyncio.Semaphore(config.concurrency)
         self.limiter = RateLimiter(config.rpm, config.tpm)
         self.backoff_base = backoff_base
+        self.resume_at = 0.0  # monotonic time before which the role sends nothing (a provider's Retry-After)
+        self.auth_error: str | None = None  # once the provider refused the credentials, the role's calls fail at once
 
-    async def __call__(self, messages: list[dict[str, str]], replicate: int = 0) -> Answer:
+    async def __call__(
+        self,
+        messages: list[dict[str, str]],
+        replicate: int = 0,
+        *,
+        slots: dict[str, str] | None = None,
+        whole: bool = False,
+        response_format: dict[str, Any] | None = None,
+    ) -> Answer:
         """One answer; ``replicate`` > 0 asks for another sample of the same
         request (a provider seed, when one is set, is offset by it so that the
-        samples differ; the simulator draws a different sample)."""
+        samples differ; the simulator draws a different sample). ``slots``, the
+        call's filled slots, tell the simulator where its answers are.
+        ``whole``: a parser needs the answer whole, so one cut at max_tokens is
+        not an answer; ``response_format``: structured output to ask for."""
         cfg = self.config
         if cfg.is_sim:
-            text, usage = sim.complete(cfg.model, messages, cfg.sampling(), replicate=replicate)
-            return Answer(text, usage, cfg.model, 0.0)
+            text, usage = sim.complete(cfg.model, messages, cfg.sampling(), replicate=replicate, slots=slots)
+            if not text.strip():  # the simulator is deterministic: asking again would give the same
+                raise CallFailed(f"empty: {cfg.model} gave an empty answer", "empty", usage)
+            return Answer(text, usage, cfg.model, 0.0, "stop")
         lt = litellm()
         estimate = sum(len(m["content"]) for m in messages) // 4 + (cfg.max_tokens or 256)
-        kwargs: dict[str, Any] = {k: v for k, v in cfg.sampling().items()}
+        kwargs: dict[str, Any] = {k: v for k, v in cfg.sampling().items() if k not in ("sim", "endpoint", "structured_output")}
         if replicate and kwargs.get("seed") is not None:
             kwargs["seed"] = kwargs["seed"] + replicate
-        if cfg.api_base:
-            kwargs["api_base"] = cfg.api_base
-        attempt = 0
+        kwargs.update({k: v for k, v in (("api_base", cfg.api_base), ("api_version", cfg.api_version)) if v})
+        if cfg.api_key_env:
+            kwargs["api_key"] = os.environ.get(cfg.api_key_env, "")
+        if response_format is not None:
+            kwargs["response_format"] = response_format
+        spent = {"prompt_tokens": 0, "completion_tokens": 0}
+        cost: float | None = 0.0  # of every attempt with an answer (None once one has no known price)
+        attempt = empties = 0
         while True:
+            if self.auth_error:
+                raise CallFailed(self.auth_error, "auth", spent, cost)
+            pause = self.resume_at - time.monotonic()
+            if pause > 0:
+                await asyncio.sleep(pause)
             await self.limiter.acquire(estimate)
             try:
                 async with self.semaphore:
@@ -168,23 +264,120 @@ class Caller:
                         model=cfg.model, messages=messages, timeout=cfg.timeout, num_retries=0, max_retries=0, **kwargs
                     )
             except Exception as exc:  # noqa: BLE001 - provider errors come in many types
-                if not _transient(exc) or attempt >= cfg.max_retries:
-                    raise CallFailed(scrub(f"{type(exc).__name__}: {exc}")[:500]) from None
-                wait = _retry_after(exc)
+                kind = classify(exc)
+                message = scrub(f"{type(exc).__name__}: {exc}")[:500]
+                if kind == "auth":
+                    self.auth_error = message
+                    raise CallFailed(message, "auth", spent, cost) from None
+                if kind != "transient" or attempt >= cfg.max_retries:
+                    raise CallFailed(message, "transport" if kind == "transient" else "rejected", spent, cost) from None
+                wait = retry_after(exc)
                 if wait is None:
                     wait = min(60.0, self.backoff_base * 2**attempt) * random.uniform(0.5, 1.5)
+                else:  # the provider said how long: the whole role waits, not just this call
+                    self.resume_at = max(self.resume_at, time.monotonic() + wait)
                 attempt += 1
                 await asyncio.sleep(wait)
                 continue
-            text = resp.choices[0].message.content or ""
-            usage = {
-                "prompt_tokens": int(getattr(resp.usage, "prompt_tokens", 0) or 0),
-                "completion_tokens": int(getattr(resp.usage, "completion_tokens", 0) or 0),
-            }
-            cost = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")  # litellm already priced it
-            if cost is None:
-                try:
-                    cost = float(lt.completion_cost(completion_response=resp))
-                except Exception:  # noqa: BLE001 - no price known for this model
-                    cost = None
-            return Answer(text, usage, str(getattr(resp, "model", cfg.model) or cfg.model), cost)
+            choice = resp.choices[0]
+            text = choice.message.content or ""
+            finish = getattr(choice, "finish_reason", None)
+            for k in spent:
+                spent[k] += int(getattr(resp.usage, k, 0) or 0)
+            price = _response_cost(lt, resp)
+            cost = None if price is None or cost is None else cost + price
+            bad = "empty" if not text.strip() else "truncated" if whole and finish == "length" else None
+            if bad:
+                if empties >= EMPTY_RETRIES:
+                    why = "an empty answer" if bad == "empty" else f"an answer cut at max_tokens={cfg.max_tokens} (raise max_tokens)"
+                    raise CallFailed(f"{bad}: the model gave {why} {empties + 1} times", bad, spent, cost, text)
+                empties += 1
+                continue
+            return Answer(text, dict(spent), str(getattr(resp, "model", cfg.model) or cfg.model), cost, finish)
+
+
+def _response_cost(lt: Any, resp: Any) -> float | None:
+    cost = (getattr(resp, "_hidden_params", None) or {}).get("response_cost")  # litellm already priced it
+    if cost is None:
+        try:
+            cost = float(lt.completion_cost(completion_response=resp))
+        except Exception:  # noqa: BLE001 - no price known for this model
+            cost = None
+    return cost
+
+
+def check_model_names(models: Mapping[str, ModelConfig], loc: Any) -> None:
+    """Every role's model names a provider litellm can route (or one of the
+    simulator's models): a typo is a spec error at its line, before anything is
+    planned or sent. A provider-qualified name litellm does not list
+    (``openai/<new model>``) is accepted: providers serve more than litellm knows."""
+    for role, cfg in models.items():
+        where = f"{loc.where(('models', role, 'model'))}: models.{role}.model"
+        if cfg.is_sim:
+            if cfg.model not in SIM_MODELS:
+                raise SpecError(f"{where}: unknown simulated model {cfg.model!r}; the simulator has {' and '.join(SIM_MODELS)}.")
+            continue
+        if _provider_prefix(cfg.model) in KEY_VARIABLES:
+            continue  # litellm routes <provider>/<any name> for these
+        lt = litellm()
+        try:
+            lt.get_llm_provider(cfg.model, api_base=cfg.api_base)
+        except Exception:  # noqa: BLE001 - litellm raises its BadRequestError
+            close = difflib.get_close_matches(cfg.model, [*lt.model_cost, *SIM_MODELS], n=3, cutoff=0.7)
+            hint = f" Did you mean {' or '.join(close)}?" if close else ""
+            raise SpecError(
+                f"{where}: litellm knows no provider for {cfg.model!r}. Name it as provider/model, e.g. openai/gpt-4o-mini, "
+                f"anthropic/claude-3-5-haiku-20241022, ollama/llama3, or openai/<name> with api_base for an OpenAI-compatible server.{hint}"
+            ) from None
+
+
+def preflight(models: Mapping[str, ModelConfig], source: str, *, reach: bool = True, connect_timeout: float = 3.0) -> None:
+    """Credentials and endpoints, before anything is sent: a missing API key
+    is a spec error naming the environment variable to set; with ``reach``, an
+    ``api_base`` nothing listens on is one too (a TCP connection, no request)."""
+    for role, cfg in models.items():
+        if cfg.is_sim:
+            continue
+        if cfg.api_key_env:
+            if not os.environ.get(cfg.api_key_env):
+                raise SpecError(
+                    f"{source}: models.{role}.api_key_env: the environment variable {cfg.api_key_env} is not set; "
+                    f"set it to the key for {cfg.model} (export {cfg.api_key_env}=...) and run again."
+                )
+        else:
+            known = KEY_VARIABLES.get(_provider_prefix(cfg.model) or "")
+            if known is not None:
+                missing = [] if any(k in os.environ for k in known) else list(known)
+            else:
+                lt = litellm()
+                default_base = lt.get_llm_provider(cfg.model, api_base=cfg.api_base)[3]
+                missing = [
+                    k for k in lt.validate_environment(cfg.model, api_base=cfg.api_base).get("missing_keys", [])
+                    if not (k.endswith("_API_BASE") and (cfg.api_base or default_base)) and not (k.endswith("_API_VERSION") and cfg.api_version)
+                ]
+            if missing:
+                local = " (a local server that checks no key accepts any value)" if cfg.api_base else ""
+                names = " or ".join(missing) if known else ", ".join(missing)  # the table's are alternatives, litellm's all needed
+                raise SpecError(
+                    f"{source}: models.{role}: no credentials for {cfg.model}: litellm reads {names} from the environment, "
+                    f"and {'it is' if len(missing) == 1 else 'none is' if known else 'they are'} not set. Set "
+                    f"{'it' if len(missing) == 1 else 'one' if known else 'them'}{local}, e.g. export {missing[0]}=..., "
+                    f"or name the variable that holds the key with models.{role}.api_key_env."
+                )
+        if reach and cfg.api_base:
+            _reachable(cfg.api_base, f"{source}: models.{role}.api_base", connect_timeout)
+
+
+def _reachable(url: str, where: str, timeout: float) -> None:
+    parts = urlsplit(url if "://" in url else f"http://{url}")
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise SpecError(f"{where}: {url!r} is not a URL (e.g. http://127.0.0.1:8000/v1).") from None
+    if not parts.hostname:
+        raise SpecError(f"{where}: {url!r} is not a URL (e.g. http://127.0.0.1:8000/v1).")
+    try:
+        socket.create_connection((parts.hostname, port), timeout=timeout).close()
+    except OSError as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else (exc.strerror or str(exc))
+        raise SpecError(f"{where}: nothing answers at {url} ({why} after trying {parts.hostname}:{port}); start the server or correct the address.") from None

@@ -3,7 +3,15 @@
 Cache hits are looked up in bulk and never go through litellm. Misses run
 concurrently under each role's limits; every finished call is committed to the
 cache at once, so a killed run loses nothing. A call whose input failed is
-skipped (and retried by the next run, like the failure itself).
+skipped (and retried by the next run, like the failure itself). Only answers
+are cached: never an error, an empty answer, or one cut short that a parser needs.
+
+An unparseable answer is re-asked with the reason. Re-asks are cached under
+their attempt number, so a rerun replays the ones it has and then sends up to
+``max_reasks`` new ones: a parse failure is asked again, not served from the
+cache as if it were an answer. Where the parser declares a lenient reading and
+the role allows it, an answer still unparseable after the re-asks is read that
+way and counted as lenient.
 """
 
 from __future__ import annotations
@@ -16,7 +24,7 @@ from typing import Any, Mapping
 from persona_exp.errors import ExecutionError
 from persona_exp.execute.cache import CallCache
 from persona_exp.execute.llm import Caller, CallFailed
-from persona_exp.execute.parsers import ParseFailure, parse
+from persona_exp.execute.parsers import ParseFailure, lenient, parse, response_format
 from persona_exp.execute.progress import Progress
 from persona_exp.plan.keys import node_key
 from persona_exp.plan.plan import Call, Plan
@@ -38,6 +46,8 @@ class CallResult:
     cost: float | None = None
     error: str | None = None
     reasks: int = 0
+    reason: str | None = None  # why it failed: one of REASONS (None when ok)
+    lenient: bool = False  # read by the parser's declared lenient reading
 
     @property
     def ok(self) -> bool:
@@ -48,23 +58,119 @@ class CallResult:
         return self.value if isinstance(self.value, str) else (self.text or "")
 
 
+# Why a call has no answer, in the order they are listed, with what each means.
+REASONS = {
+    "auth": "the provider refused the credentials",
+    "transport": "network or server errors outlasted the retries",
+    "rejected": "the provider refused the request",
+    "empty": "empty answers",
+    "truncated": "answers cut at max_tokens",
+    "parse": "failed to parse",
+    "skipped": "not sent: an input call failed",
+    "budget": "not sent: the --max-cost budget was reached",
+}
+_STATUS_REASON = {"failed": "transport", "parse_failed": "parse", "skipped": "skipped"}
+
+
+def reason_of(r: "CallResult") -> str | None:
+    return None if r.ok else (r.reason or _STATUS_REASON.get(r.status, "transport"))
+
+
 @dataclass
 class RunCounts:
+    """One definition everywhere: ``calls = cached + ran``, where a call is
+    cached when the cache answered it without a request this run, and ran
+    otherwise (sent, or not sent because an input failed). ``failed`` counts the
+    calls without an answer, whichever way they went, and ``failures`` splits it
+    by reason (see REASONS). ``lenient`` answers are answers (not failed)."""
+
     calls: int = 0
     cached: int = 0
     ran: int = 0
     failed: int = 0
-    parse_failed: int = 0
-    skipped: int = 0
+    failures: dict[str, int] = field(default_factory=dict)
+    lenient: int = 0
     reasks: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost: float = 0.0
     cost_unknown: int = 0
-    by_step: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_step: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def add(self, r: "CallResult") -> None:
+        s = self.by_step.setdefault(r.step, {"calls": 0, "cached": 0, "ran": 0, "failed": 0, "lenient": 0, "failures": ""})
+        why = reason_of(r)
+        self.calls += 1
+        self.cached += r.cached
+        self.ran += not r.cached
+        self.lenient += r.lenient
+        self.reasks += r.reasks
+        for k, v in (("calls", 1), ("cached", r.cached), ("ran", not r.cached), ("failed", why is not None), ("lenient", r.lenient)):
+            s[k] += int(v)
+        if why is not None:
+            self.failed += 1
+            self.failures[why] = self.failures.get(why, 0) + 1
+            step = dict(_reason_counts(s["failures"]))
+            step[why] = step.get(why, 0) + 1
+            s["failures"] = ", ".join(f"{k} {step[k]}" for k in REASONS if k in step)
+        if not r.cached:
+            self.prompt_tokens += r.prompt_tokens
+            self.completion_tokens += r.completion_tokens
+            if r.cost is None and r.prompt_tokens + r.completion_tokens:
+                self.cost_unknown += 1
+            self.cost += r.cost or 0.0
+
+    @property
+    def parse_failed(self) -> int:
+        return self.failures.get("parse", 0)
+
+    @property
+    def skipped(self) -> int:
+        return self.failures.get("skipped", 0)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def line(self) -> str:
+        return counts_line(self.as_dict())
+
+
+def _reason_counts(text: str) -> list[tuple[str, int]]:
+    return [(k, int(n)) for k, n in (part.rsplit(" ", 1) for part in text.split(", ") if part)]
+
+
+def failures_of(c: Mapping[str, Any]) -> tuple[int, dict[str, int]]:
+    """Total failed and by reason, from the counts of a run (this version's,
+    or a manifest written before failures had reasons)."""
+    if "failures" in c:
+        return int(c.get("failed", 0)), dict(c["failures"])
+    old = {"transport": int(c.get("failed", 0) or 0), "parse": int(c.get("parse_failed", 0) or 0), "skipped": int(c.get("skipped", 0) or 0)}
+    return sum(old.values()), {k: v for k, v in old.items() if v}
+
+
+def counts_line(c: Mapping[str, Any]) -> str:
+    """``N calls: C cached, R run, F failed (reason n, ...)`` for the summary
+    line, ``show`` and the report alike."""
+    failed, why = failures_of(c)
+    line = f"{c.get('calls', 0)} calls: {c.get('cached', 0)} cached, {c.get('ran', 0)} run, {failed} failed"
+    if why:
+        line += " (" + ", ".join(f"{k} {why[k]}" for k in sorted(why, key=lambda k: list(REASONS).index(k) if k in REASONS else 99)) + ")"
+    if c.get("lenient"):
+        line += f"; {c['lenient']} answers read leniently"
+    return line
+
+
+def explain(c: Mapping[str, Any]) -> list[str]:
+    """Per step, what failed and why, and what was read leniently: the lines
+    that say why a statistic has fewer items than planned, or none."""
+    out = []
+    for step, s in (c.get("by_step") or {}).items():
+        reasons = _reason_counts(s.get("failures", "")) if isinstance(s.get("failures"), str) else []
+        if reasons:
+            out.append(f"{step}: {s.get('failed', 0)} of {s.get('calls', 0)} calls have no answer (" + "; ".join(f"{n} {REASONS.get(k, k)}" for k, n in reasons) + ")")
+        if s.get("lenient"):
+            out.append(f"{step}: {s['lenient']} of {s.get('calls', 0)} answers lacked the format's markers and were read leniently (the whole answer)")
+    return out
 
 
 class Runner:
@@ -76,7 +182,9 @@ class Runner:
         max_reasks: int = 2,
         progress: bool = True,
         backoff_base: float = 1.0,
+        budget: Any = None,
     ):
+        self.budget = budget  # execute.budget.Budget: stop sending once spending reaches --max-cost
         self.backoff_base = backoff_base
         self._out: tuple[dict[str, CallResult], RunCounts] | None = None
         self.models = dict(models)
@@ -100,7 +208,6 @@ class Runner:
     async def _run(self, plan: Plan, known: Mapping[str, CallResult]) -> None:
         callers = {role: Caller(cfg, backoff_base=self.backoff_base) for role, cfg in self.models.items()}
         results: dict[str, CallResult] = {k: known[k] for k in plan.calls if k in known}
-        counts = RunCounts(calls=len(plan))
         progress = Progress(len(plan) - len(results), enabled=self.show_progress)
         try:
             for level in plan.levels():
@@ -112,9 +219,9 @@ class Runner:
                 todo: list[Call] = []
                 for c in calls:
                     if any(not results[k].ok for k in c.inputs.values()):
-                        results[c.key] = CallResult(c.key, c.step, c.role, "skipped", False, error="an input call failed")
+                        results[c.key] = CallResult(c.key, c.step, c.role, "skipped", False, error="an input call failed", reason="skipped")
                         progress.advance(failed=True)
-                    elif c.key in hits:
+                    elif c.key in hits and hits[c.key].response.strip():  # a blank answer cached by an older version is no answer
                         h = hits[c.key]
                         r = CallResult(c.key, c.step, c.role, "ok", True, h.response, None, h.model, h.usage.get("prompt_tokens", 0), h.usage.get("completion_tokens", 0), h.usage.get("cost"))
                         results[c.key] = await self._finish(c, r, callers[c.role], results)
@@ -124,26 +231,9 @@ class Runner:
                 await self._run_misses(todo, callers, results, progress)
         finally:
             progress.close()
+        counts = RunCounts()
         for r in results.values():
-            s = counts.by_step.setdefault(r.step, {"calls": 0, "cached": 0, "ran": 0, "failed": 0})
-            s["calls"] += 1
-            counts.cached += r.cached
-            s["cached"] += r.cached
-            ran = not r.cached and r.status in ("ok", "parse_failed")
-            counts.ran += ran
-            s["ran"] += ran
-            bad = r.status != "ok"
-            s["failed"] += bad
-            counts.failed += r.status == "failed"
-            counts.parse_failed += r.status == "parse_failed"
-            counts.skipped += r.status == "skipped"
-            counts.reasks += r.reasks
-            if not r.cached:
-                counts.prompt_tokens += r.prompt_tokens
-                counts.completion_tokens += r.completion_tokens
-                if r.cost is None and r.status != "skipped" and r.text is not None:
-                    counts.cost_unknown += 1
-                counts.cost += r.cost or 0.0
+            counts.add(r)
         self._out = (results, counts)
 
     async def _run_misses(self, todo: list[Call], callers: dict[str, Caller], results: dict[str, CallResult], progress: Progress) -> None:
@@ -158,54 +248,93 @@ class Runner:
         async def worker() -> None:
             while not queue.empty():
                 c = queue.get_nowait()
+                if self.budget is not None and self.budget.reached:
+                    self.budget.stopped += 1
+                    results[c.key] = CallResult(c.key, c.step, c.role, "skipped", False, error=self.budget.message(), reason="budget")
+                    progress.advance(failed=True)
+                    continue
                 r = await self._call(c, callers[c.role], results)
+                if self.budget is not None:
+                    self.budget.spend(r.cost)
                 results[c.key] = r
                 progress.advance(failed=not r.ok, tokens=r.prompt_tokens + r.completion_tokens, cost=r.cost)
 
         await asyncio.gather(*(worker() for _ in range(workers)))
 
     async def _call(self, c: Call, caller: Caller, results: dict[str, CallResult]) -> CallResult:
-        messages = c.render({k: results[k].output() for k in c.inputs.values()})
+        outputs = {k: results[k].output() for k in c.inputs.values()}
+        messages = c.render(outputs)
         try:
-            ans = await caller(messages, c.replicate)
+            ans = await caller(messages, c.replicate, slots={name: outputs[k] for name, k in c.inputs.items()}, **self._asks(c))
         except CallFailed as exc:
-            return CallResult(c.key, c.step, c.role, "failed", False, error=str(exc))
+            return CallResult(c.key, c.step, c.role, "failed", False, text=exc.text, error=str(exc), reason=exc.reason,
+                              prompt_tokens=exc.usage["prompt_tokens"], completion_tokens=exc.usage["completion_tokens"], cost=exc.cost)
         self.cache.put(c.key, ans.text, {**ans.usage, "cost": ans.cost}, ans.model)
         r = CallResult(c.key, c.step, c.role, "ok", False, ans.text, None, ans.model, ans.usage["prompt_tokens"], ans.usage["completion_tokens"], ans.cost)
         return await self._finish(c, r, caller, results, messages)
 
+    def _asks(self, c: Call) -> dict[str, Any]:
+        """What a call asks of the answer: whole (a parser reads it) and, when
+        the role wants structured output, the parser's JSON form."""
+        structured = self.models[c.role].structured_output and c.parser is not None
+        return {"whole": c.parser is not None, "response_format": response_format(c.parser) if structured else None}
+
     async def _finish(self, c: Call, r: CallResult, caller: Caller, results: dict[str, CallResult], messages: list[dict[str, str]] | None = None) -> CallResult:
-        """Parses the answer; an unparseable one is re-asked (each re-ask cached too)."""
-        text = r.text or ""
-        for attempt in range(self.max_reasks + 1):
+        """Parses the answer. An unparseable one is re-asked with the reason:
+        cached re-asks are replayed, then up to ``max_reasks`` new ones are sent
+        (attempt numbers go on, so every run asks anew). A lenient reading, when
+        declared and allowed, ends the re-asks once the first ``max_reasks``
+        attempts have been made, so an answer read leniently stays cached."""
+        first = text = r.text or ""
+        attempt = sent = 0
+        allowed = False  # a lenient reading exists for the first answer, and the role allows it
+        while True:
             try:
                 r.value = parse(c.parser, text)
                 r.text = text
                 return r
             except ParseFailure as pf:
-                if attempt == self.max_reasks:
-                    r.status, r.error, r.text = "parse_failed", f"unparseable answer after {attempt} re-asks: {pf}", text
-                    return r
-                if messages is None:
-                    messages = c.render({k: results[k].output() for k in c.inputs.values()})
-                messages = [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": f"Your answer could not be read. {pf}"}]
-                rkey = node_key("reask", {"of": c.key, "attempt": attempt + 1, "messages": messages[-2:]})
-                hit = self.cache.get(rkey)
+                failure = pf
+            attempt += 1
+            if attempt == 1:
+                allowed = self.models[c.role].lenient and lenient(c.parser, first) is not None
+            if messages is None:
+                messages = c.render({k: results[k].output() for k in c.inputs.values()})
+            messages = [*messages, {"role": "assistant", "content": text}, {"role": "user", "content": f"Your answer could not be read. {failure}"}]
+            rkey = node_key("reask", {"of": c.key, "attempt": attempt, "messages": messages[-2:]})
+            hit = self.cache.get(rkey)
+            if hit is not None and hit.response.strip():
                 r.reasks += 1
-                if hit is not None:
-                    text = hit.response
-                    continue
-                try:
-                    ans = await caller(messages, c.replicate)
-                except CallFailed as exc:
-                    r.status, r.error = "failed", str(exc)
-                    return r
-                self.cache.put(rkey, ans.text, {**ans.usage, "cost": ans.cost}, ans.model)
-                r.cached = False
-                r.prompt_tokens += ans.usage["prompt_tokens"]
-                r.completion_tokens += ans.usage["completion_tokens"]
-                r.cost = None if ans.cost is None or r.cost is None else r.cost + ans.cost
-                text = ans.text
+                text = hit.response
+                continue
+            if sent >= self.max_reasks or (allowed and attempt > self.max_reasks):
+                break
+            if r.cached:  # from here on it is sent: its tokens and cost are this run's re-asks only
+                r.cached, r.prompt_tokens, r.completion_tokens, r.cost = False, 0, 0, 0.0
+            try:
+                slots = {name: results[k].output() for name, k in c.inputs.items()}
+                ans = await caller(messages, c.replicate, slots=slots, **self._asks(c))
+            except CallFailed as exc:
+                r.status, r.error, r.reason = "failed", str(exc), exc.reason
+                r.text = exc.text or text
+                r.prompt_tokens += exc.usage["prompt_tokens"]
+                r.completion_tokens += exc.usage["completion_tokens"]
+                r.cost = None if exc.cost is None or r.cost is None else r.cost + exc.cost
+                return r
+            self.cache.put(rkey, ans.text, {**ans.usage, "cost": ans.cost}, ans.model)
+            sent += 1
+            r.reasks += 1
+            r.prompt_tokens += ans.usage["prompt_tokens"]
+            r.completion_tokens += ans.usage["completion_tokens"]
+            r.cost = None if ans.cost is None or r.cost is None else r.cost + ans.cost
+            text = ans.text
+        if allowed:
+            r.value, r.text, r.lenient = lenient(c.parser, first), first, True
+            return r
+        r.status, r.reason, r.text = "parse_failed", "parse", text
+        again = "a rerun asks again" if self.max_reasks else "a rerun replays it from the cache"
+        r.error = (f"unparseable answer after {attempt - 1} re-asks ({sent} sent in this run; {again}): {failure} "
+                   f"The answer began: {' '.join(text.split())[:160]!r}")
         return r
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Mapping
 
 from persona_exp.execute.cache import CallCache
+from persona_exp.execute.budget import run_plan
 from persona_exp.execute.runner import CallResult, Runner
 from persona_exp.plan import Plan
 from persona_exp.spec.models import ModelConfig
@@ -34,6 +35,11 @@ class Stager:
         self.progress = progress
         self.plan = Plan()  # every staged call, in the order staged
         self.results: dict[str, CallResult] = {}
+        self.budget = None  # execute.budget.Budget of the run (--max-cost), shared with its final step
+        self.limit: int | None = None  # --limit: the first N calls of each staged step
+        self.estimates: list = []  # execute.budget.Estimate of each stage, made before it ran
+        self.simulate = False  # dry: answer staged calls of simulated roles in memory and plan on (see _in_memory)
+        self.simulated = 0  # staged calls so answered
 
     def __call__(self, plan: Plan) -> dict[str, CallResult]:
         self.plan.update(plan)
@@ -45,11 +51,28 @@ class Stager:
             if self.cache_path.exists():
                 with CallCache(self.cache_path) as cache:
                     cached = cache.contains_many(new)
-            missing = len(new) - len(cached)
-            if missing:
-                step = next(plan.calls[k].step for k in new if k not in cached)
-                raise StagePending(step, self.plan, missing)
+            todo = [k for k in new if k not in cached]
+            if todo and self.simulate and all(self.models[plan.calls[k].role].is_sim for k in todo):
+                return self._in_memory(plan)
+            if todo:
+                raise StagePending(plan.calls[todo[0]].step, self.plan, len(todo))
         with CallCache(self.cache_path) as cache:
-            results, _ = Runner(self.models, cache, progress=self.progress and not self.dry).run(plan, known=self.results)
+            results, _, est = run_plan(self.models, cache, plan, self.results, progress=self.progress and not self.dry, budget=self.budget,
+                                       limit=self.limit, what=f"the staged step {plan.steps[-1] if plan.steps else ''}")
+        self.estimates.append(est)
+        self.results.update(results)
+        return results
+
+    def _in_memory(self, plan: Plan) -> dict[str, CallResult]:
+        """Answers a stage whose missing calls are all simulated on a scratch
+        cache holding the real cache's answers for it: the simulator is free
+        and offline, so a dry plan can go on; nothing is written to the cache."""
+        with CallCache(":memory:") as scratch:
+            if self.cache_path.exists():
+                with CallCache(self.cache_path) as cache:
+                    for h in cache.get_many(plan.calls).values():
+                        scratch.put(h.key, h.response, h.usage, h.model)
+            results, counts = Runner(self.models, scratch, progress=False).run(plan, known=self.results)
+        self.simulated += counts.ran
         self.results.update(results)
         return results

@@ -33,7 +33,7 @@ from pathlib import Path
 import polars as pl
 
 from persona_exp.errors import DataError
-from persona_exp.store import RunInfo, load_run
+from persona_exp.store import RunInfo, is_simulated, load_run
 
 __all__ = ["COLUMNS", "EXPORTABLE", "FORMATS", "TABLES", "export_run", "export_tables"]
 
@@ -54,7 +54,9 @@ def export_tables(info: RunInfo) -> tuple[dict[str, pl.DataFrame], list[str]]:
         _, tables = load_run(info)
     except (OSError, ValueError) as exc:
         raise DataError(f"run {info.experiment}/{info.run_id} cannot be read from {info.path} ({exc}).") from None
-    return {"loo": _loo, "dpf": _dpf, "wikipersona": _wikipersona}[kind](info, tables)
+    frames, notes = {"loo": _loo, "dpf": _dpf, "wikipersona": _wikipersona}[kind](info, tables)
+    simulated = is_simulated(info.manifest)  # on every row, so a row taken out of the file still says where it came from
+    return {name: f.with_columns(pl.lit(simulated).alias("simulated")) for name, f in frames.items()}, notes
 
 
 def _need(info: RunInfo, tables: dict[str, pl.DataFrame], *names: str) -> None:
@@ -328,6 +330,12 @@ COLUMNS: dict[str, dict[str, dict[str, str]]] = {
 }
 
 
+SIMULATED_COLUMN = "true when the run's answers or judgments came from persona-exp's offline simulator (sim/... models), not a real model"
+for _tables in COLUMNS.values():
+    for _cols in _tables.values():
+        _cols["simulated"] = SIMULATED_COLUMN
+
+
 def _card(info: RunInfo, frames: dict[str, pl.DataFrame], notes: list[str]) -> str:
     """A short dataset card: YAML front matter naming the two configs (pairs is
     the default), then what the data is and where it comes from."""
@@ -336,7 +344,7 @@ def _card(info: RunInfo, frames: dict[str, pl.DataFrame], notes: list[str]) -> s
     m = info.manifest
     kind = m.get("kind")
     models = {role: cfg.get("model") for role, cfg in m.get("models", {}).items()}
-    simulated = any(str(v).startswith("sim/") for v in models.values())
+    simulated = is_simulated(m)
     front = [
         "---",
         "configs:",
@@ -349,10 +357,12 @@ def _card(info: RunInfo, frames: dict[str, pl.DataFrame], notes: list[str]) -> s
         "  data_files:",
         "  - split: train",
         "    path: judgments.parquet",
+        f"simulated: {'true' if simulated else 'false'}",
         "tags:",
         "- preference",
         "- persona",
         "- synthetic",
+        *(["- simulated"] if simulated else []),
         "---",
         "",
     ]
@@ -382,8 +392,9 @@ def _card(info: RunInfo, frames: dict[str, pl.DataFrame], notes: list[str]) -> s
         "",
     ]
     if simulated:
-        lines += ["**Synthetic.** The answers and judgments come from persona-exp's offline simulator (`sim/...` models): this data "
-                  "exercises a pipeline and says nothing about any real model or person.", ""]
+        lines[1:1] = ["", "**SIMULATED.** The answers and judgments come from persona-exp's offline simulator (`sim/...` models; roles: "
+                      f"{', '.join(m.get('simulated_roles') or [r for r, v in models.items() if str(v).startswith('sim/')])}): this data "
+                      "exercises a pipeline and says nothing about any real model or person. Every row has `simulated` = true."]
     for name, cols in COLUMNS.get(kind, {}).items():
         present = set(frames[name].columns)
         lines += [f"## Columns of `{name}`", ""] + [f"- `{c}`: {d}" for c, d in cols.items() if c in present] + [""]

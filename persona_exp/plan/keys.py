@@ -2,10 +2,13 @@
 
 A node's key is ``xxh3_128(canonical JSON of (kind, params, input keys))``, so
 keys form a Merkle DAG: a node changes exactly when its own parameters or the
-key of something it reads changes. An LLM call's key covers what changes the
-answer (model, fully rendered messages, sampling parameters, replicate index)
-and nothing else: timeouts, retries, concurrency, API keys and endpoints are
-left out, so tuning how calls are sent never invalidates the cache.
+key of something it reads changes. An LLM call's key covers what can change
+the answer (model, endpoint, fully rendered messages, sampling parameters,
+replicate index, the structured form asked for) and nothing else: timeouts,
+retries, concurrency, rate limits and API keys are left out, so tuning how calls
+are sent never invalidates the cache. The endpoint (api_base, api_version, or
+the name a role gives it with ``cache_as``) is absent for a provider's default
+endpoint, so such keys are the same as before endpoints counted.
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ SAMPLING_FIELDS = frozenset(
         "frequency_penalty",
         "logit_bias",
         "reasoning_effort",
+        "endpoint",  # which server answers (see ModelConfig.endpoint)
         "sim",  # settings of the offline simulator (planted effects, noise, strength)
     }
 )
@@ -77,10 +81,13 @@ def call_key(
     *,
     inputs: Mapping[str, str] | None = None,
     sampling_bytes: bytes | None = None,
+    response_format: str | None = None,
 ) -> str:
     """Key of one LLM call: ``node_key("llm_call", {inputs, messages, model,
-    replicate, sampling})``, with sampling fields outside ``SAMPLING_FIELDS`` left
-    out and ``inputs`` (slot name -> key of the call that fills it) only when given.
+    replicate, response_format, sampling})``, with sampling fields outside
+    ``SAMPLING_FIELDS`` left out, ``inputs`` (slot name -> key of the call that
+    fills it) only when given, and ``response_format`` (the parser whose JSON
+    schema the call asks for as structured output) only when given.
 
     The canonical JSON is assembled from its parts so a plan can serialize each
     role's sampling settings once (``sampling_bytes``) instead of once per call;
@@ -93,6 +100,8 @@ def call_key(
     body = (
         head + b'"messages":[' + b",".join(_message_json(m) for m in messages) + b'],"model":'
         + (_string(model).encode() if isinstance(model, str) else canonical_json(model))
-        + b',"replicate":' + canonical_json(replicate) + b',"sampling":' + s + b"},[]]"
+        + b',"replicate":' + canonical_json(replicate)
+        + (b',"response_format":' + _string(response_format).encode() if response_format is not None else b"")
+        + b',"sampling":' + s + b"},[]]"
     )
     return xxhash.xxh3_128_hexdigest(body)

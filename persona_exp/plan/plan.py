@@ -80,7 +80,9 @@ class Plan:
         if cached is None or cached[0] is not sampling:
             cached = (sampling, sampling_json(sampling))
             self._sampling[id(sampling)] = cached
-        key = call_key(model, msgs, sampling, replicate, inputs=inputs, sampling_bytes=cached[1])
+        # Structured output asks for the parser's JSON schema: the answer's form changes, so the key does.
+        form = parser if parser is not None and sampling.get("structured_output") else None
+        key = call_key(model, msgs, sampling, replicate, inputs=inputs, sampling_bytes=cached[1], response_format=form)
         if step not in self.steps:
             self.steps.append(step)
         self.requested[step] += 1

@@ -2,9 +2,9 @@
 
 One run: its manifest summary, the headline table and the experiment's plots,
 the population beside the census, and the resolved spec and metrics (folded).
-Two runs (``against``): what changed (spec, plan, every metric with its paired
-bootstrap interval from :func:`persona_exp.diff.diff_runs`, flipped judgments),
-then both runs side by side.
+Two runs (``against``): what changed (spec, plan, every metric of both runs
+as each reported it with the change and its interval from
+:func:`persona_exp.diff.diff_runs`, flipped judgments), then both runs side by side.
 
 Plots per experiment kind (``data-plot`` names):
 
@@ -28,6 +28,7 @@ import numpy as np
 import polars as pl
 
 from persona_exp.errors import DataError
+from persona_exp.execute.runner import counts_line
 from persona_exp.report import plots
 from persona_exp.report.html import details, esc, figure, kv, note, page, section, table
 from persona_exp.store import RunInfo, load_run
@@ -65,6 +66,13 @@ def _load(info: RunInfo, tag: str | None = None, label: str = "") -> _Run:
     return _Run(info, metrics, tables, tag, label)
 
 
+def _design(run: _Run) -> str:
+    """What the run's intervals resample and what its marks mean (the lines of
+    its headline title after the first); empty for runs stored before."""
+    title = run.metrics.get("title")
+    return " " + "; ".join(str(title).split("\n")[1:]) + "." if isinstance(title, str) and "\n" in title else ""
+
+
 def _fmt_level(run: _Run) -> float:
     try:
         return float(run.metrics.get("level", 0.95))
@@ -78,7 +86,6 @@ def _fmt_level(run: _Run) -> float:
 def _overview(run: _Run) -> str:
     m = run.manifest
     c = m.get("counts", {})
-    failed = sum(int(c.get(k, 0) or 0) for k in ("failed", "parse_failed", "skipped"))
     models = ", ".join(f"{role}: {cfg.get('model')}" for role, cfg in m.get("models", {}).items())
     pop = m.get("population", {})
     rep = pop.get("report", {}) if isinstance(pop, dict) else {}
@@ -95,7 +102,7 @@ def _overview(run: _Run) -> str:
         ("seed", m.get("seed")),
         ("spec hash / plan hash", f"{str(m.get('spec_hash', ''))[:12]} / {str(m.get('plan_hash', ''))[:12]}"),
         ("models", models),
-        ("calls", f"{c.get('calls', 0):,} ({c.get('cached', 0):,} cached, {c.get('ran', 0):,} run, {failed:,} failed)"),
+        ("calls", counts_line(c)),  # the run's summary line, word for word
         ("tokens", f"{int(c.get('prompt_tokens', 0) or 0) + int(c.get('completion_tokens', 0) or 0):,}"),
         ("cost", f"${float(c.get('cost', 0) or 0):.4f}" + (f" (+{c['cost_unknown']} calls of unknown price)" if c.get("cost_unknown") else "")),
         ("population", f"{pop.get('size', '?')} personas from {rep.get('source', 'the configured source')}" + (f"; filters: {filters}" if filters else "")
@@ -126,7 +133,11 @@ def _loo(run: _Run) -> list[str]:
     if head is None or personas is None:
         return [note("This run has no leave-one-out tables (loo_attributes, loo_personas).")]
     level = _fmt_level(run)
-    out.append(table(head, caption="Kappa per attribute, sorted by influence (lower kappa = the attribute changes the judge's choices more)", name="loo_attributes"))
+    out.append(table(head, caption="Kappa per attribute, sorted by influence (lower kappa = the attribute changes the judge's choices more)." + _design(run),
+                     name="loo_attributes"))
+    ranking = run.metrics.get("ranking")
+    if isinstance(ranking, dict) and ranking.get("sentence"):
+        out.append(note(esc(str(ranking["sentence"]).capitalize()) + "."))
     order = head["attribute"].to_list()
     per = {a: personas.filter(pl.col("attribute") == a)["kappa"].cast(pl.Float64).to_list() for a in order}
     pooled = {r["attribute"]: (_f(r["kappa"]), _f(r["ci_low"]), _f(r["ci_high"])) for r in head.iter_rows(named=True)}
@@ -136,7 +147,7 @@ def _loo(run: _Run) -> list[str]:
         "PERSONA Fig. 5 style. One row per attribute a<sub>i</sub>, most influential on top. For each persona, kappa is the agreement "
         f"over the {questions or ''} questions between the judge role-playing the persona with and without a<sub>i</sub>; "
         "the box shows the personas' kappas (quartiles, whiskers to 1.5 IQR), the points are the personas, and the red diamond is the "
-        f"pooled kappa with its {level:.0%} cluster-bootstrap interval (clusters = personas)."
+        f"pooled kappa with its {level:.0%} bootstrap interval over the attribute's personas x questions."
     )
     if undefined:
         caption += f" {undefined} persona kappas are undefined (the judge picked the same answer for every question in both versions) and are left out; the y labels count them."
@@ -157,7 +168,7 @@ def _agreement(run: _Run) -> list[str]:
     t = run.tables
     out: list[str] = []
     if "agreement_pairs" in t:
-        out.append(table(t["agreement_pairs"], caption="Cohen's kappa per pair of annotators, with cluster-bootstrap intervals (clusters = personas)", name="agreement_pairs"))
+        out.append(table(t["agreement_pairs"], caption="Cohen's kappa per pair of annotators." + _design(run), name="agreement_pairs"))
     wide = t.get("kappa_matrix")
     if wide is not None and "annotator" in wide.columns:
         names = wide["annotator"].to_list()
@@ -179,14 +190,14 @@ def _dpf(run: _Run) -> list[str]:
     s = t.get("dpf_summary")
     if s is None:
         return [note("This run has no dpf_summary table.")]
-    out.append(table(s, caption="Preference pairs per split, and how often the role-playing judge prefers the revision", name="dpf_summary"))
+    out.append(table(s, caption="Preference pairs per split, and how often the role-playing judge prefers the revision." + _design(run), name="dpf_summary"))
     judged = s.filter(pl.col("prefers_revision").is_not_nan()) if s["prefers_revision"].dtype.is_float() else s
     if judged.height:
         level = _fmt_level(run)
         out.append(figure("dpf-verification", plots.interval_plot(
             judged["split"].to_list(), judged["prefers_revision"].to_list(), judged["ci_low"].to_list(), judged["ci_high"].to_list(),
             title="Verification: share of pairs where the persona prefers the revision", xlabel="share preferring the revision (chosen)",
-            reference=0.5, reference_label="no preference (0.5)", series_label=f"rate, {level:.0%} cluster-bootstrap CI", xlim=(0, 1)),
+            reference=0.5, reference_label="no preference (0.5)", series_label=f"rate, {level:.0%} CI over personas x prompts", xlim=(0, 1)),
             "Per split, the rate at which the judge role-playing the persona picks the revision over the base answer.", run=run.tag))
     prefs = t.get("preferences")
     if prefs is not None and prefs.height:
@@ -201,14 +212,14 @@ def _conditioning(run: _Run) -> list[str]:
     c = t.get("conditioning")
     if c is None:
         return [note("This run has no conditioning table.")]
-    out.append(table(c, caption="Critic accuracy (share of answers that need no revision) per conditioning mode and critic", name="conditioning"))
+    out.append(table(c, caption="Critic accuracy (share of answers that need no revision) per conditioning mode and critic." + _design(run), name="conditioning"))
     if c.height:
         level = _fmt_level(run)
         labels = [f"{m} / {k}" for m, k in zip(c["mode"], c["critic"])]
         out.append(figure("conditioning-accuracy", plots.interval_plot(
             labels, c["accuracy"].to_list(), c["ci_low"].to_list(), c["ci_high"].to_list(), title="Accuracy per conditioning mode and critic",
-            xlabel="accuracy (share of answers the critic accepts)", series_label=f"accuracy, {level:.0%} cluster-bootstrap CI", xlim=(0, 1)),
-            "Higher is better; intervals resample whole personas.", run=run.tag))
+            xlabel="accuracy (share of answers the critic accepts)", series_label=f"accuracy, {level:.0%} CI", xlim=(0, 1)),
+            "Higher is better; each interval resamples its row's units (the table's column over).", run=run.tag))
     if "conditioning_slices" in t:
         out.append(table(t["conditioning_slices"], caption="Accuracy by attribute-value slice", limit=40, name="conditioning_slices"))
     return out
@@ -219,7 +230,7 @@ def _wikipersona(run: _Run) -> list[str]:
     c = t.get("wikipersona_conditions")
     if c is None:
         return [note("This run has no wikipersona_conditions table.")]
-    out = [table(c, caption="Win rate of each prefix condition against all others, judged by the persona (ties impossible; intervals resample personas)",
+    out = [table(c, caption="Win rate of each prefix condition against all others, judged by the persona (ties impossible)." + _design(run),
                  name="wikipersona_conditions")]
     m = t.get("wikipersona_matrix")
     if m is not None and m.height:
@@ -234,7 +245,7 @@ def _wikipersona(run: _Run) -> list[str]:
         out.append(figure("wikipersona-win-rates", plots.win_rate_heatmap(rates, names, counts, title="Win rate of the row's prefix over the column's"),
                           "WikiPersonas Fig. 3 style, for prompting: each cell is how often the personal judge preferred the row's answer to the column's "
                           "on the same test question.", run=run.tag))
-        out.append(table(m, caption="Pairwise win rates with cluster-bootstrap intervals", limit=60, name="wikipersona_matrix"))
+        out.append(table(m, caption="Pairwise win rates with bootstrap intervals over personas x questions", limit=60, name="wikipersona_matrix"))
     for name, caption in (("wikipersona_candidates", "Candidate filter per train question (sampled, kept, dropped and why)"),
                           ("wikipersona_question_filters", "Prompt filters on the generated question lists")):
         if name in t and t[name].height:
@@ -327,8 +338,21 @@ def _entry_ok(e: Any) -> bool:
 # --------------------------------------------------------------------------- pages
 
 
+def _simulated_banner(runs: list[_Run]) -> str:
+    """A banner at the top of the page when any run used the simulator."""
+    from persona_exp.store import SIMULATED, is_simulated
+
+    sim = [r for r in runs if is_simulated(r.manifest)]
+    if not sim:
+        return ""
+    which = "" if len(runs) == 1 else " (" + ", ".join(esc(r.ref) for r in sim) + ")"
+    return (f'<p class="note" id="simulated-banner" style="border:2px solid var(--bad);padding:8px 12px;font-weight:bold">{esc(SIMULATED)}{which}: '
+            "these numbers test the pipeline and say nothing about any real model.</p>")
+
+
 def _single(run: _Run) -> str:
     body = [
+        _simulated_banner([run]),
         section("Overview", _overview(run), anchor="overview"),
         section("Results", _results(run), anchor="results"),
         section("Population beside the census", _population(run), anchor="population"),
@@ -344,7 +368,11 @@ def _single(run: _Run) -> str:
 
 
 def _diff_section(d: dict[str, Any]) -> str:
-    out = [kv([("A (against)", d["a"]), ("B (this run)", d["b"]), ("deltas", "B \u2212 A, with a paired bootstrap interval over the items both runs share")])]
+    from persona_exp.diff import cell, legend
+
+    out = [kv([("A (against)", d["a"]), ("B (this run)", d["b"]), ("values", "each run's own headline value and interval, as it reported them"),
+               ("changes", legend(d))])]
+    out += [note(f"<strong>Warning:</strong> {esc(w)}") for w in d.get("warnings", [])]
     out.append("<h3>Spec</h3>")
     out.append(table(d["spec"], caption="resolved spec fields that changed", name="diff-spec") if d["spec"] else note("No spec field changed."))
     p = d["plan"]
@@ -355,16 +383,21 @@ def _diff_section(d: dict[str, Any]) -> str:
     out.append("<h3>Metrics</h3>")
     metrics = d.get("metrics") or []
     if metrics:
-        rows = [{"metric": m["metric"], "A": m["a"], "B": m["b"], "delta": m["delta"], "CI low": m["low"], "CI high": m["high"],
-                 "CI excludes 0": bool(m["flagged"]), **({"items": m["items"]} if "items" in m else {})} for m in metrics]
-        out.append(table(rows, caption="every metric of both runs, B \u2212 A", name="diff-metrics", limit=200))
-        out.append(figure("diff-deltas", plots.interval_plot(
-            [m["metric"] for m in metrics], [m["delta"] for m in metrics], [m["low"] for m in metrics], [m["high"] for m in metrics],
-            title="Change per metric (B \u2212 A), paired bootstrap interval", xlabel="delta (B \u2212 A)", reference=0.0, reference_label="no change",
-            flagged=[bool(m["flagged"]) for m in metrics], series_label="delta with paired CI"),
-            "Red: the interval excludes 0. Intervals are paired: both runs are resampled over the same shared items (clusters = personas where the experiment has them)."))
+        rows = [{"metric": m["metric"], "A": cell(m["a"], m["a_low"], m["a_high"]), "B": cell(m["b"], m["b_low"], m["b_high"]),
+                 "change (B \u2212 A)": cell(m["delta"], m["low"], m["high"], signed=True) if m["status"] == "compared" else m["status"],
+                 "how": (m["comparison"] or "") + (f" ({m['warning']})" if m.get("warning") else ""), "adjusted p": m.get("p_adjusted"),
+                 "flagged": bool(m["flagged"])} for m in metrics]
+        out.append(table(rows, caption="every metric of both runs", name="diff-metrics", limit=200))
+        drawn = [m for m in metrics if m["status"] == "compared" and m["low"] is not None and _f(m["low"]) == _f(m["low"])]
+        if drawn:
+            out.append(figure("diff-deltas", plots.interval_plot(
+                [m["metric"] for m in drawn], [m["delta"] for m in drawn], [m["low"] for m in drawn], [m["high"] for m in drawn],
+                title="Change per metric (B \u2212 A)", xlabel="delta (B \u2212 A)", reference=0.0, reference_label="no change",
+                flagged=[bool(m["flagged"]) for m in drawn], series_label="delta with its interval"),
+                "Red: the change survives the multiplicity correction. Each row's interval is paired or unpaired as the table's column how says; "
+                "metrics without a usable interval are left out."))
     else:
-        out.append(note("The runs share no items, so no metric can be compared."))
+        out.append(note("Neither run reported a headline metric."))
     f = d.get("flips", {})
     if f:
         out.append("<h3>Flipped judgments</h3>")
@@ -382,6 +415,7 @@ def _column(run: _Run) -> str:
 
 def _compare(a: _Run, b: _Run, d: dict[str, Any]) -> str:
     body = [
+        _simulated_banner([a, b]),
         section("What changed", _diff_section(d), anchor="changes"),
         section("Side by side", f'<div class="columns">{_column(a)}{_column(b)}</div>', anchor="side-by-side"),
     ]

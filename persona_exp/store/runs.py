@@ -27,6 +27,31 @@ class RunInfo:
         return str(self.manifest.get("created", ""))
 
 
+SIMULATED = "SIMULATED: offline simulator sim/..., not a real model"
+
+
+def label_simulated(title: str) -> str:
+    """A headline title marked as simulated on its first line (plain text: no
+    brackets, which rich would read as markup)."""
+    first, _, rest = title.partition("\n")
+    return f"{first} ({SIMULATED})" + (f"\n{rest}" if rest else "")
+
+
+def simulated_roles(models: Mapping[str, Any]) -> list[str]:
+    """The roles answered by the offline simulator, from role -> model name
+    (or a manifest's role -> {"model": ...})."""
+    names = {role: m.get("model") if isinstance(m, Mapping) else m for role, m in models.items()}
+    return sorted(role for role, name in names.items() if str(name or "").startswith("sim/"))
+
+
+def is_simulated(manifest: Mapping[str, Any]) -> bool:
+    """Whether a run used the simulator: the manifest says so (runs stored
+    before it did are judged by their models)."""
+    if "simulated" in manifest:
+        return bool(manifest["simulated"])
+    return bool(simulated_roles(manifest.get("models", {})))
+
+
 def new_run_id(plan_key: str) -> str:
     return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + f"-{plan_key[:8]}"
 

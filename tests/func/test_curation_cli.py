@@ -117,7 +117,7 @@ def test_population_command_runs_the_model_steps_through_the_cache(tmp_path, cap
     assert "population model calls: 70 calls: 0 cached, 70 run, 0 failed" in captured.err  # 50 checks + 20 fields
     check = first["report"]["llm"]["check"]
     assert first["size"] == 20 and first["llm_rejected"] == check["rejected"] > 0
-    assert first["calls"] == {"calls": 70, "cached": 0, "ran": 70, "failed": 0}
+    assert first["calls"] == {"calls": 70, "cached": 0, "ran": 70, "failed": 0, "failures": {}, "lenient": 0}
     assert first["path"].endswith(".parquet") and Path(first["path"]).exists() and first["built"] is False
     assert pl.read_parquet(first["path"]).height == 50  # the procedural population: 20 and 150% more
     sent = len(state.requests)
@@ -141,7 +141,7 @@ def test_population_command_exits_1_when_model_calls_fail(tmp_path, capsys, open
                       population={"size": 6, "llm": {"fields": ["mannerisms"]}})
     assert cli(["population", str(spec), "--no-progress"]) == 1
     captured = capsys.readouterr()
-    assert "population model calls: 6 calls: 0 cached, 0 run, 6 failed" in captured.out
+    assert "population model calls: 6 calls: 0 cached, 6 run, 6 failed (transport 6)" in captured.out
     assert "mannerisms 0 written, 6 failed (procedural value kept)" in captured.out
     assert "failed: population_fields" in captured.err and "500" in captured.err and "rerun the same command" in captured.err
     assert cache_size(tmp_path) == 0

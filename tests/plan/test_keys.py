@@ -78,3 +78,48 @@ def test_call_key_with_inputs_is_the_node_key_of_its_canonical_parts():
     expected = node_key("llm_call", {"inputs": {"b": "k2", "a": "k1"}, "model": "m", "messages": msgs, "sampling": {}, "replicate": 0})
     assert call_key("m", msgs, {}, 0, inputs={"a": "k1", "b": "k2"}) == expected
     assert call_key("m", msgs, {}, 0, inputs={"a": "k1", "b": "k3"}) != expected
+
+
+def _key(cfg, parser=None):
+    from persona_exp.plan import Plan
+
+    plan = Plan()
+    return plan.add("s", "r", cfg.model, MSG, cfg.sampling(), parser=parser)
+
+
+def test_a_roles_key_covers_its_endpoint_and_not_its_tuning():
+    from persona_exp.spec import ModelConfig
+
+    base = ModelConfig(model="openai/llama", api_base="http://10.0.0.5:8000/v1")
+    same = [
+        base.model_copy(update=u)
+        for u in ({"api_base": "http://10.0.0.5:8000/v1/"}, {"timeout": 5.0, "max_retries": 0, "concurrency": 1, "rpm": 10, "tpm": 1000},
+                  {"api_key_env": "MY_KEY", "lenient": False, "replicates": 3})
+    ]
+    assert {_key(c) for c in same} == {_key(base)}
+    other = [base.model_copy(update=u) for u in ({"api_base": "http://10.0.0.6:8000/v1"}, {"api_version": "2024-06-01"}, {"api_base": None})]
+    assert len({_key(c) for c in [base, *other]}) == 4
+    named = [base.model_copy(update={"cache_as": "my-llama", "api_base": b}) for b in ("http://10.0.0.5:8000/v1", "http://gpu-box:8000/v1", None)]
+    assert len({_key(c) for c in named}) == 1 and _key(named[0]) != _key(base)
+
+
+def test_without_an_endpoint_keys_are_as_before():
+    """No api_base, api_version or cache_as: the key is the one computed from
+    (model, messages, sampling, replicate) alone, so existing caches (the
+    simulator's in particular) stay valid."""
+    from persona_exp.spec import ModelConfig
+
+    for cfg in (ModelConfig(model="sim/judge"), ModelConfig(model="openai/gpt-4o", temperature=0.7, max_tokens=50)):
+        sampling = {k: v for k, v in cfg.sampling().items()}
+        assert "endpoint" not in sampling
+        assert _key(cfg, parser="choice") == node_key("llm_call", {"model": cfg.model, "messages": MSG, "sampling": sampling, "replicate": 0})
+
+
+def test_structured_output_changes_the_keys_of_parsed_calls_only():
+    from persona_exp.spec import ModelConfig
+
+    plain, structured = ModelConfig(model="openai/gpt-4o"), ModelConfig(model="openai/gpt-4o", structured_output=True)
+    assert _key(plain) == _key(structured)
+    assert _key(plain, "choice") != _key(structured, "choice") != _key(structured, "revised")
+    expected = node_key("llm_call", {"model": "openai/gpt-4o", "messages": MSG, "sampling": {"temperature": 0.0}, "replicate": 0, "response_format": "choice"})
+    assert _key(structured, "choice") == expected

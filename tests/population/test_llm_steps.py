@@ -168,7 +168,7 @@ def test_open_fields_replace_the_procedural_values(tmp_path):
 
 def test_failed_field_calls_keep_the_procedural_value(tmp_path, openai_server):
     state, url = openai_server
-    # Text for women; an empty answer (re-asked, then a parse failure) for everyone else.
+    # Text for women; an empty answer (asked again, then a failed call: empty) for everyone else.
     state.reply = lambda body: "Collects postcards from every town." if "Sex: Female" in body["messages"][0]["content"] else "   "
     path = write_spec(tmp_path, {"size": 24, "llm": {"fields": ["lifestyle"]}},
                       models={"generator": {"model": "openai/test-model", "api_base": url, "max_retries": 0}, "judge": {"model": "sim/judge"}})
@@ -179,7 +179,7 @@ def test_failed_field_calls_keep_the_procedural_value(tmp_path, openai_server):
     assert pop.frame.filter(~women)["lifestyle"].to_list() == procedural.filter(~women)["lifestyle"].to_list()
     rep = pop.report["llm"]["fields"]
     assert rep["fields"]["lifestyle"] == {"written": int(women.sum()), "failed": int((~women).sum()), "not_applicable": 0}
-    assert rep["failed"] == int((~women).sum()) > 0 and any("parse_failed" in e for e in rep["errors"])
+    assert rep["failed"] == int((~women).sum()) > 0 and any("empty answer" in e for e in rep["errors"])
     assert any("kept their procedural value" in n for n in pop.report["notes"])
 
 

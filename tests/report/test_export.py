@@ -103,7 +103,7 @@ def test_hf_folder_has_parquet_and_card(exported, runs):
         assert path.is_file()
         frame = pl.read_parquet(path)
         assert frame.columns == list(COLUMNS["loo"][name]) and frame.height > 0
-    assert runs.a in card and "`chosen`:" in card and "Synthetic" in card
+    assert runs.a in card and "`chosen`:" in card and "**SIMULATED.**" in card and "`simulated`:" in card
     assert pl.read_parquet(folder / "pairs.parquet").to_dicts() == _lines(exported / "pairs.jsonl")
 
 

@@ -1,0 +1,71 @@
+"""The pieces of the run's guards: the smoke subset of a plan, the budget's
+bookkeeping, and the estimate's use of cached answers."""
+
+from __future__ import annotations
+
+import pytest
+
+from persona_exp.execute import CallCache
+from persona_exp.execute.budget import Budget, BudgetExceeded, Estimate, StepEstimate, estimate, limit_plan
+from persona_exp.plan import Plan
+from persona_exp.plan.plan import slot
+from persona_exp.spec.models import ModelConfig
+
+SAMPLING = {"temperature": 0.0}
+
+
+def _plan() -> tuple[Plan, list[str], list[str]]:
+    """Step a: 4 answers; step b: one call per answer, added in reverse order."""
+    plan = Plan()
+    a = [plan.add("a", "gen", "sim/generator", [{"role": "user", "content": f"Question {i}: why?"}], SAMPLING) for i in range(4)]
+    b = [plan.add("b", "gen", "sim/generator", [{"role": "user", "content": f"Critique: {slot('x')}"}], SAMPLING, inputs={"x": k}) for k in reversed(a)]
+    return plan, a, b
+
+
+def test_limit_keeps_the_first_calls_of_each_step_whose_inputs_are_kept():
+    plan, a, b = _plan()
+    kept, left = limit_plan(plan, 2)
+    assert [c.key for c in kept.calls.values() if c.step == "a"] == a[:2]
+    # b's calls in plan order read a[3], a[2], a[1], a[0]: the first two whose input was kept read a[1] and a[0].
+    assert [c.key for c in kept.calls.values() if c.step == "b"] == b[2:]
+    assert {c.key for c in left} == set(a[2:]) | set(b[:2]) and len(kept) + len(left) == len(plan)
+    kept, _ = limit_plan(plan, 1, always={a[3]: object()})
+    assert [c.key for c in kept.calls.values() if c.step == "a"] == [a[3]]  # an answered call is kept and fills the step's quota
+
+
+def test_budget_preflight_and_reaching():
+    est = Estimate([StepEstimate("s", "judge", "openai/gpt-4o-mini", 10, 10, 1000, 10, 0.5, "guess")])
+    b = Budget(1.0)
+    b.preflight(est)  # 0.5 <= 1.0
+    b.spend(0.6)
+    assert not b.reached
+    with pytest.raises(BudgetExceeded, match=r"estimated at \$0.5000 .* after \$0.6000 spent"):
+        b.preflight(est)
+    b.spend(0.4)
+    assert b.reached
+    free = Budget(0.0)
+    free.spend(0.0)
+    assert not free.reached  # free calls never reach a budget
+    with pytest.raises(BudgetExceeded, match="no price is known for openai/x"):
+        Budget(1.0).preflight(Estimate([StepEstimate("s", "judge", "openai/x", 1, 1, 10, 1, None, "guess")]))
+
+
+def test_estimate_counts_cached_answers_in_slots_and_skips_cached_calls(tmp_path):
+    import litellm
+
+    plan, a, b = _plan()
+    model = "openai/gpt-4o-mini"
+    with CallCache(tmp_path / "c.sqlite") as cache:
+        for k in a:
+            cache.put(k, "one two three four five", {"prompt_tokens": 3, "completion_tokens": 5})
+        steps = {s.step: s for s in estimate(plan, {"gen": ModelConfig(model=model, max_tokens=40)}, cache).steps}
+        assert steps["a"].to_run == 0 and steps["a"].tokens == 0
+        # b: its own text plus the cached answer in the slot, in the model's tokens; answers at max_tokens (none of b cached).
+        own = litellm.token_counter(model=model, messages=[{"role": "user", "content": "Critique: "}])
+        answer = litellm.token_counter(model=model, text="one two three four five")
+        assert steps["b"].to_run == 4 and steps["b"].prompt_tokens == 4 * (own + answer) and steps["b"].completion_tokens == 4 * 40
+        assert steps["b"].lengths.startswith("max_tokens")
+        # The simulator answers b's calls in a pilot instead (reading the cached answers); the cache is left as it was.
+        sim = {s.step: s for s in estimate(plan, {"gen": ModelConfig(model="sim/generator")}, cache).steps}
+        assert sim["b"].lengths == "simulated pilot (n=4)" and sim["b"].prompt_tokens == 4 * (1 + 5) and sim["b"].completion_tokens > 0
+        assert cache.stats()["calls"] == 4
