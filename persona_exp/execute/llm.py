@@ -288,7 +288,9 @@ class Caller:
             cost = None if price is None or cost is None else cost + price
             bad = "empty" if not text.strip() else "truncated" if whole and finish == "length" else None
             if bad:
-                if empties >= EMPTY_RETRIES:
+                # At temperature 0 the same request is cut at the same place again:
+                # asking twice more would only pay for the same answer.
+                if empties >= EMPTY_RETRIES or (bad == "truncated" and cfg.temperature == 0):
                     why = "an empty answer" if bad == "empty" else f"an answer cut at max_tokens={cfg.max_tokens} (raise max_tokens)"
                     raise CallFailed(f"{bad}: the model gave {why} {empties + 1} times", bad, spent, cost, text)
                 empties += 1

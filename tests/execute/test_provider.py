@@ -188,6 +188,10 @@ def test_answers_cut_at_max_tokens_fail_where_a_parser_needs_them(tmp_path, open
         parsed, counts = run(cfg, cache, judge_plan(cfg, 1, parser="revised"))
         cut = next(iter(parsed.values()))
         assert counts.failures == {"truncated": 1} and "max_tokens=8" in cut.error and cut.text == "REVISED PREFERENCE: the first half of a"
+        assert len(state.requests) == 1  # at temperature 0 the same request would be cut again: not re-sent
+        sampled = ModelConfig(model="openai/m", api_base=url, max_tokens=8, temperature=0.7)
+        run(sampled, cache, judge_plan(sampled, 1, parser="revised"))
+        assert len(state.requests) == 1 + 3  # a sampled answer may end in time: asked again twice
         free, counts = run(cfg, cache, judge_plan(cfg, 1, parser=None))
         assert counts.failed == 0 and cache.stats()["calls"] == 1  # free text may stop at max_tokens; it is kept
 
