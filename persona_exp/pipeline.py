@@ -48,6 +48,7 @@ class Prepared:
     stager: Stager
     pending: StagePending | None = None  # dry planning stopped at calls not answered yet
     warnings: list[str] = field(default_factory=list)  # what would stop a run (dry planning only: a run stops at once)
+    overrides: list[str] = field(default_factory=list)  # the --set items, kept so `runs` can tell runs apart
 
 
 @dataclass
@@ -257,7 +258,7 @@ def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool =
         design.plan = full
     t2 = time.perf_counter()
     return Prepared(spec, str(spec_path), root, cache_path, ctx, design, population, prompt_report,
-                    {"population_s": t1 - t0, "plan_s": t2 - t1}, stager, pending, warnings)
+                    {"population_s": t1 - t0, "plan_s": t2 - t1}, stager, pending, warnings, list(overrides))
 
 
 def _versions() -> dict[str, str]:
@@ -321,6 +322,7 @@ def execute(prep: Prepared, *, progress: bool = True, budget: Budget | None = No
         "run_id": run_id,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
         "spec_path": prep.spec_path,
+        "overrides": prep.overrides,
         "spec": resolved,
         "spec_hash": node_key("spec", resolved),
         "plan_hash": plan_key,

@@ -36,11 +36,20 @@ def _resolve(root: str, ref: str, experiment: str | None):
     return resolve_run(root, ref, experiment)
 
 
+def _bare_latest(ref: str) -> bool:
+    return ref == "latest" or ref.startswith("latest~")
+
+
 def main(args: argparse.Namespace) -> int:
     from persona_exp.diff import cell, diff_runs, legend, to_markdown
 
-    a = _resolve(args.dir, args.a, None)
-    b = _resolve(args.dir, "latest", a.experiment) if args.b is None else _resolve(args.dir, args.b, None)
+    if args.b is not None and _bare_latest(args.a):
+        # `diff latest~1 latest`: the two runs of B's experiment, whatever ran since.
+        b = _resolve(args.dir, args.b, None)
+        a = _resolve(args.dir, args.a, b.experiment)
+    else:
+        a = _resolve(args.dir, args.a, None)
+        b = _resolve(args.dir, "latest", a.experiment) if args.b is None else _resolve(args.dir, args.b, None)
     d = diff_runs(a, b, n_resamples=args.n_resamples, seed=args.seed, multiplicity=args.multiplicity)
     if args.json:
         print_json(d)

@@ -22,6 +22,16 @@ def add(sub: argparse._SubParsersAction) -> None:
     s.set_defaults(handler=show_main)
 
 
+def _status(run) -> str:
+    """ok, some calls failed, or no answers at all (such a run is never `latest`)."""
+    from persona_exp.execute.runner import failures_of
+    from persona_exp.store.runs import nothing_succeeded
+
+    if nothing_succeeded(run):
+        return "no answers (not latest)"
+    return "some failed" if failures_of(run.manifest.get("counts", {}))[0] else "ok"
+
+
 def list_main(args: argparse.Namespace) -> int:
     from persona_exp.execute.runner import failures_of
     from persona_exp.store import list_runs
@@ -30,7 +40,8 @@ def list_main(args: argparse.Namespace) -> int:
     rows = [
         {"experiment": r.experiment, "run": r.run_id, "created": r.created, "calls": r.manifest.get("counts", {}).get("calls"),
          "cached": r.manifest.get("counts", {}).get("cached"), "ran": r.manifest.get("counts", {}).get("ran"),
-         "failed": failures_of(r.manifest.get("counts", {}))[0]}
+         "failed": failures_of(r.manifest.get("counts", {}))[0], "status": _status(r),
+         "overrides": " ".join(r.manifest.get("overrides") or [])}
         for r in runs
     ]
     if args.json:

@@ -127,8 +127,24 @@ def list_runs(root: str | Path, experiment: str | None = None) -> list[RunInfo]:
     return out
 
 
+def nothing_succeeded(info: RunInfo) -> bool:
+    """A run where every call failed: stored for the record, never `latest`."""
+    c = info.manifest.get("counts") or {}
+    failed = int(c.get("failed") or 0)
+    if "failures" not in c:  # a manifest from before failures had reasons counted these apart
+        failed += int(c.get("parse_failed") or 0) + int(c.get("skipped") or 0)
+    return int(c.get("calls") or 0) > 0 and failed >= int(c["calls"])
+
+
 def resolve_run(root: str | Path, ref: str, experiment: str | None = None) -> RunInfo:
-    """A run from an id, `latest`, `latest~N`, or `experiment/run-id`."""
+    """A run from an id (or a prefix), `experiment/run-id`, `latest` or
+    `latest~N` (within ``experiment`` when given), or `experiment:latest~N`.
+    `latest` counts back over runs where some call succeeded: a run where
+    every call failed is still listed by `runs` and reachable by its id."""
+    if ":" in ref:
+        experiment, ref = ref.split(":", 1)
+        if not experiment or not ref.startswith("latest"):
+            raise DataError(f"run reference {experiment}:{ref}: the form is experiment:latest or experiment:latest~N, e.g. loo:latest~1.")
     runs = list_runs(root, experiment)
     if not runs:
         where = f" of experiment {experiment!r}" if experiment else ""
@@ -140,9 +156,12 @@ def resolve_run(root: str | Path, ref: str, experiment: str | None = None) -> Ru
                 back = int(ref.split("~", 1)[1])
             except ValueError:
                 raise DataError(f"run reference {ref!r}: use latest, latest~1, latest~2 ...") from None
-        if back >= len(runs):
-            raise DataError(f"run reference {ref!r}: only {len(runs)} runs are stored.")
-        return runs[-1 - back]
+        usable = [r for r in runs if not nothing_succeeded(r)]
+        if back >= len(usable):
+            skipped = len(runs) - len(usable)
+            extra = f" ({skipped} more where every call failed, reachable by their ids)" if skipped else ""
+            raise DataError(f"run reference {ref!r}: only {len(usable)} runs with answers are stored{extra}; `persona-exp runs` lists them.")
+        return usable[-1 - back]
     matches = [r for r in runs if r.run_id == ref or f"{r.experiment}/{r.run_id}" == ref or r.run_id.startswith(ref)]
     if len(matches) == 1:
         return matches[0]
