@@ -9,6 +9,11 @@ before guessing: answers of that step already in the cache; for simulated roles
 a free pilot of the step's first calls through the simulator; the role's
 ``max_tokens`` (an upper bound); a few tokens for answers a strict parser
 reads as a label; otherwise ``GUESS_TOKENS``. Each step says which one it used.
+Where a step has answers in the cache, its prompts are also scaled by what the
+provider reported for them against what the tokenizer counts (a served model's
+chat template adds a system prompt and markers the tokenizer never sees), and
+the share of its cached answers that fail their strict parser prices the
+re-asks such answers cost (each re-ask resends the conversation so far).
 
 Guards. :class:`Budget` refuses to start a plan whose estimate would take the
 spending over ``--max-cost`` and tells the runner when actual spending has
@@ -30,6 +35,9 @@ from persona_exp.spec.models import ModelConfig
 GUESS_TOKENS = 256  # an answer's length when nothing better is known (free text, no max_tokens, nothing cached)
 LABEL_TOKENS = {"choice": 3, "yes_no": 3, "needs_revision": 10, "a_better": 40}  # answers a strict parser reads as a label
 PILOT_CALLS = 20  # calls per step the simulator answers to measure its answer lengths
+CALIBRATION_CALLS = 50  # cached calls per step whose reported prompt tokens calibrate the count
+REASKS = 2  # re-asks after an unparseable answer (the runner's default)
+REASK_TOKENS = 30  # the re-ask message ("Your answer could not be read. ...")
 
 
 class BudgetExceeded(PersonaExpError):
@@ -108,6 +116,14 @@ class _Counter:
         return self.memo[key]
 
 
+def _parses(c: Call, text: str) -> bool:
+    try:
+        parse(c.parser, text)
+    except ParseFailure:
+        return False
+    return True
+
+
 def _output(c: Call, text: str) -> str:
     """What a cached answer puts into a reader's slot (the parsed text, as the runner does)."""
     try:
@@ -158,6 +174,8 @@ def estimate(plan: Plan, models: Mapping[str, ModelConfig], cache: CallCache | N
     hits = cache.get_many(plan.calls) if cache is not None else {}
     answers: dict[str, str] = {}  # key -> output, for calls answered already
     seen: dict[str, list[tuple[int, str]]] = {}
+    reported: dict[str, list[tuple[Call, int]]] = {}  # step -> cached calls with the prompt tokens the provider reported
+    strict: dict[str, list[bool]] = {}  # step -> whether each cached answer passed its strict parser
     for key, c in plan.calls.items():
         if key in known and getattr(known[key], "ok", False):
             r = known[key]
@@ -166,6 +184,10 @@ def estimate(plan: Plan, models: Mapping[str, ModelConfig], cache: CallCache | N
         elif key in hits:
             answers[key] = _output(c, hits[key].response)
             seen.setdefault(c.step, []).append((int(hits[key].usage.get("completion_tokens", 0) or 0), answers[key]))
+            if not models[c.role].is_sim and hits[key].usage.get("prompt_tokens"):
+                reported.setdefault(c.step, []).append((c, int(hits[key].usage["prompt_tokens"])))
+            if c.parser is not None:
+                strict.setdefault(c.step, []).append(_parses(c, hits[key].response))
     by_step = plan.by_step()
     blind = {s for s, calls in by_step.items() if s not in seen and models[calls[0].role].is_sim}
     if blind:
@@ -194,6 +216,14 @@ def estimate(plan: Plan, models: Mapping[str, ModelConfig], cache: CallCache | N
             slot_memo[(step, model)] = sum(counter.text(model, t) for _, t in obs) / len(obs) if obs else expected[step]
         return slot_memo[(step, model)]
 
+    def scale(step: str, model: str) -> float:
+        """Reported / counted prompt tokens over (up to CALIBRATION_CALLS of)
+        the step's cached calls whose inputs are known; 1 without any.
+        The first cached attempt's usage is what the cache keeps."""
+        pairs = [(c, n) for c, n in reported.get(step, []) if all(k in answers for k in c.inputs.values())][:CALIBRATION_CALLS]
+        counted = sum(counter.messages(model, c.render({k: answers[k] for k in c.inputs.values()})) for c, _ in pairs)
+        return sum(n for _, n in pairs) / counted if pairs and counted else 1.0
+
     rows = []
     for step, calls in by_step.items():
         role = calls[0].role
@@ -204,7 +234,17 @@ def estimate(plan: Plan, models: Mapping[str, ModelConfig], cache: CallCache | N
             prompt += counter.messages(model, c.render({k: "" for k in c.inputs.values()}))
             for k in c.inputs.values():
                 prompt += counter.text(model, answers[k]) if k in answers else slot(plan.calls[k].step, model)
+        if todo:
+            prompt *= scale(step, model)
         completion = expected[step] * len(todo)
+        failing = strict.get(step)
+        share = failing.count(False) / len(failing) if failing else 0.0
+        if share and todo:
+            # Re-ask k resends the prompt plus k answers and re-ask messages.
+            per_call = prompt / len(todo)
+            prompt += share * len(todo) * (REASKS * per_call + REASKS * (REASKS + 1) / 2 * (expected[step] + REASK_TOKENS))
+            completion += share * len(todo) * REASKS * expected[step]
+            source[step] += f"; {share:.0%} of its cached answers needed re-asks"
         p = price(model)
         cost = None if p is None else prompt * p[0] + completion * p[1]
         rows.append(StepEstimate(step, role, model, len(calls), len(todo), round(prompt), round(completion), cost, source[step]))

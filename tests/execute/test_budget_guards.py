@@ -69,3 +69,42 @@ def test_estimate_counts_cached_answers_in_slots_and_skips_cached_calls(tmp_path
         sim = {s.step: s for s in estimate(plan, {"gen": ModelConfig(model="sim/generator")}, cache).steps}
         assert sim["b"].lengths == "simulated pilot (n=4)" and sim["b"].prompt_tokens == 4 * (1 + 5) and sim["b"].completion_tokens > 0
         assert cache.stats()["calls"] == 4
+
+
+def test_prompts_are_scaled_by_what_the_provider_reported_for_cached_calls(tmp_path):
+    # A served model's chat template adds tokens the tokenizer never sees; once
+    # some calls of a step are cached, the rest are priced at the reported rate.
+    import litellm
+
+    plan, a, b = _plan()
+    model = "openai/gpt-4o-mini"
+    counted = litellm.token_counter(model=model, messages=[{"role": "user", "content": "Critique: one two three four five"}])
+    with CallCache(tmp_path / "c.sqlite") as cache:
+        for k in a:
+            cache.put(k, "one two three four five", {"prompt_tokens": 3, "completion_tokens": 5})
+        for k in b[:2]:
+            cache.put(k, "fine", {"prompt_tokens": 3 * counted, "completion_tokens": 1})
+        steps = {s.step: s for s in estimate(plan, {"gen": ModelConfig(model=model, max_tokens=40)}, cache).steps}
+        own = litellm.token_counter(model=model, messages=[{"role": "user", "content": "Critique: "}])
+        answer = litellm.token_counter(model=model, text="one two three four five")
+        assert steps["b"].to_run == 2 and steps["b"].prompt_tokens == 2 * 3 * (own + answer)
+        # The simulator reports words, as it counts them: no scaling.
+        sim = {s.step: s for s in estimate(plan, {"gen": ModelConfig(model="sim/generator")}, cache).steps}
+        assert sim["b"].prompt_tokens == 2 * (1 + 5)
+
+
+def test_reasks_are_priced_from_the_share_of_cached_answers_that_fail_to_parse(tmp_path):
+    from persona_exp.execute.budget import REASK_TOKENS, REASKS
+
+    plan = Plan()
+    a = [plan.add("a", "gen", "m", [{"role": "user", "content": f"Question {i}: why?"}], SAMPLING, parser="revised") for i in range(4)]
+    models = {"gen": ModelConfig(model="sim/generator", max_tokens=40)}
+    with CallCache(tmp_path / "c.sqlite") as cache:
+        cache.put(a[0], "REVISED PREFERENCE: fine\nDONE", {"prompt_tokens": 3, "completion_tokens": 4})
+        cache.put(a[1], "no markers at all", {"prompt_tokens": 3, "completion_tokens": 4})
+        step = estimate(plan, models, cache).steps[0]
+    # Two calls left, 3 words each, answers of 4 tokens (the cached mean); half the cached answers failed.
+    prompt, answer = 2 * 3, 4.0
+    assert step.prompt_tokens == round(prompt + 0.5 * 2 * (REASKS * 3 + REASKS * (REASKS + 1) / 2 * (answer + REASK_TOKENS)))
+    assert step.completion_tokens == round(2 * answer + 0.5 * 2 * REASKS * answer)
+    assert "50% of its cached answers needed re-asks" in step.lengths
