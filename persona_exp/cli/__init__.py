@@ -8,6 +8,7 @@ with exit code 2 (never a traceback for bad input).
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 
 from persona_exp import __version__
@@ -31,9 +32,18 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (what Slurm and Kubernetes send before a kill) stops a run as Ctrl-C does."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
         if args.command is None:
             parser.print_help()
@@ -42,6 +52,12 @@ def main(argv: list[str] | None = None) -> int:
     except PersonaExpError as exc:
         print(f"persona-exp: error: {exc}", file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("persona-exp: interrupted; every finished call is in the cache, so rerunning continues from here.", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        from persona_exp.execute import cache
+
+        how = "terminated" if isinstance(exc, Terminated) else "interrupted"
+        print(f"persona-exp: {how}; the {cache.STORED:,} answers this run finished are in the cache, "
+              "so rerunning the same command continues from there.", file=sys.stderr)
+        return 143 if isinstance(exc, Terminated) else 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)

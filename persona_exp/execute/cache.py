@@ -33,6 +33,9 @@ CREATE TABLE IF NOT EXISTS calls (
 _BATCH = 900
 
 
+STORED = 0  # answers this process has committed, for the message of an interrupted run
+
+
 @dataclass(frozen=True)
 class CachedCall:
     key: str
@@ -67,10 +70,12 @@ class CallCache:
 
     def put(self, key: str, response: str, usage: dict[str, Any] | None = None, model: str = "") -> None:
         """Stores one finished call, committed at once (autocommit mode)."""
+        global STORED
         self._db.execute(
             "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?)",
             (key, response, json.dumps(usage or {}, sort_keys=True), model, time.time()),
         )
+        STORED += 1
 
     def get(self, key: str) -> CachedCall | None:
         row = self._db.execute("SELECT * FROM calls WHERE key = ?", (key,)).fetchone()

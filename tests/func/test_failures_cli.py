@@ -113,3 +113,35 @@ def test_unknown_models_are_spec_errors_at_their_line(tmp_path, spec_error):
         path = tmp_path / f"{typo.replace('/', '_')}.yaml"
         path.write_text(text.replace("model: sim/judge\n", f"model: {typo}\n"))
         spec_error(path, [f"{path}:{line}:", "models.judge.model", fragment])
+
+
+def test_sigterm_stops_a_run_like_ctrl_c_keeping_finished_calls(tmp_path, openai_server):
+    import signal
+
+    state, url = openai_server
+    state.delay = 0.2  # slow enough that the run is still going when it is told to stop
+    args = [
+        "run", str(SPEC), "--no-progress",
+        "--set", "population.size=200", "--set", "experiment.attributes=[age, sex]",
+        "--set", "experiment.n_personas=3", "--set", "experiment.n_questions=2", "--set", "experiment.n_resamples=100",
+        "--set", "models.generator.model=sim/generator",
+        "--set", "models.judge.model=openai/test-model", "--set", f"models.judge.api_base={url}", "--set", "models.judge.concurrency=1",
+    ]
+    env = {**os.environ, "OPENAI_API_KEY": "sk-test-FAKEKEY-0123456789abcdef"}
+    proc = subprocess.Popen([str(EXE), *args], cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 120
+    while len(state.requests) < 3 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(state.requests) >= 3, "the run never reached the server"
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    assert "terminated" in err and "answers this run finished are in the cache" in err and "Traceback" not in err
+    with CallCache(tmp_path / ".persona-exp" / "cache.sqlite") as cache:
+        judged = sum(n for model, n in cache.stats()["by_model"].items() if model != "sim/generator")
+    assert judged >= 1
+    sent = len(state.requests)
+    state.delay = 0.0
+    again = subprocess.run([str(EXE), *args], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0, again.stderr
+    assert len(state.requests) - sent == 24 - judged  # 2 attributes x 3 personas x 2 questions x 2 judgments; the finished ones are not sent again
