@@ -59,13 +59,12 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _undefined(frame) -> bool:  # noqa: ANN001 - a polars frame
-    """The headline has no rows, or a NaN or missing number."""
-    import polars as pl
-
+    """The headline has no rows, or a NaN (a statistic the answers left
+    undefined; a missing value is one that does not apply, such as a baseline
+    compared with itself)."""
     if frame.height == 0:
         return True
-    return any(frame[col].null_count() or (frame[col].dtype.is_float() and frame[col].is_nan().any()) for col in frame.columns
-               if frame[col].dtype.is_numeric() or frame[col].dtype == pl.Null)
+    return any(frame[col].dtype.is_float() and frame[col].is_nan().any() for col in frame.columns)
 
 
 def rerun_advice(failures: dict[str, int]) -> str:

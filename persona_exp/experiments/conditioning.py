@@ -134,12 +134,13 @@ def _tested_rows(groups: list[tuple[dict, pl.DataFrame, pl.DataFrame | None]], p
         acc = _accuracy(g, p, seed)
         vs = _versus(g, base, p, seed) if base is not None else None
         rows.append({**labels, "accuracy": acc.estimate, "ci_low": acc.low, "ci_high": acc.high, "answers": g.height, "over": acc.over(),
-                     f"vs_{base_mode}": vs.estimate if vs else float("nan"), "vs_low": vs.low if vs else float("nan"), "vs_high": vs.high if vs else float("nan"),
+                     # the baseline mode against itself: not applicable (null), not an undefined statistic (NaN)
+                     f"vs_{base_mode}": vs.estimate if vs else None, "vs_low": vs.low if vs else None, "vs_high": vs.high if vs else None,
                      "note": "; ".join(w for w in (acc.warning, vs and vs.warning and f"vs {base_mode}: {vs.warning}") if w)})
         named.append(("/".join(str(v) for v in labels.values()), with_test(acc, None, vs.p if vs else float("nan"))))
     marked = tested(named, cfg.multiplicity, 1 - p.level)
-    for r, m in zip(rows, marked):
-        r.update(p_adjusted=m["p_adjusted"], survives=m["survives"])
+    for r, m, (_, g, base) in zip(rows, marked, groups):
+        r.update(p_adjusted=m["p_adjusted"] if base is not None else None, survives=m["survives"])
     return rows, named
 
 

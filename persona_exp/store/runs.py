@@ -160,7 +160,9 @@ def resolve_run(root: str | Path, ref: str, experiment: str | None = None) -> Ru
         if back >= len(usable):
             skipped = len(runs) - len(usable)
             extra = f" ({skipped} more where every call failed, reachable by their ids)" if skipped else ""
-            raise DataError(f"run reference {ref!r}: only {len(usable)} runs with answers are stored{extra}; `persona-exp runs` lists them.")
+            n = len(usable)
+            raise DataError(f"run reference {ref!r}: only {n} run{'' if n == 1 else 's'} with answers {'is' if n == 1 else 'are'} stored"
+                            f"{' for ' + repr(experiment) if experiment else ''}{extra}; `persona-exp runs` lists them.")
         return usable[-1 - back]
     matches = [r for r in runs if r.run_id == ref or f"{r.experiment}/{r.run_id}" == ref or r.run_id.startswith(ref)]
     if len(matches) == 1:

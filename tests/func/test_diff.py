@@ -84,8 +84,11 @@ def test_diff_with_itself_and_across_experiments(tmp_path):
     assert same["spec"] == [] and same["plan"]["added"] == same["plan"]["removed"] == 0
     assert all(m["delta"] == 0 and not m["flagged"] and m["a"] == m["b"] for m in same["metrics"])
     assert cli(tmp_path, "run", str(SPEC), *BASE, "--set", "experiment.attributes=[age, sex]", "--set", "name=other").returncode == 0
-    r = cli(tmp_path, "diff", "latest~1", "latest")
+    r = cli(tmp_path, "diff", "loo:latest", "other:latest")
     assert r.returncode == 2 and "different experiments" in r.stderr
+    # `latest~1 latest` means the last two runs of the experiment that ran last: "other" has one.
+    r = cli(tmp_path, "diff", "latest~1", "latest")
+    assert r.returncode == 2 and "only 1 run with answers is stored for 'other'" in r.stderr
     assert cli(tmp_path, "diff", "no-such-run").returncode == 2
 
 

@@ -38,7 +38,7 @@ def test_latest_per_experiment_and_skipping_runs_without_answers(root):
     assert resolve_run(root, "loo:latest~1").run_id == "r1"
     assert resolve_run(root, "latest", "loo").run_id == "r2"
     assert resolve_run(root, "r3").run_id == "r3"  # still reachable by id
-    with pytest.raises(DataError, match="only 2 runs with answers .*1 more where every call failed"):
+    with pytest.raises(DataError, match="only 2 runs with answers are stored for .loo..*1 more where every call failed"):
         resolve_run(root, "loo:latest~2")
     with pytest.raises(DataError, match="experiment:latest"):
         resolve_run(root, "loo:r1")
