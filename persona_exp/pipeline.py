@@ -7,12 +7,13 @@ Everything the CLI does is callable from Python, e.g.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import platform
 import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import polars as pl
 
@@ -349,7 +350,8 @@ def execute(prep: Prepared, *, progress: bool = True, budget: Budget | None = No
             manifest["budget"]["note"] = (f"stopped for budget: ${budget.spent:.4f} spent of --max-cost {budget.max_cost:g}; {budget.stopped} calls "
                                           "were not sent. Every finished call is cached: rerun with a higher --max-cost to continue.")
             manifest["notes"].append(manifest["budget"]["note"])
-    tables = {"personas": prep.population.frame, "prompts": prep.ctx.prompts, "calls": calls, "design": design.items, **analysis.tables}
+    tables = {"personas": prep.population.frame, "prompts": prep.ctx.prompts, "calls": calls, "transcripts": transcripts(design.plan, results),
+              "design": design.items, **analysis.tables}
     run_dir = write_run(prep.root, spec.name, run_id, manifest, analysis.metrics, tables, exports=analysis.exports)
     manifest["run_id"] = run_dir.name
     failures = calls.filter(pl.col("status") != "ok").select("step", "role", "status", "reason", "error").to_dicts()
@@ -363,6 +365,22 @@ def _estimate_record(parts: list[Estimate]) -> dict[str, Any]:
     return {"calls_to_run": sum(s.to_run for s in steps), "tokens": sum(s.tokens for s in steps),
             "cost_usd": None if any(c is None for c in costs) else float(sum(costs)),
             "steps": [{"step": s.step, "to_run": s.to_run, "tokens": s.tokens, "cost_usd": s.cost, "lengths": s.lengths} for s in steps]}
+
+
+def transcripts(plan: Any, results: Mapping[str, Any]) -> pl.DataFrame:
+    """What each call of the run was sent: its messages as rendered, slots
+    filled with the answers they read (JSON, one row per call key, so a
+    message shared by many items is stored once), the calls it read, and its
+    re-asks. With the
+    calls table (answer, parsed value, status, tokens, model as reported)
+    every judgment can be audited; secrets are never part of a message."""
+    rows = []
+    for key, r in results.items():
+        c = plan.calls.get(key)
+        messages = None if c is None else c.render({k: results[k].output() if k in results else "" for k in c.inputs.values()})
+        rows.append({"key": key, "messages": None if messages is None else json.dumps(messages, ensure_ascii=False), "reasks": r.reasks,
+                     "inputs": [] if c is None else list(c.inputs.values())})
+    return pl.DataFrame(rows, schema={"key": pl.String, "messages": pl.String, "reasks": pl.Int64, "inputs": pl.List(pl.String)})
 
 
 def run(spec_path: str | Path, overrides: Sequence[str] = (), *, progress: bool = True, max_cost: float | None = None,

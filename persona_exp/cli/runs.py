@@ -19,6 +19,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     s.add_argument("run", help="run id (or a prefix), latest, latest~N, or experiment/run-id")
     s.add_argument("--dir", default=".persona-exp", help="output folder (default .persona-exp)")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--calls", action="store_true", help="print the run's calls: what each was sent, what the model answered, how it was read")
+    s.add_argument("--step", help="with --calls: only this step (e.g. judge, revise)")
+    s.add_argument("--persona", help="with --calls: only the calls of this persona's items (e.g. p0007)")
+    s.add_argument("--limit", type=int, default=5, help="with --calls: at most this many calls (default 5)")
     s.set_defaults(handler=show_main)
 
 
@@ -59,6 +63,8 @@ def show_main(args: argparse.Namespace) -> int:
     info = resolve_run(args.dir, args.run)
     metrics, tables = load_run(info)
     m = info.manifest
+    if args.calls:
+        return _show_calls(tables, args)
     if args.json:
         print_json({"manifest": m, "metrics": metrics, "tables": {k: v.height for k, v in tables.items()}})
         return 0
@@ -83,4 +89,52 @@ def show_main(args: argparse.Namespace) -> int:
 
         title = f"headline: {metrics['title']}" if metrics.get("title") else "headline"  # says over which units and what survives means
         print_frame(tables[headline], label_simulated(title) if is_simulated(m) and SIMULATED not in title else title)
+    return 0
+
+
+def _show_calls(tables: dict[str, pl.DataFrame], args: argparse.Namespace) -> int:
+    """The transcript of the run's calls, filtered by step and persona."""
+    import json
+
+    from persona_exp.errors import DataError
+
+    if "transcripts" not in tables:
+        raise DataError("this run has no transcripts table (it was stored by an older version); rerun it to record what each call was sent.")
+    calls = tables["calls"].join(tables["transcripts"], on="key", how="left")
+    if args.step:
+        if args.step not in set(calls["step"].to_list()):
+            raise DataError(f"--step {args.step}: the run has no such step; its steps: {', '.join(sorted(set(calls['step'].to_list())))}.")
+        calls = calls.filter(pl.col("step") == args.step)
+    if args.persona:
+        design = tables.get("design")
+        if design is None or "persona_id" not in design.columns:
+            raise DataError("--persona: this run's design has no persona_id column.")
+        rows = design.filter(pl.col("persona_id").cast(pl.String) == args.persona)
+        if rows.height == 0:
+            raise DataError(f"--persona {args.persona}: no item of this run has that persona.")
+        keys = {k for col in rows.columns if col.endswith("_key") for k in rows[col].drop_nulls().cast(pl.String).to_list()}
+        reads = dict(zip(calls["key"].to_list(), calls["inputs"].to_list())) if "inputs" in calls.columns else {}
+        todo = list(keys)
+        while todo:  # and the calls they read (a revision reads its critique), so the persona's whole chain shows
+            for k in reads.get(todo.pop()) or []:
+                if k not in keys:
+                    keys.add(k)
+                    todo.append(k)
+        calls = calls.filter(pl.col("key").is_in(list(keys)))
+    shown = calls.head(max(args.limit, 0))
+    if args.json:
+        print_json([{**r, "messages": json.loads(r["messages"]) if r["messages"] else None} for r in shown.to_dicts()])
+        return 0
+    for r in shown.iter_rows(named=True):
+        state = r["status"] + (f" ({r['reason']})" if r.get("reason") and r["status"] != "ok" else "") + (", lenient" if r.get("lenient") else "")
+        print(f"=== {r['step']} ({r['role']}, {r['model'] or '-'}) {r['key'][:12]}  {state}; "
+              f"{'cached' if r['cached'] else 'sent'}; tokens {r['prompt_tokens']}+{r['completion_tokens']}; re-asks {r.get('reasks') or 0}")
+        for msg in json.loads(r["messages"]) if r.get("messages") else []:
+            print(f"--- {msg['role']}:\n{msg['content']}")
+        print(f"--- answer:\n{r['text'] if r['text'] is not None else '(none)'}")
+        if r["value"] is not None and r["value"] != r["text"]:
+            print(f"--- read as: {r['value']}")
+        if r["error"]:
+            print(f"--- error: {r['error']}")
+    print(f"({shown.height} of {calls.height} calls shown; --limit N for more)")
     return 0
