@@ -350,11 +350,41 @@ def _simulated_banner(runs: list[_Run]) -> str:
             "these numbers test the pipeline and say nothing about any real model.</p>")
 
 
+SAMPLES_PER_STEP = 2  # calls shown per step in the report's "Sample calls" section
+
+
+def _samples(run: _Run) -> str:
+    """A few calls of each step as they were sent and answered (the
+    transcripts table), so a reader sees what the judge saw and said; `show
+    --calls` prints any of them."""
+    import json
+
+    calls, sent = run.tables.get("calls"), run.tables.get("transcripts")
+    if calls is None or sent is None:
+        return note("This run has no transcripts (it was stored by an older version); rerun it to record what each call was sent.")
+    joined = calls.join(sent.select("key", "messages"), on="key", how="left")
+    parts = [note(f"The first {SAMPLES_PER_STEP} calls of each step: the messages as sent (slots filled with the answers they read), "
+                  f"the answer, how it was read. <code>persona-exp show {esc(run.info.run_id)} --calls --step STEP --persona ID</code> prints any call.")]
+    for step in joined["step"].unique(maintain_order=True).to_list():
+        for r in joined.filter(pl.col("step") == step).head(SAMPLES_PER_STEP).iter_rows(named=True):
+            messages = json.loads(r["messages"]) if r["messages"] else []
+            state = r["status"] + (f" ({r['reason']})" if r.get("reason") and r["status"] != "ok" else "")
+            body = "".join(f"<p class=\"note\">{esc(m['role'])}</p><pre class=\"call\">{esc(m['content'])}</pre>" for m in messages)
+            body += f"<p class=\"note\">answer</p><pre class=\"call\">{esc(r['text'] if r['text'] is not None else '(none)')}</pre>"
+            if r["value"] is not None and r["value"] != r["text"]:
+                body += f"<p class=\"note\">read as</p><pre class=\"call\">{esc(r['value'])}</pre>"
+            if r["error"]:
+                body += f"<p class=\"note warn\">{esc(r['error'])}</p>"
+            parts.append(f'<details data-call="{esc(r["key"])}"><summary>{esc(step)} ({esc(r["role"])}, {esc(r["model"] or "-")}): {esc(state)}</summary>{body}</details>')
+    return "".join(parts)
+
+
 def _single(run: _Run) -> str:
     body = [
         _simulated_banner([run]),
         section("Overview", _overview(run), anchor="overview"),
         section("Results", _results(run), anchor="results"),
+        section("Sample calls", _samples(run), anchor="samples"),
         section("Population beside the census", _population(run), anchor="population"),
         section("Details", details("resolved spec", run.manifest.get("spec", {})) + details("metrics.json", run.metrics)
                 + table([{"table": k, "rows": v.height, "columns": v.width} for k, v in run.tables.items()], caption="stored tables", name="tables"),
@@ -363,7 +393,7 @@ def _single(run: _Run) -> str:
     m = run.manifest
     title = f"persona-exp report: {m.get('experiment')} / {run.info.run_id}"
     subtitle = str(m.get("spec", {}).get("description") or f"{run.kind} experiment")
-    nav = [("overview", "Overview"), ("results", "Results"), ("population", "Population"), ("details", "Details")]
+    nav = [("overview", "Overview"), ("results", "Results"), ("samples", "Sample calls"), ("population", "Population"), ("details", "Details")]
     return page(title, subtitle, "".join(body), nav=nav, footer=_footer([run]))
 
 

@@ -113,6 +113,7 @@ figure.plot svg * { stroke-linejoin: round; stroke-linecap: butt; }
 figcaption { display: table-caption; caption-side: bottom; color: var(--muted); font-size: 13px; padding: 6px 2px 0; }
 details { margin: 8px 0; } summary { cursor: pointer; color: var(--accent); }
 pre { background: var(--panel); padding: 10px; overflow-x: auto; font-size: 12px; max-height: 480px; }
+pre.call { white-space: pre-wrap; overflow-wrap: anywhere; max-width: 90em; }
 .columns { display: grid; grid-template-columns: 1fr 1fr; gap: 28px; align-items: start; }
 .columns > div { min-width: 0; }
 .flag { color: var(--bad); font-weight: 600; }

@@ -87,3 +87,20 @@ def test_metrics_in_the_report_match_the_run(reports, runs):
     metrics = json.loads((runs.folder(runs.b) / "metrics.json").read_text())
     for attr, m in metrics["kappa"].items():
         assert f"{m['estimate']:.3f}" in text, attr
+
+
+def test_single_report_shows_sample_calls_as_sent_and_answered(reports, runs):
+    import html as html_lib
+
+    text = reports.single.read_text(encoding="utf-8")
+    section = text[text.index('<section id="samples">'):]
+    section = section[: section.index("</section>")]
+    calls = pl.read_parquet(runs.folder(runs.b) / "calls.parquet")
+    sent = pl.read_parquet(runs.folder(runs.b) / "transcripts.parquet")
+    judge = calls.filter(pl.col("step") == "judge").row(0, named=True)
+    messages = json.loads(sent.filter(pl.col("key") == judge["key"])["messages"][0])
+    block = section[section.index(f'data-call="{judge["key"]}"'):]
+    block = html_lib.unescape(block[: block.index("</details>")])
+    # The judge's prompt as sent (persona, question, both answers) and its verdict.
+    assert messages[-1]["content"] in block and "Response A:" in block and f"<pre class=\"call\">{judge['text']}</pre>" in block
+    assert section.count("<details") == 2 * calls["step"].n_unique()
