@@ -179,7 +179,7 @@ def _population(spec: ExperimentSpec, root: Path, ctx: Context | None = None):
     the model through ``ctx``'s stager on every build (their calls are cached).
     Without ``ctx`` only a population without llm steps can be built."""
     from persona_exp.population import build_population, load_population, save_population
-    from persona_exp.population.build import StalePopulationError
+    from persona_exp.population.stored import StalePopulationError
     from persona_exp.population.llm import apply_llm_steps, build_generated_famous, needs_model
 
     pspec = spec.population
@@ -360,10 +360,9 @@ def execute(prep: Prepared, *, progress: bool = True, budget: Budget | None = No
 
 def _estimate_record(parts: list[Estimate]) -> dict[str, Any]:
     """The estimates made before sending (each stage's and the final step's), for the manifest."""
-    steps = [s for e in parts for s in e.steps if s.to_run]
-    costs = [s.cost for s in steps]
-    return {"calls_to_run": sum(s.to_run for s in steps), "tokens": sum(s.tokens for s in steps),
-            "cost_usd": None if any(c is None for c in costs) else float(sum(costs)),
+    merged = Estimate([s for e in parts for s in e.steps if s.to_run])
+    steps = merged.steps
+    return {"calls_to_run": sum(s.to_run for s in steps), "tokens": merged.tokens, "cost_usd": merged.cost,
             "steps": [{"step": s.step, "to_run": s.to_run, "tokens": s.tokens, "cost_usd": s.cost, "lengths": s.lengths} for s in steps]}
 
 

@@ -249,6 +249,11 @@ def _design(clusters: Any, n: int) -> tuple[list[np.ndarray], list[str]]:
     return ids, [str(name) for name, _ in named]
 
 
+def _resampling(n_resamples: Any, level: Any, method: Any, seed: Any) -> tuple[int, float, str, int]:
+    """The resampling settings every interval function passes to the core, checked."""
+    return _count(n_resamples, "n_resamples", 2), float(level), str(method), _seed(seed)
+
+
 def _interval(t: tuple, bounds: tuple[float, float]) -> Interval:
     """The core's interval, its ends kept inside the statistic's range
     (``bounds``): a normal or worst-case interval can reach past it (kappa
@@ -420,10 +425,7 @@ def kappa_ci(
             _weights_name(weights),
             ids,
             names,
-            _count(n_resamples, "n_resamples", 2),
-            float(level),
-            str(method),
-            _seed(seed),
+            *_resampling(n_resamples, level, method, seed),
         ),
         (-1.0, 1.0),
     )
@@ -471,10 +473,7 @@ def kappa_diff_ci(
             _weights_name(weights),
             ids,
             names,
-            _count(n_resamples, "n_resamples", 2),
-            float(level),
-            str(method),
-            _seed(seed),
+            *_resampling(n_resamples, level, method, seed),
         ),
         (-2.0, 2.0),
     )
@@ -502,7 +501,7 @@ def win_rate(
     ids, names = _design(clusters, arr.shape[0])
     return _interval(
         _core.win_rate_ci(
-            arr, ids, names, _count(n_resamples, "n_resamples", 2), float(level), str(method), _seed(seed)
+            arr, ids, names, *_resampling(n_resamples, level, method, seed)
         ),
         (0.0, 1.0),
     )

@@ -8,14 +8,15 @@ use it without importing each other.
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any, Sequence
 
-from persona_exp.analysis.estimate import MIN_LEVELS, Estimate, interval, normal_p, real_units, unpaired_difference, z_of
+from persona_exp.analysis.estimate import Estimate, interval, normal_p, real_units, unpaired_difference, z_of
 from persona_exp.analysis.multiple import LABELS, AnalysisSpec, Multiplicity, adjust, describe, survivors
 from persona_exp.analysis.paired import change_row, paired_rates
 
-__all__ = ["LABELS", "MIN_LEVELS", "AnalysisSpec", "Estimate", "Multiplicity", "adjust", "change_row", "describe",
-           "design_sentence", "interval", "normal_p", "paired_rates", "real_units", "settings", "survivors", "tested", "unpaired_difference",
+__all__ = ["LABELS", "AnalysisSpec", "Estimate", "Multiplicity", "adjust", "change_row", "describe",
+           "design_sentence", "interval", "mark", "normal_p", "paired_rates", "real_units", "settings", "survivors", "tested", "unpaired_difference",
            "with_test", "z_of"]
 
 
@@ -30,6 +31,15 @@ def tested(named: Sequence[tuple[str, Estimate]], method: Multiplicity, alpha: f
     the whole list (the family)."""
     adj, keep = survivors([e.p for _, e in named], method, alpha)
     return [{"metric": m, **e.to_dict(), "p_adjusted": a, "survives": s} for (m, e), a, s in zip(named, adj, keep)]
+
+
+def mark(rows: Sequence[dict[str, Any]], named: Sequence[tuple[str, Estimate]], method: Multiplicity, alpha: float) -> tuple[list[dict[str, Any]], str]:
+    """Tests the named estimates as one family, writes each row's ``p_adjusted``
+    and ``survives`` (rows in the order of ``named``), and says what the marks mean."""
+    marked = tested(named, method, alpha)
+    for r, m in zip(rows, marked):
+        r.update(p_adjusted=m["p_adjusted"], survives=m["survives"])
+    return marked, describe(method, alpha, sum(math.isfinite(e.p) for _, e in named))
 
 
 def with_test(e: Estimate, null: float | None, p: float) -> Estimate:

@@ -6,7 +6,7 @@ factor, one id per observation, e.g. ``{"persona": ..., "question": ...}``);
 (two-way) interval when two factors vary, the one-way cluster bootstrap when
 one does. This is the one place that decides how a design reaches
 ``persona_exp.stats``. Every result says over which units it was drawn; a
-factor with fewer than ``MIN_LEVELS`` levels gets no interval but a warning
+factor with fewer than 5 levels (the statistics core's rule) gets no interval but a warning
 (from the core), since a bootstrap over two or three levels cannot describe
 the population they come from.
 """
@@ -23,7 +23,6 @@ import polars as pl
 from persona_exp import stats
 from persona_exp.errors import InvalidArgumentError
 
-MIN_LEVELS = 5  # the statistics core gives no interval over a factor with fewer levels
 KINDS = ("rate", "kappa", "rate_diff", "kappa_diff")
 
 

@@ -41,7 +41,7 @@ def _bare_latest(ref: str) -> bool:
 
 
 def main(args: argparse.Namespace) -> int:
-    from persona_exp.diff import cell, diff_runs, legend, to_markdown
+    from persona_exp.diff import diff_runs, legend, metric_cells, to_markdown
 
     if args.b is not None and _bare_latest(args.a):
         # `diff latest~1 latest`: the two runs of B's experiment, whatever ran since.
@@ -66,9 +66,7 @@ def main(args: argparse.Namespace) -> int:
     p = d["plan"]
     print(f"plan: {p['added']} calls added, {p['removed']} removed, {p['reused']} reused; {p['served_from_cache_in_b']} served from the cache in B")
     if d["metrics"]:
-        rows = [{"metric": m["metric"], "A": cell(m["a"], m["a_low"], m["a_high"]), "B": cell(m["b"], m["b_low"], m["b_high"]),
-                 "change": cell(m["delta"], m["low"], m["high"], signed=True) if m["status"] == "compared" else m["status"],
-                 "how": (m["comparison"] or "") + (f" ({m['warning']})" if m["warning"] else ""),
+        rows = [{"metric": m["metric"], **dict(zip(("A", "B", "change", "how"), metric_cells(m))),
                  "adj. p": m["p_adjusted"], "survives": "*" if m["flagged"] else ""} for m in d["metrics"]]
         print_frame(pl.DataFrame(rows, schema_overrides={"adj. p": pl.Float64}), "metrics: " + legend(d), limit=200)
     f = d["flips"]

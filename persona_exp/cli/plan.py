@@ -25,10 +25,9 @@ def summarize(prep) -> dict:
 
     plan = prep.design.plan
     models = prep.spec.models
-    cached: set[str] = set()
     with CallCache(prep.cache_path if prep.cache_path.exists() else ":memory:") as cache:
-        cached = cache.contains_many(plan.calls)
-        est = {s.step: s for s in estimate(plan, models, cache).steps}
+        total = estimate(plan, models, cache)
+    est = {s.step: s for s in total.steps}
     previous = list_runs(prep.root, prep.spec.name)
     last_keys: set[str] = set()
     changes: list[dict] = []
@@ -50,11 +49,9 @@ def summarize(prep) -> dict:
              "est_prompt_tokens": e.prompt_tokens, "est_completion_tokens": e.completion_tokens, "est_tokens": e.tokens,
              "est_cost_usd": e.cost if e.to_run else 0.0, "answer_lengths": e.lengths}
         )
-    costs = [r["est_cost_usd"] for r in rows]
-    total_cost = None if any(c is None for c in costs) else float(sum(costs))
     sim_roles = simulated_roles({role: cfg.model for role, cfg in models.items()})
     return {"experiment": prep.spec.name, "steps": rows, "total_calls": len(plan), "to_run": sum(r["to_run"] for r in rows),
-            "est_tokens": sum(r["est_tokens"] for r in rows), "est_cost_usd": total_cost, "simulated": bool(sim_roles), "simulated_roles": sim_roles,
+            "est_tokens": total.tokens, "est_cost_usd": total.cost, "simulated": bool(sim_roles), "simulated_roles": sim_roles,
             "last_run": previous[-1].run_id if previous else None,
             "changed_since_last_run": changes,
             "changed_items": changed_items, "pending": str(prep.pending) if prep.pending else None,

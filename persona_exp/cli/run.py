@@ -21,7 +21,6 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from persona_exp.execute.runner import explain
     from persona_exp.pipeline import run
 
     outcome = run(args.spec, args.overrides, progress=not args.no_progress and not args.json, max_cost=args.max_cost, limit=args.limit)
@@ -33,7 +32,7 @@ def main(args: argparse.Namespace) -> int:
         for note in outcome.manifest["notes"]:
             print(f"note: {note}")
         if _undefined(outcome.analysis.headline):
-            print("why some statistics are undefined: " + ("calls had no answer, see the notes above." if explain(c.as_dict()) else
+            print("why some statistics are undefined: " + ("calls had no answer, see the notes above." if c.failed or c.lenient else
                   "no call failed; nan marks a statistic these answers leave undefined (e.g. kappa when one label was given throughout)."))
         cost = f"${c.cost:.4f}" + (f" (+{c.cost_unknown} calls of unknown price)" if c.cost_unknown else "")
         print(f"run {outcome.run_id} stored in {outcome.run_dir}")

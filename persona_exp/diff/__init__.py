@@ -166,6 +166,14 @@ def cell(value: Any, low: Any, high: Any, signed: bool = False) -> str:
     return f"{_num(value, f)} [{_num(low, f)}, {_num(high, f)}]"
 
 
+def metric_cells(m: dict[str, Any]) -> tuple[str, str, str, str]:
+    """A diff metric as text: A and B with their intervals, the change (or
+    added/removed), and how it was compared (with any warning)."""
+    change = cell(m["delta"], m["low"], m["high"], signed=True) if m["status"] == "compared" else m["status"]
+    how = (m["comparison"] or "") + (f" ({m['warning']})" if m.get("warning") else "")
+    return cell(m["a"], m["a_low"], m["a_high"]), cell(m["b"], m["b_low"], m["b_high"]), change, how
+
+
 def legend(d: dict[str, Any]) -> str:
     m = d["multiplicity"]
     return (f"B - A with a {d['level']:.0%} interval (paired over shared items when the runs share them, else unpaired from each run's own interval); "
@@ -183,11 +191,8 @@ def to_markdown(d: dict[str, Any]) -> str:
     lines += [f"| {s['step']} | {s['added']} | {s['removed']} | {s['reused']} |" for s in p["by_step"]]
     lines += ["", "## Metrics", "", legend(d), "", "| metric | A | B | change | how | adj. p | survives |", "|---|---|---|---|---|---|---|"]
     for m in d["metrics"]:
-        change = cell(m["delta"], m["low"], m["high"], signed=True) if m["status"] == "compared" else m["status"]
-        how = m["comparison"] or ""
-        if m.get("warning"):
-            how += f" ({m['warning']})"
-        lines.append(f"| {m['metric']} | {cell(m['a'], m['a_low'], m['a_high'])} | {cell(m['b'], m['b_low'], m['b_high'])} | {change} | {how} | "
+        a, b, change, how = metric_cells(m)
+        lines.append(f"| {m['metric']} | {a} | {b} | {change} | {how} | "
                      f"{_num(m.get('p_adjusted'), '.3g')} | {'yes' if m['flagged'] else ''} |")
     f = d["flips"]
     lines += ["", "## Flipped judgments", f"- {f['total']} of {f['shared']} shared judgments flipped"]

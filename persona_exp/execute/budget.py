@@ -23,7 +23,7 @@ run).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
 from persona_exp.errors import PersonaExpError
@@ -116,28 +116,21 @@ class _Counter:
         return self.memo[key]
 
 
-def _parses(c: Call, text: str) -> bool:
-    try:
-        parse(c.parser, text)
-    except ParseFailure:
-        return False
-    return True
-
-
-def _output(c: Call, text: str) -> str:
-    """What a cached answer puts into a reader's slot (the parsed text, as the runner does)."""
+def _read(c: Call, text: str) -> tuple[str, bool]:
+    """What a cached answer puts into a reader's slot (the parsed text, as the
+    runner does), and whether its strict parser read it."""
     try:
         value = parse(c.parser, text)
     except ParseFailure:
-        return text
-    return value if isinstance(value, str) else text
+        return text, False
+    return (value if isinstance(value, str) else text), True
 
 
 def _pilot(plan: Plan, models: Mapping[str, ModelConfig], steps: set[str], hits: Mapping[str, Any]) -> dict[str, list[tuple[int, str]]]:
     """(completion tokens, output) of the first calls of simulated steps, answered
     by the simulator on a throwaway in-memory cache (seeded with the cached
     answers those calls read): free, offline, nothing kept."""
-    from persona_exp.execute.runner import Runner
+    from persona_exp.execute.runner import run_in_memory
 
     chosen: dict[str, Call] = {}
     count: dict[str, int] = {}
@@ -156,10 +149,7 @@ def _pilot(plan: Plan, models: Mapping[str, ModelConfig], steps: set[str], hits:
         return {}  # never ask a real model here
     sub = Plan()
     sub.include(c for k, c in plan.calls.items() if k in chosen or k in need)
-    with CallCache(":memory:") as scratch:
-        for k in need & set(hits):
-            scratch.put(k, hits[k].response, hits[k].usage, hits[k].model)
-        results, _ = Runner(models, scratch, progress=False).run(sub)
+    results, _ = run_in_memory(models, sub, [hits[k] for k in need & set(hits)])
     out: dict[str, list[tuple[int, str]]] = {}
     for r in results.values():
         if r.ok and r.key in chosen:
@@ -182,12 +172,12 @@ def estimate(plan: Plan, models: Mapping[str, ModelConfig], cache: CallCache | N
             answers[key] = r.output()
             seen.setdefault(c.step, []).append((r.completion_tokens, answers[key]))
         elif key in hits:
-            answers[key] = _output(c, hits[key].response)
+            answers[key], parsed = _read(c, hits[key].response)
             seen.setdefault(c.step, []).append((int(hits[key].usage.get("completion_tokens", 0) or 0), answers[key]))
             if not models[c.role].is_sim and hits[key].usage.get("prompt_tokens"):
                 reported.setdefault(c.step, []).append((c, int(hits[key].usage["prompt_tokens"])))
             if c.parser is not None:
-                strict.setdefault(c.step, []).append(_parses(c, hits[key].response))
+                strict.setdefault(c.step, []).append(parsed)
     by_step = plan.by_step()
     blind = {s for s, calls in by_step.items() if s not in seen and models[calls[0].role].is_sim}
     if blind:
@@ -251,9 +241,8 @@ def estimate(plan: Plan, models: Mapping[str, ModelConfig], cache: CallCache | N
     return Estimate(rows)
 
 
-def limit_plan(plan: Plan, n: int, keep: set[str] | None = None, always: Mapping[str, Any] = {}) -> tuple[Plan, list[Call]]:
-    """The first ``n`` calls of each step (of the steps in ``keep``, default
-    all) whose inputs are kept too, as a plan, and the calls left out. Calls
+def limit_plan(plan: Plan, n: int, always: Mapping[str, Any] = {}) -> tuple[Plan, list[Call]]:
+    """The first ``n`` calls of each step whose inputs are kept too, as a plan, and the calls left out. Calls
     in ``always`` (answered by an earlier stage) are kept and count toward n."""
     out, left = Plan(), []
     per_step: dict[str, int] = {}
@@ -261,7 +250,7 @@ def limit_plan(plan: Plan, n: int, keep: set[str] | None = None, always: Mapping
         if c.key in always:
             per_step[c.step] = per_step.get(c.step, 0) + 1
     for c in plan.calls.values():
-        fits = (keep is None or c.step in keep) and per_step.get(c.step, 0) < n and all(k in out.calls for k in c.inputs.values())
+        fits = per_step.get(c.step, 0) < n and all(k in out.calls for k in c.inputs.values())
         if c.key in always or fits:
             out.include([c])
             out.requested[c.step] += 1
@@ -278,7 +267,6 @@ class Budget:
     max_cost: float
     spent: float = 0.0
     stopped: int = 0  # calls not sent because the budget was reached
-    checks: list[dict[str, Any]] = field(default_factory=list)
 
     def preflight(self, est: Estimate, what: str = "the run") -> None:
         """Raises BudgetExceeded (nothing is sent) when ``est`` cannot be priced or
@@ -288,7 +276,6 @@ class Budget:
                 f"--max-cost {self.max_cost:g}: no price is known for {', '.join(est.unpriced)}, so the spending of {what} cannot "
                 f"be held to a budget; pick a model in litellm's price table or run without --max-cost."
             )
-        self.checks.append({"what": what, "estimate_usd": est.cost, "spent_before_usd": self.spent})
         if self.spent + est.cost > self.max_cost:
             spent = f" after ${self.spent:.4f} spent on earlier stages (their answers are cached)" if self.spent else ""
             raise BudgetExceeded(

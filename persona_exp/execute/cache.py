@@ -50,6 +50,7 @@ class CallCache:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.in_memory = str(path) == ":memory:"  # a scratch cache: its answers are thrown away
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
@@ -75,7 +76,8 @@ class CallCache:
             "INSERT OR REPLACE INTO calls VALUES (?, ?, ?, ?, ?)",
             (key, response, json.dumps(usage or {}, sort_keys=True), model, time.time()),
         )
-        STORED += 1
+        if not self.in_memory:
+            STORED += 1
 
     def get(self, key: str) -> CachedCall | None:
         row = self._db.execute("SELECT * FROM calls WHERE key = ?", (key,)).fetchone()

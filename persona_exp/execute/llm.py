@@ -115,7 +115,6 @@ class Answer:
     usage: dict[str, int]  # tokens of every attempt this answer took (discarded empty ones included)
     model: str
     cost: float | None
-    finish_reason: str | None = None
 
 
 class CallFailed(Exception):
@@ -237,7 +236,7 @@ class Caller:
             text, usage = sim.complete(cfg.model, messages, cfg.sampling(), replicate=replicate, slots=slots)
             if not text.strip():  # the simulator is deterministic: asking again would give the same
                 raise CallFailed(f"empty: {cfg.model} gave an empty answer", "empty", usage)
-            return Answer(text, usage, cfg.model, 0.0, "stop")
+            return Answer(text, usage, cfg.model, 0.0)
         lt = litellm()
         estimate = sum(len(m["content"]) for m in messages) // 4 + (cfg.max_tokens or 256)
         kwargs: dict[str, Any] = {k: v for k, v in cfg.sampling().items() if k not in ("sim", "endpoint", "structured_output")}
@@ -295,7 +294,7 @@ class Caller:
                     raise CallFailed(f"{bad}: the model gave {why} {empties + 1} times", bad, spent, cost, text)
                 empties += 1
                 continue
-            return Answer(text, dict(spent), str(getattr(resp, "model", cfg.model) or cfg.model), cost, finish)
+            return Answer(text, dict(spent), str(getattr(resp, "model", cfg.model) or cfg.model), cost)
 
 
 def _response_cost(lt: Any, resp: Any) -> float | None:

@@ -340,3 +340,13 @@ class Runner:
 
 def value_json(value: Any) -> str | None:
     return None if value is None else json.dumps(value)
+
+
+def run_in_memory(models: Mapping[str, ModelConfig], plan: Plan, seed: Any = (), known: Mapping[str, CallResult] | None = None) -> tuple[dict[str, CallResult], RunCounts]:
+    """Runs a plan on a scratch cache holding the cached answers ``seed``:
+    for the simulator's free, offline answers while planning (an estimate's
+    pilot, a dry stage). Nothing is written to the real cache."""
+    with CallCache(":memory:") as scratch:
+        for h in seed:
+            scratch.put(h.key, h.response, h.usage, h.model)
+        return Runner(models, scratch, progress=False).run(plan, known=known or {})

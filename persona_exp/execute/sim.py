@@ -267,18 +267,20 @@ class Simulator:
         margin = self.utility(response, persona) - self.utility(plain, persona) + self._noise("critic", sorted(persona.items()), response, plain)
         return json.dumps({"needs_revision": bool(margin <= 0)})
 
-    def _tailor(self, base: str, persona: Mapping[str, str], prompt: str, boost: float = 1.0) -> str:
+    def _candidates(self, prompt: str, boost: float = 1.0) -> list[str]:
+        """The tailoring sentences weighed for a prompt: more with more ``strength``."""
         n = 1 + int(round(7 * max(self.strength, 0.0) * boost))
         start = _h(self.seed, "cand", prompt, *self.sample) % len(_TAILORED)
-        cands = [_TAILORED[(start + i * 7) % len(_TAILORED)] for i in range(min(n, len(_TAILORED)))]
+        return [_TAILORED[(start + i * 7) % len(_TAILORED)] for i in range(min(n, len(_TAILORED)))]
+
+    def _tailor(self, base: str, persona: Mapping[str, str], prompt: str, boost: float = 1.0) -> str:
+        cands = self._candidates(prompt, boost)
         return base + " " + self._choose(cands, [self.utility(base + " " + c, persona) for c in cands], "tailor", prompt)
 
     def _toward(self, base: str, examples: list[str], prompt: str) -> str:
         """Adds the candidate sentence most like the examples' words."""
         target = np.mean([features(e) for e in examples], axis=0)
-        start = _h(self.seed, "cand", prompt, *self.sample) % len(_TAILORED)
-        n = 1 + int(round(7 * max(self.strength, 0.0)))
-        cands = [_TAILORED[(start + i * 7) % len(_TAILORED)] for i in range(min(n, len(_TAILORED)))]
+        cands = self._candidates(prompt)
         return base + " " + self._choose(cands, [float(features(base + " " + c) @ target) for c in cands], "toward", prompt)
 
     def wikipersonas(self, prompt: str, low: str) -> str | None:
@@ -292,11 +294,11 @@ class Simulator:
         if "might ask" in low and "questions" in low:
             m = re.search(r"Provide (\d+) examples", prompt)
             n = int(m.group(1)) if m else 5
-            h = _h(self.seed, "questions", prompt, self.replicate, *self.sample[:self.draw > 0])
+            h = _h(self.seed, "questions", prompt, self.replicate, *((self.draw,) if self.draw else ()))
             return "\n".join(f"{i + 1}. {_sim_question(h, i)}" for i in range(n))
         if "chosen category:" in low:
             question = prompt.rsplit("User question:", 1)[-1].strip()
-            h = _h(self.seed, "cot", question, self.replicate, *self.sample[:self.draw > 0])
+            h = _h(self.seed, "cot", question, self.replicate, *((self.draw,) if self.draw else ()))
             answer = base_answer(f"{question}#{h % 5}") + " " + _TAILORED[(h >> 8) % len(_TAILORED)] + " " + _TAILORED[(h >> 16) % len(_TAILORED)]
             return f"Axis: simulated\nCategories: group 1, group 2, group 3\nChosen category: group {h % 3 + 1}\nResponse: {answer}"
         if "infer a few things about this person" in low:

@@ -21,7 +21,7 @@ from typing import Mapping
 
 from persona_exp.execute.cache import CallCache
 from persona_exp.execute.budget import run_plan
-from persona_exp.execute.runner import CallResult, Runner
+from persona_exp.execute.runner import CallResult, run_in_memory
 from persona_exp.plan import Plan
 from persona_exp.spec.models import ModelConfig
 from persona_exp.steps.context import StagePending
@@ -67,12 +67,11 @@ class Stager:
         """Answers a stage whose missing calls are all simulated on a scratch
         cache holding the real cache's answers for it: the simulator is free
         and offline, so a dry plan can go on; nothing is written to the cache."""
-        with CallCache(":memory:") as scratch:
-            if self.cache_path.exists():
-                with CallCache(self.cache_path) as cache:
-                    for h in cache.get_many(plan.calls).values():
-                        scratch.put(h.key, h.response, h.usage, h.model)
-            results, counts = Runner(self.models, scratch, progress=False).run(plan, known=self.results)
+        seed = []
+        if self.cache_path.exists():
+            with CallCache(self.cache_path) as cache:
+                seed = list(cache.get_many(plan.calls).values())
+        results, counts = run_in_memory(self.models, plan, seed, known=self.results)
         self.simulated += counts.ran
         self.results.update(results)
         return results

@@ -22,7 +22,7 @@ import polars as pl
 from pydantic import Field
 
 from persona_exp import stats
-from persona_exp.analysis import change_row, describe, design_sentence, interval, settings, tested
+from persona_exp.analysis import change_row, design_sentence, interval, mark, settings
 from persona_exp.errors import DataError
 from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, choose_personas, choose_questions
 from persona_exp.plan import Plan
@@ -129,11 +129,9 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
                 m = personas == pid
                 if ((a[m] >= 0) & (b[m] >= 0)).any():
                     per_persona.append({"a": names[i], "b": names[j], "persona_id": str(pid), "kappa": stats.cohen_kappa(a[m], b[m], k=2)})
-    marked = tested(named, cfg.multiplicity, 1 - p.level)
-    for r, m in zip(pairs, marked):
-        r.update(p_adjusted=m["p_adjusted"], survives=m["survives"])
+    marked, marks = mark(pairs, named, cfg.multiplicity, 1 - p.level)
     title = ("Judge agreement: Cohen's kappa between annotators over the same persona-question items\n"
-             f"{design_sentence([e for _, e in named], p.level)}; {describe(cfg.multiplicity, 1 - p.level, sum(np.isfinite(e.p) for _, e in named))}"
+             f"{design_sentence([e for _, e in named], p.level)}; {marks}"
              " (null: no agreement beyond chance, kappa 0)")
     wide = pl.DataFrame({"annotator": names, **{n: matrix[:, c] for c, n in enumerate(names)}})
     sheet = items.with_columns(

@@ -24,7 +24,6 @@ from persona_exp.errors import PlanError
 from persona_exp.plan import Plan
 from persona_exp.steps.context import Context
 from persona_exp.steps.templates import ANSWER, CRITIQUE, JUDGE, REVISE, Templated
-from persona_exp.spec.models import Strict
 
 
 @dataclass

@@ -125,7 +125,7 @@ def _versus(g: pl.DataFrame, base: pl.DataFrame, p: Params, seed: int) -> Estima
                     n_resamples=p.n_resamples, level=p.level, seed=seed, null=0.0)
 
 
-def _tested_rows(groups: list[tuple[dict, pl.DataFrame, pl.DataFrame | None]], p: Params, seed: int, cfg, base_mode: str) -> tuple[list[dict], list[tuple[str, Estimate]]]:
+def _tested_rows(groups: list[tuple[dict, pl.DataFrame, pl.DataFrame | None]], p: Params, seed: int, cfg, base_mode: str) -> tuple[list[dict], list[tuple[str, Estimate]], list[dict]]:
     """Per group (its labels, its answers, the baseline mode's answers or
     None): accuracy with its interval, and the paired change against the
     baseline mode, marked by the multiplicity correction over the groups."""
@@ -141,7 +141,7 @@ def _tested_rows(groups: list[tuple[dict, pl.DataFrame, pl.DataFrame | None]], p
     marked = tested(named, cfg.multiplicity, 1 - p.level)
     for r, m, (_, g, base) in zip(rows, marked, groups):
         r.update(p_adjusted=m["p_adjusted"] if base is not None else None, survives=m["survives"])
-    return rows, named
+    return rows, named, marked
 
 
 def analyze(ctx: Context, design: Design, results) -> Analysis:
@@ -166,8 +166,9 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
             out.append((labels, g, base))
         return out
 
-    rows, named = _tested_rows(groups(judged, []), p, ctx.seed, cfg, base_mode)
-    for row, (_, g, _) in zip(rows, groups(judged, [])):
+    main = groups(judged, [])
+    rows, named, marked = _tested_rows(main, p, ctx.seed, cfg, base_mode)
+    for row, (_, g, _) in zip(rows, main):
         per_item = g.group_by(["persona_id", "question_id"]).agg(n=pl.len(), c=pl.col("passed").sum())
         for k in p.pass_k:
             row[f"pass@{k}"] = sum(pass_at_k(n, int(c), k) for n, c in zip(per_item["n"], per_item["c"]) if n >= k) / max(per_item.height, 1)
@@ -175,7 +176,7 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
     tables = {"conditioning": headline, "conditioning_answers": scored}
     if p.slice_by:
         keys = [f"slice_{a}" for a in p.slice_by]
-        slice_rows, _ = _tested_rows(groups(judged.sort(keys), keys), p, ctx.seed, cfg, base_mode)
+        slice_rows, _, _ = _tested_rows(groups(judged.sort(keys), keys), p, ctx.seed, cfg, base_mode)
         tables["conditioning_slices"] = pl.DataFrame(slice_rows).sort([*keys, "mode", "critic"])
     estimates = [e for _, e in named]
     alpha = 1 - p.level
@@ -184,7 +185,7 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
              f"vs_{base_mode}: paired change against mode {base_mode} on the same items; "
              f"{describe(cfg.multiplicity, alpha, sum(np.isfinite(e.p) for e in estimates))} (null: no change against {base_mode}; slices are their own family)")
     metrics = {"accuracy": {f"{r['mode']}/{r['critic']}": {"estimate": r["accuracy"], "low": r["ci_low"], "high": r["ci_high"]} for r in rows},
-               "headline": [{**m, "metric": f"accuracy[{m['metric']}]"} for m in tested(named, cfg.multiplicity, alpha)],
+               "headline": [{**m, "metric": f"accuracy[{m['metric']}]"} for m in marked],
                "multiplicity": {"method": cfg.multiplicity, "alpha": alpha, "null": f"a mode's accuracy equals mode {base_mode}'s on the same items"},
                "title": title, "unjudged": scored.height - judged.height, "level": p.level}
     return Analysis(title, headline, tables, metrics)

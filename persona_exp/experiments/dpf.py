@@ -22,7 +22,7 @@ from pydantic import Field
 
 from persona_exp import prompts as prompt_sets
 from persona_exp import stats
-from persona_exp.analysis import describe, design_sentence, interval, paired_rates, settings, tested
+from persona_exp.analysis import design_sentence, interval, mark, paired_rates, settings
 from persona_exp.errors import PlanError
 from persona_exp.experiments.base import Analysis, Context, Design, RefineParams
 from persona_exp.steps import add_judgment, add_refinement, preferred
@@ -109,14 +109,12 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
         rows.append({"split": part, "pairs": g.filter(pl.col("chosen").is_not_null() & pl.col("rejected").is_not_null()).height, "judged": judged.height,
                      "prefers_revision": est.estimate if est else float("nan"), "ci_low": est.low if est else float("nan"),
                      "ci_high": est.high if est else float("nan"), "over": est.over() if est else "", "note": (est.warning or "") if est else "not verified"})
-    marked = tested(named, cfg.multiplicity, 1 - p.level)
-    for r, m in zip(rows, marked):
-        r.update(p_adjusted=m["p_adjusted"], survives=m["survives"])
+    marked, marks = mark(rows, named, cfg.multiplicity, 1 - p.level)
     summary = pl.DataFrame(rows)
     overall = rows[-1]
     title = "DPF preference dataset: pairs per split and how often the persona prefers the revision"
     if named:
-        title += (f"\n{design_sentence([e for _, e in named], p.level)}; {describe(cfg.multiplicity, 1 - p.level, sum(np.isfinite(e.p) for _, e in named))}"
+        title += (f"\n{design_sentence([e for _, e in named], p.level)}; {marks}"
                   " (null: the persona is indifferent, rate 0.5)")
     metrics = {
         "verification_rate": {"estimate": overall["prefers_revision"], "low": overall["ci_low"], "high": overall["ci_high"]},

@@ -30,13 +30,12 @@ from __future__ import annotations
 import itertools
 from typing import Any, Literal
 
-import numpy as np
 import polars as pl
 import xxhash
 from pydantic import Field
 
 from persona_exp import prompts as prompt_sets
-from persona_exp.analysis import Estimate, describe, design_sentence, interval, paired_rates, settings, tested
+from persona_exp.analysis import Estimate, design_sentence, interval, mark, paired_rates, settings
 from persona_exp.errors import PlanError
 from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams
 from persona_exp.plan import Plan
@@ -276,16 +275,14 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
             g = mine.filter(pl.col("question_type") == t)
             row[f"{t}_win_rate"] = float(g["won"].mean()) if g.height else float("nan")
         overall.append({**row, "over": e.over(), "note": e.warning or ""})
-    marked = tested(named, cfg.multiplicity, 1 - p.level)
-    for r, m in zip(overall, marked):
-        r.update(p_adjusted=m["p_adjusted"], survives=m["survives"])
+    marked, marks = mark(overall, named, cfg.multiplicity, 1 - p.level)
     headline = pl.DataFrame(overall, schema={"condition": pl.String, "win_rate": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "games": pl.Int64,
                                              "personal_win_rate": pl.Float64, "divergent_win_rate": pl.Float64, "over": pl.String, "note": pl.String,
                                              "p_adjusted": pl.Float64, "survives": pl.Boolean}).sort("win_rate", descending=True, nulls_last=True)
     matrix_frame = pl.DataFrame(matrix, schema={"condition": pl.String, "opponent": pl.String, "win_rate": pl.Float64, "ci_low": pl.Float64,
                                                 "ci_high": pl.Float64, "games": pl.Int64, "over": pl.String, "note": pl.String})
     title = ("WikiPersonas prefixes: win rate of each condition against the others (personal judge)\n"
-             f"{design_sentence([e for _, e in named], p.level)}; {describe(cfg.multiplicity, 1 - p.level, sum(np.isfinite(e.p) for _, e in named))}"
+             f"{design_sentence([e for _, e in named], p.level)}; {marks}"
              " (null: the condition wins half its games, 0.5)")
 
     pairs = design.tables["wikipersona_pairs"]

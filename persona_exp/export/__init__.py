@@ -33,7 +33,7 @@ from pathlib import Path
 import polars as pl
 
 from persona_exp.errors import DataError
-from persona_exp.store import RunInfo, is_simulated, load_run
+from persona_exp.store import RunInfo, is_simulated, load_run, simulated_roles
 
 __all__ = ["COLUMNS", "EXPORTABLE", "FORMATS", "TABLES", "export_run", "export_tables"]
 
@@ -393,7 +393,7 @@ def _card(info: RunInfo, frames: dict[str, pl.DataFrame], notes: list[str]) -> s
     ]
     if simulated:
         lines[1:1] = ["", "**SIMULATED.** The answers and judgments come from persona-exp's offline simulator (`sim/...` models; roles: "
-                      f"{', '.join(m.get('simulated_roles') or [r for r, v in models.items() if str(v).startswith('sim/')])}): this data "
+                      f"{', '.join(m.get('simulated_roles') or simulated_roles(models))}): this data "
                       "exercises a pipeline and says nothing about any real model or person. Every row has `simulated` = true."]
     for name, cols in COLUMNS.get(kind, {}).items():
         present = set(frames[name].columns)

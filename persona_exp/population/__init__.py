@@ -28,15 +28,7 @@ from persona_exp.population.attributes import (
     Attribute,
     attribute,
 )
-from persona_exp.population.build import (
-    Population,
-    PopulationLLM,
-    PopulationSpec,
-    build_population,
-    load_population,
-    population_key,
-    save_population,
-)
+from persona_exp.population.build import PopulationLLM, PopulationSpec, build_population
 from persona_exp.population.consistency import RULES, Rule, check_consistency
 from persona_exp.population.enrich import (
     BIG_FIVE_COLUMNS,
@@ -63,6 +55,7 @@ from persona_exp.population.famous import (
 from persona_exp.population.filters import Filter, apply_filters, parse_filter
 from persona_exp.population.render import LooPair, LooShortfallWarning, LooVariants, loo_variants, render_persona
 from persona_exp.population.represent import print_representativeness, representativeness
+from persona_exp.population.stored import Population, load_population, population_key, save_population
 
 __all__ = [
     "ATTRIBUTES",

@@ -22,22 +22,18 @@ in :mod:`persona_exp.population.llm`, through the run's call cache.
 The population's ``key`` is an xxh3-128 hash of its column names, dtypes and
 values (hashed column by column in a fixed binary form, ``KEY_SCHEME``), so an
 identical population is recognised (and reused) whatever produced it.
-:func:`save_population` writes parquet plus a JSON sidecar with the report,
-key and key scheme; :func:`load_population` checks the key.
+:func:`~persona_exp.population.stored.save_population` writes parquet plus a JSON sidecar with the report,
+key and key scheme; :func:`~persona_exp.population.stored.load_population` checks the key.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
 import re
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-import numpy as np
 import polars as pl
 import xxhash
 from pydantic import Field, field_validator, model_validator
@@ -47,7 +43,6 @@ from persona_exp.census.decode import decode, unmapped_codes
 from persona_exp.census.dictionary import resolve
 from persona_exp.census.pums import read_pums
 from persona_exp.errors import DataError, InvalidArgumentError
-from persona_exp.plan.keys import canonical_json
 from persona_exp.population.attributes import (
     ATTRIBUTE_NAMES,
     CENSUS_ATTRIBUTES,
@@ -63,14 +58,7 @@ from persona_exp.population.famous import build_famous_from_spec
 from persona_exp.population.filters import apply_filters, parse_filter
 from persona_exp.population.profile import DEFAULT_ROWS, PROFILE_SEED, census_profile, synthetic_frame
 from persona_exp.population.represent import representativeness
-from persona_exp.population.stored import (  # noqa: F401 - re-exported: the builder's public names
-    KEY_SCHEME,
-    Population,
-    StalePopulationError,
-    load_population,
-    population_key,
-    save_population,
-)
+from persona_exp.population.stored import Population, population_key
 from persona_exp.spec.models import Strict
 from persona_exp.steps.templates import CONSISTENCY, FAMOUS_PEOPLE, OPEN_FIELD, Templated
 
@@ -80,9 +68,6 @@ __all__ = [
     "PopulationLLM",
     "PopulationSpec",
     "build_population",
-    "load_population",
-    "population_key",
-    "save_population",
     "source_frame",
 ]
 

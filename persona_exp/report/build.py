@@ -398,7 +398,7 @@ def _single(run: _Run) -> str:
 
 
 def _diff_section(d: dict[str, Any]) -> str:
-    from persona_exp.diff import cell, legend
+    from persona_exp.diff import legend, metric_cells
 
     out = [kv([("A (against)", d["a"]), ("B (this run)", d["b"]), ("values", "each run's own headline value and interval, as it reported them"),
                ("changes", legend(d))])]
@@ -413,9 +413,7 @@ def _diff_section(d: dict[str, Any]) -> str:
     out.append("<h3>Metrics</h3>")
     metrics = d.get("metrics") or []
     if metrics:
-        rows = [{"metric": m["metric"], "A": cell(m["a"], m["a_low"], m["a_high"]), "B": cell(m["b"], m["b_low"], m["b_high"]),
-                 "change (B \u2212 A)": cell(m["delta"], m["low"], m["high"], signed=True) if m["status"] == "compared" else m["status"],
-                 "how": (m["comparison"] or "") + (f" ({m['warning']})" if m.get("warning") else ""), "adjusted p": m.get("p_adjusted"),
+        rows = [{"metric": m["metric"], **dict(zip(("A", "B", "change (B \u2212 A)", "how"), metric_cells(m))), "adjusted p": m.get("p_adjusted"),
                  "flagged": bool(m["flagged"])} for m in metrics]
         out.append(table(rows, caption="every metric of both runs", name="diff-metrics", limit=200))
         drawn = [m for m in metrics if m["status"] == "compared" and m["low"] is not None and _f(m["low"]) == _f(m["low"])]

@@ -9,10 +9,7 @@ from persona_exp.plan import Plan, slot
 from persona_exp.steps.templates import fill
 
 
-def fill_template(template: str, values: Mapping[str, str]) -> str:
-    """Replaces each ``{name}`` field by its value (text, or a slot holding the
-    output of another call) in one pass (see ``templates.fill``)."""
-    return fill(template, values)
+fill_template = fill  # the name the steps have always used: one-pass filling, see templates.fill
 
 
 def add_call(

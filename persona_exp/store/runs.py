@@ -129,11 +129,10 @@ def list_runs(root: str | Path, experiment: str | None = None) -> list[RunInfo]:
 
 def nothing_succeeded(info: RunInfo) -> bool:
     """A run where every call failed: stored for the record, never `latest`."""
+    from persona_exp.execute.runner import failures_of  # reads this version's counts and older manifests alike
+
     c = info.manifest.get("counts") or {}
-    failed = int(c.get("failed") or 0)
-    if "failures" not in c:  # a manifest from before failures had reasons counted these apart
-        failed += int(c.get("parse_failed") or 0) + int(c.get("skipped") or 0)
-    return int(c.get("calls") or 0) > 0 and failed >= int(c["calls"])
+    return int(c.get("calls") or 0) > 0 and failures_of(c)[0] >= int(c["calls"])
 
 
 def resolve_run(root: str | Path, ref: str, experiment: str | None = None) -> RunInfo:

@@ -224,7 +224,7 @@ def test_save_and_load_round_trip_with_key_check(tmp_path, default_population):
 
 
 def test_the_key_tells_apart_what_differs_and_only_that():
-    from persona_exp.population.build import population_key
+    from persona_exp.population.stored import population_key
 
     base = pl.DataFrame({"a": ["ab", "c", None], "n": [1, 2, None], "x": [0.5, float("nan"), 2.0]})
     same = pl.DataFrame({"a": ["ab", "c", None], "n": [1, 2, None], "x": [0.5, float("nan"), 2.0]})
@@ -244,7 +244,7 @@ def test_the_key_tells_apart_what_differs_and_only_that():
 
 
 def test_a_population_saved_under_an_older_key_scheme_is_stale(tmp_path, default_population):
-    from persona_exp.population.build import StalePopulationError
+    from persona_exp.population.stored import StalePopulationError
 
     path = save_population(default_population, tmp_path / "pop.parquet")
     side = tmp_path / "pop.json"
