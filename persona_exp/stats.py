@@ -59,6 +59,8 @@ __all__ = [
     "kappa_ci",
     "kappa_diff_ci",
     "kappa_matrix",
+    "Raked",
+    "rake",
     "weighted_sample",
     "win_rate",
 ]
@@ -251,6 +253,8 @@ def _design(clusters: Any, n: int) -> tuple[list[np.ndarray], list[str]]:
 
 def _resampling(n_resamples: Any, level: Any, method: Any, seed: Any) -> tuple[int, float, str, int]:
     """The resampling settings every interval function passes to the core, checked."""
+    if isinstance(level, bool) or not isinstance(level, (int, float, np.integer, np.floating)):
+        raise InvalidArgumentError(f"level must be a number between 0 and 1 (e.g. 0.95), got {level!r}.")
     return _count(n_resamples, "n_resamples", 2), float(level), str(method), _seed(seed)
 
 
@@ -278,12 +282,19 @@ def _weights_name(weights: str | None) -> str:
     return "none" if weights is None else str(weights)
 
 
+_MAX_COUNT = 2**63 - 1  # what the core's sizes can hold; the core itself caps arrays far lower (2^31 elements)
+
+
 def _count(x: Any, name: str, minimum: int = 0) -> int:
-    """A non-negative integer parameter, checked here so the message names it."""
+    """A non-negative integer parameter, checked here so the message names it
+    (a value beyond 64 bits would otherwise fail inside the binding with a
+    bare OverflowError)."""
     if isinstance(x, bool) or not isinstance(x, (int, np.integer)):
         raise InvalidArgumentError(f"{name} must be an integer, got {x!r}.")
     if x < minimum:
         raise InvalidArgumentError(f"{name} is {x}; it must be at least {minimum}.")
+    if x > _MAX_COUNT:
+        raise InvalidArgumentError(f"{name} is {x}, far more than any array can hold; ask for fewer.")
     return int(x)
 
 
@@ -553,16 +564,69 @@ def benjamini_hochberg(pvalues: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- sampling and pairs
 
 
-def weighted_sample(weights: Any, n: int, *, replace: bool, seed: int = 0) -> np.ndarray:
+def weighted_sample(weights: Any, n: int, *, replace: bool, seed: int = 0, in_draw_order: bool = False) -> np.ndarray:
     """Row indices drawn with probability proportional to ``weights``.
 
     With replacement: Vose's alias method, in draw order. Without replacement:
     Efraimidis-Spirakis exponential keys (the n rows with the smallest
-    ``Exp(1) / w``), returned in ascending row order. Rows of weight 0 are never
-    drawn. Integer weights (census ``PWGTP``) and float weights are accepted.
+    ``Exp(1) / w``), returned in ascending row order, or with ``in_draw_order``
+    by ascending key (the first n places of a weighted random permutation).
+    Either way the first n draws of a larger request are these (prefix-stable).
+    Rows of weight 0 are never drawn. Integer weights (census ``PWGTP``) and
+    float weights are accepted.
     """
     w = _float_array(weights, "weights")
-    return _core.weighted_sample(w, _count(n, "n"), bool(replace), _seed(seed))
+    return _core.weighted_sample(w, _count(n, "n"), bool(replace), _seed(seed), bool(in_draw_order))
+
+
+class Raked(NamedTuple):
+    """Weights calibrated by :func:`rake` and how the fit ended."""
+
+    weights: np.ndarray  # float64, one per record
+    iterations: int  # full sweeps over the margins
+    max_rel_error: float  # largest |achieved - target| / target left
+    converged: bool  # max_rel_error <= tolerance
+    scales: tuple[float, ...]  # per margin, the factor its targets were scaled by to the first margin's total
+
+
+def rake(initial: Any, margins: Any, *, tolerance: float = 1e-8, max_iterations: int = 1000) -> Raked:
+    """Calibrate ``initial`` weights to known margins by raking (iterative
+    proportional fitting), in the Rust core.
+
+    ``margins`` is a sequence of ``(categories, targets)`` pairs: ``categories``
+    gives each record its category index ``0..k-1`` in that margin (every
+    record belongs to one category of every margin), ``targets`` the ``k``
+    target totals. Sweeps scale the weights margin by margin until every
+    category is within ``tolerance`` (relative) of its target, or
+    ``max_iterations`` sweeps are done (then ``converged`` is False: margins
+    that no positive weights can meet at once never converge). Margins whose
+    totals differ are scaled to the first one's total (``scales`` says by how
+    much). A category with a positive target and no record of positive weight
+    raises :class:`DataError`.
+    """
+    w = _float_array(initial, "initial")
+    if isinstance(margins, (str, bytes)) or not hasattr(margins, "__iter__"):
+        raise InvalidArgumentError("margins must be a list of (categories, targets) pairs, one per margin.")
+    cats, targets = [], []
+    for i, margin in enumerate(margins):
+        if not (isinstance(margin, (tuple, list)) and len(margin) == 2):
+            raise InvalidArgumentError(f"margins[{i}] must be a (categories, targets) pair, got {type(margin).__name__}.")
+        c, t = margin
+        if _is_polars(c) and c.null_count():
+            raise CategoryError(f"margins[{i}] categories hold {c.null_count()} null(s); every record needs a category in every margin.")
+        c = _labels(c, f"margins[{i}] categories")
+        if c.shape[0] != w.shape[0]:
+            raise LengthMismatchError(f"margins[{i}] categories has {c.shape[0]} entries but initial has {w.shape[0]}; one per record.")
+        cats.append(np.ascontiguousarray(c, dtype=np.int64))
+        targets.append(_float_array(t, f"margins[{i}] targets"))
+    if not cats:
+        raise EmptyInputError("margins is empty: give at least one (categories, targets) pair.")
+    if isinstance(max_iterations, bool) or not isinstance(max_iterations, (int, np.integer)) or max_iterations < 1:
+        raise InvalidArgumentError(f"max_iterations must be a positive integer, got {max_iterations!r}.")
+    if isinstance(tolerance, bool) or not isinstance(tolerance, (int, float, np.floating)):
+        raise InvalidArgumentError(f"tolerance must be a positive number such as 1e-8, got {tolerance!r}.")
+    weights, iterations, error, converged, scales = _core.rake(w, cats, targets, float(tolerance), int(max_iterations))
+    return Raked(weights, iterations, error, converged, tuple(scales))
 
 
 def assign_prompts(n_personas: int, pool_size: int, n_per_persona: int, *, seed: int = 0) -> np.ndarray:

@@ -4,7 +4,7 @@
 use rayon::prelude::*;
 use rustc_hash::FxHashMap;
 
-use crate::error::{check_same_len, Error, ErrorKind, Result};
+use crate::error::{check_same_len, checked_elements, filled_vec, Error, ErrorKind, Result};
 use crate::rng::stream;
 
 /// For each of `personas`, `per_persona` distinct prompts of `0..pool`
@@ -18,7 +18,8 @@ pub fn assign_prompts(personas: usize, pool: usize, per_persona: usize, seed: u6
             format!("is {per_persona} but the pool has only {pool} prompts; prompts are drawn without replacement"),
         ));
     }
-    let mut out = vec![0i64; personas * per_persona];
+    let total = checked_elements(&[personas, per_persona], "n_personas", "prompts (personas x prompts per persona)")?;
+    let mut out = filled_vec(total, 0i64, "n_personas")?;
     if per_persona == 0 {
         return Ok(out);
     }
@@ -92,6 +93,15 @@ mod tests {
         }
         assert_ne!(small, assign_prompts(10, 300, 150, 5).unwrap());
         assert!(assign_prompts(2, 3, 4, 0).is_err());
+    }
+
+    #[test]
+    fn sizes_that_overflow_or_exceed_the_cap_are_errors() {
+        let overflow = assign_prompts(usize::MAX, 10, 2, 0).unwrap_err();
+        assert_eq!((overflow.kind, overflow.arg), (ErrorKind::InvalidArgument, "n_personas"));
+        let huge = assign_prompts(1_000_000_000, 3000, 150, 0).unwrap_err();
+        assert!(huge.message.contains("1000000000 x 150"), "{}", huge.message);
+        assert_eq!(assign_prompts(usize::MAX, 10, 0, 0).unwrap(), Vec::<i64>::new());
     }
 
     #[test]

@@ -11,6 +11,7 @@ use numpy::{
 use pyo3::prelude::*;
 use pyo3::types::PyType;
 
+use crate::calibrate;
 use crate::error::{Error, ErrorKind};
 use crate::pairs;
 use crate::resample;
@@ -248,12 +249,43 @@ fn win_rate_ci(
 }
 
 #[pyfunction]
-fn weighted_sample<'py>(py: Python<'py>, weights: PyReadonlyArray1<'py, f64>, n: usize, replace: bool, seed: u64) -> PyResult<Bound<'py, PyArray1<i64>>> {
+#[pyo3(signature = (weights, n, replace, seed, in_draw_order=false))]
+fn weighted_sample<'py>(py: Python<'py>, weights: PyReadonlyArray1<'py, f64>, n: usize, replace: bool, seed: u64, in_draw_order: bool) -> PyResult<Bound<'py, PyArray1<i64>>> {
     let w = weights.as_slice().map_err(|_| data_error(py, "weights", "must be C-contiguous"))?;
     let out = py
-        .detach(|| if replace { resample::sample_with_replacement(w, n, seed) } else { resample::sample_without_replacement(w, n, seed) })
+        .detach(|| match (replace, in_draw_order) {
+            (true, _) => resample::sample_with_replacement(w, n, seed),
+            (false, false) => resample::sample_without_replacement(w, n, seed),
+            (false, true) => resample::sample_without_replacement_in_draw_order(w, n, seed),
+        })
         .or_py(py)?;
     Ok(out.into_pyarray(py))
+}
+
+/// (weights, iterations, max relative error, converged, per-margin target scales)
+type RakeTuple<'py> = (Bound<'py, PyArray1<f64>>, usize, f64, bool, Vec<f64>);
+
+#[pyfunction]
+fn rake<'py>(
+    py: Python<'py>,
+    initial: PyReadonlyArray1<'py, f64>,
+    categories: Vec<PyReadonlyArray1<'py, i64>>,
+    targets: Vec<PyReadonlyArray1<'py, f64>>,
+    tolerance: f64,
+    max_iterations: usize,
+) -> PyResult<RakeTuple<'py>> {
+    let w = initial.as_slice().map_err(|_| data_error(py, "initial", "must be C-contiguous"))?;
+    if categories.len() != targets.len() {
+        return Err(to_py(py, Error::new(ErrorKind::LengthMismatch, "targets", format!("has {} arrays but categories has {}; give one per margin", targets.len(), categories.len()))));
+    }
+    let mut margins = Vec::with_capacity(categories.len());
+    for (c, t) in categories.iter().zip(&targets) {
+        let categories = c.as_slice().map_err(|_| data_error(py, "categories", "must be C-contiguous"))?;
+        let targets = t.as_slice().map_err(|_| data_error(py, "targets", "must be C-contiguous"))?;
+        margins.push(calibrate::Margin { categories, targets });
+    }
+    let r = py.detach(|| calibrate::rake(w, &margins, tolerance, max_iterations)).or_py(py)?;
+    Ok((r.weights.into_pyarray(py), r.iterations, r.max_rel_error, r.converged, r.scales))
 }
 
 #[pyfunction]
@@ -297,6 +329,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kappa_diff_ci, m)?)?;
     m.add_function(wrap_pyfunction!(win_rate_ci, m)?)?;
     m.add_function(wrap_pyfunction!(weighted_sample, m)?)?;
+    m.add_function(wrap_pyfunction!(rake, m)?)?;
     m.add_function(wrap_pyfunction!(assign_prompts, m)?)?;
     m.add_function(wrap_pyfunction!(align, m)?)?;
     Ok(())

@@ -9,7 +9,7 @@
 use rand::RngCore;
 use rayon::prelude::*;
 
-use crate::error::{check_non_empty, Error, ErrorKind, Result};
+use crate::error::{check_non_empty, checked_elements, filled_vec, Error, ErrorKind, Result};
 use crate::rng::{below, stream, unit};
 
 const CHUNK: usize = 1 << 15;
@@ -78,10 +78,11 @@ fn alias_table(w: &[f64], sum: f64) -> Vec<Slot> {
 
 /// `n` row indices drawn with probability proportional to `w`, with replacement.
 pub fn sample_with_replacement(w: &[f64], n: usize, seed: u64) -> Result<Vec<i64>> {
+    checked_elements(&[n], "n", "draws")?;
     let (sum, _) = check_weights(w)?;
     let table = alias_table(w, sum);
     let rows = w.len() as u64;
-    let mut out = vec![0i64; n];
+    let mut out = filled_vec(n, 0i64, "n")?;
     out.par_chunks_mut(CHUNK).enumerate().for_each(|(c, dst)| {
         let mut rng = stream(seed, c as u64);
         for d in dst.iter_mut() {
@@ -154,6 +155,21 @@ impl ExpZiggurat {
 /// bracket that the sample puts around the n-th smallest and gather those inside
 /// it, then select exactly among them; (3) write the chosen row indices.
 pub fn sample_without_replacement(w: &[f64], n: usize, seed: u64) -> Result<Vec<i64>> {
+    draw_without_replacement(w, n, seed).map(|(rows, _)| rows)
+}
+
+/// The same rows as [`sample_without_replacement`], in draw order: by
+/// ascending key, i.e. the first `n` places of a weighted random permutation.
+/// Each row's key depends only on the seed and the row, so the first `n` rows
+/// of a longer draw are this draw (prefix-stable in `n`).
+pub fn sample_without_replacement_in_draw_order(w: &[f64], n: usize, seed: u64) -> Result<Vec<i64>> {
+    let (mut rows, keys) = draw_without_replacement(w, n, seed)?;
+    rows.sort_unstable_by_key(|&r| (keys[r as usize], r));
+    Ok(rows)
+}
+
+/// The chosen rows in ascending row order, and every row's key.
+fn draw_without_replacement(w: &[f64], n: usize, seed: u64) -> Result<(Vec<i64>, Vec<u64>)> {
     check_non_empty(w.len(), "weights")?;
     let zig = ExpZiggurat::get();
     let step = (w.len() / SAMPLE).max(1);
@@ -195,7 +211,7 @@ pub fn sample_without_replacement(w: &[f64], n: usize, seed: u64) -> Result<Vec<
         ));
     }
     if n == 0 {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), keys));
     }
     let sample: Vec<u64> = drawn.into_iter().flat_map(|d| d.0).collect();
     let (threshold, counts) = threshold_and_counts(&keys, sample, n - 1);
@@ -226,7 +242,7 @@ pub fn sample_without_replacement(w: &[f64], n: usize, seed: u64) -> Result<Vec<
             out.remove(pos);
         }
     }
-    Ok(out)
+    Ok((out, keys))
 }
 
 /// Size of the systematic sample that brackets the threshold key.
@@ -387,5 +403,30 @@ mod tests {
         assert_eq!(sample_with_replacement(&[1.0, f64::NAN], 3, 0).unwrap_err().kind, ErrorKind::NaN);
         assert_eq!(sample_with_replacement(&[], 3, 0).unwrap_err().kind, ErrorKind::Empty);
         assert_eq!(sample_without_replacement(&[1.0, 0.0], 2, 0).unwrap_err().arg, "n");
+    }
+
+    #[test]
+    fn a_huge_draw_is_an_error_not_an_abort() {
+        // 10^12 draws would be 8 TB: refused before any allocation.
+        let e = sample_with_replacement(&[1.0, 2.0], 1_000_000_000_000, 0).unwrap_err();
+        assert_eq!((e.kind, e.arg), (ErrorKind::InvalidArgument, "n"));
+        assert!(e.message.contains("1000000000000"), "{}", e.message);
+        assert_eq!(sample_without_replacement(&[1.0, 2.0], 1_000_000_000_000, 0).unwrap_err().arg, "n");
+    }
+
+    #[test]
+    fn draw_order_is_a_prefix_stable_permutation_of_the_same_rows() {
+        let w: Vec<f64> = (0..20_000).map(|i| 1.0 + (i % 7) as f64).collect();
+        let long = sample_without_replacement_in_draw_order(&w, 5_000, 9).unwrap();
+        let short = sample_without_replacement_in_draw_order(&w, 1_200, 9).unwrap();
+        assert_eq!(&long[..1_200], &short[..]);
+        let mut rows = short.clone();
+        rows.sort_unstable();
+        assert_eq!(rows, sample_without_replacement(&w, 1_200, 9).unwrap());
+        rows.dedup();
+        assert_eq!(rows.len(), 1_200);
+        // Heavier rows come earlier: the mean weight of the first places exceeds that of the last.
+        let mean = |r: &[i64]| r.iter().map(|&i| w[i as usize]).sum::<f64>() / r.len() as f64;
+        assert!(mean(&long[..1_000]) > mean(&long[4_000..]));
     }
 }

@@ -262,11 +262,29 @@ pub fn interval(estimate: f64, boot: &[f64], jack: &[(f64, f64)], level: f64, me
     (quantile(&v, q_lo), quantile(&v, q_hi))
 }
 
+/// The most resamples one interval may ask for: far beyond what any interval
+/// needs (10^4 is plenty), and its values fit in 80 MB; more is a typo
+/// that would allocate without bound or run for hours.
+pub const MAX_RESAMPLES: usize = 10_000_000;
+
+/// Checks a resample count against MAX_RESAMPLES.
+pub fn check_resamples(n_resamples: usize) -> Result<()> {
+    if n_resamples > MAX_RESAMPLES {
+        return Err(Error::new(
+            ErrorKind::InvalidArgument,
+            "n_resamples",
+            format!("is {n_resamples}; at most {MAX_RESAMPLES} resamples are allowed (1,000 to 10,000 give stable intervals)"),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks the interval parameters shared by every CI function.
 pub fn check_params(n_resamples: usize, level: f64) -> Result<()> {
     if n_resamples < 2 {
         return Err(Error::new(ErrorKind::InvalidArgument, "n_resamples", format!("is {n_resamples}; at least 2 are needed")));
     }
+    check_resamples(n_resamples)?;
     if !(level > 0.0 && level < 1.0) {
         return Err(Error::new(ErrorKind::InvalidArgument, "level", format!("is {level}; it must lie strictly between 0 and 1")));
     }
@@ -343,5 +361,7 @@ mod tests {
     fn bad_parameters_are_named() {
         assert_eq!(check_params(1, 0.95).unwrap_err().arg, "n_resamples");
         assert_eq!(check_params(100, 1.0).unwrap_err().arg, "level");
+        assert_eq!(check_params(MAX_RESAMPLES, 0.95), Ok(()));
+        assert_eq!(check_params(1_000_000_000_000, 0.95).unwrap_err().arg, "n_resamples");
     }
 }

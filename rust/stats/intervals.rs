@@ -1,7 +1,7 @@
 //! Confidence intervals for kappa and for the paired difference of two kappas,
 //! on the designs of `design.rs` (items, clusters, or crossed factors).
 
-use super::bootstrap::{resample, Method};
+use super::bootstrap::{check_resamples, resample, Method};
 use super::confusion::{resolve_k, Label};
 use super::design::{ci, factors, Ci, Design, Scale};
 use super::kappa::{agreement_of_padded, kappa_of_padded, Weights};
@@ -55,6 +55,7 @@ pub fn kappa_bootstrap<T: Label>(
     n_resamples: usize,
     seed: u64,
 ) -> Result<Vec<f64>> {
+    check_resamples(n_resamples)?;
     let (k, d) = kappa_design(a, b, k, clusters)?;
     let t = d.one_way().ok_or_else(|| {
         Error::new(
@@ -192,6 +193,15 @@ mod tests {
         let q: Vec<i64> = (0..100).map(|i| i % 10).collect();
         let e = kappa_bootstrap(&a, &b, None, Weights::None, &[(&p, "p"), (&q, "q")], 10, 0).unwrap_err();
         assert_eq!(e.arg, "clusters");
+    }
+
+    #[test]
+    fn too_many_resamples_are_refused_before_any_work() {
+        let (a, b) = labels(100, 4, 70);
+        let e = kappa_bootstrap(&a, &b, None, Weights::None, &[], 1_000_000_000_000, 0).unwrap_err();
+        assert_eq!((e.kind, e.arg), (ErrorKind::InvalidArgument, "n_resamples"));
+        let e = kappa_ci(&a, &b, None, Weights::None, &[], usize::MAX, 0.95, Method::Auto, 0).unwrap_err();
+        assert_eq!(e.arg, "n_resamples");
     }
 
     #[test]
