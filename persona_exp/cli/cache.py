@@ -1,4 +1,4 @@
-"""`persona-exp cache stats|prune`: housekeeping of the call cache."""
+"""`persona-exp cache stats|prune|check`: housekeeping of the call cache."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from persona_exp.cli.output import print_json
 
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cache", help="call-cache housekeeping")
-    p.add_argument("action", choices=["stats", "prune"])
+    p.add_argument("action", choices=["stats", "prune", "check"], help="stats; prune --older-than DAYS; check: is the file intact (exit 2 if not)")
     p.add_argument("--path", default=".persona-exp/cache.sqlite", help="cache file (default .persona-exp/cache.sqlite)")
     p.add_argument("--older-than", type=float, metavar="DAYS", help="prune: delete calls older than this many days")
     p.add_argument("--json", action="store_true")
@@ -21,10 +21,18 @@ def main(args: argparse.Namespace) -> int:
 
     from persona_exp.errors import DataError
     from persona_exp.execute import CallCache
+    from persona_exp.execute.cache import damaged
 
     if not Path(args.path).exists():
         raise DataError(f"{args.path}: no cache file here; run an experiment first or pass --path.")
     with CallCache(args.path) as cache:
+        if args.action == "check":
+            problems = cache.check()  # SQLite's quick_check: every page and row readable
+            if problems:
+                raise damaged(args.path, "; ".join(problems[:3]) + (f"; and {len(problems) - 3} more problems" if len(problems) > 3 else ""), hint=False)
+            n = cache.stats()["calls"]
+            print_json({"path": args.path, "ok": True, "calls": n}) if args.json else print(f"{args.path}: intact, {n} calls")
+            return 0
         if args.action == "stats":
             s = cache.stats()
             if args.json:

@@ -178,7 +178,7 @@ def estimate(plan: Plan, models: Mapping[str, ModelConfig], cache: CallCache | N
                 reported.setdefault(c.step, []).append((c, int(hits[key].usage["prompt_tokens"])))
             if c.parser is not None:
                 strict.setdefault(c.step, []).append(parsed)
-    by_step = plan.by_step()
+    by_step = {s: calls for s, calls in plan.by_step().items() if calls}  # a declared step can plan no call (an empty design)
     blind = {s for s, calls in by_step.items() if s not in seen and models[calls[0].role].is_sim}
     if blind:
         pilot = _pilot(plan, models, blind, hits)

@@ -4,20 +4,36 @@ Why SQLite: it is in the standard library, survives `kill -9` (every finished
 call is committed on its own, so a rerun continues where a run stopped), and
 WAL mode lets two processes share one cache while both write. Only answers are
 stored; an error is never cached, so a rerun retries exactly the failed calls.
-Nothing secret is stored: rows hold the key, the answer, token usage, the
-model name the provider reported and a timestamp.
+Nothing secret is stored: rows hold the key, the answer, token usage (with the
+latency the call had), the model name the provider reported and a timestamp.
+
+Leases keep two processes on one cache from paying twice for a call: before
+sending a miss, a runner takes a lease on its key (see ``take``), which it gets
+only when the call has no answer and no other process holds a live lease on it.
+A lease lapses at ``expires_at`` unless renewed, so a killed process's leases
+free their calls again; on the same machine sooner: a lease whose owner process
+is gone (``kill -9``, a crash) is free at once, so a rerun never waits for it. A lease is released when its call finishes, answered or
+not (a failed call is then sent by whichever process asks next).
+
+A SQLite error never surfaces as a traceback: a damaged file is a DataError
+(exit 2) naming the file and what to do, a full disk a CacheWriteError (exit 1)
+saying how many answers this run stored, since a rerun continues from them.
 """
 
 from __future__ import annotations
 
+import functools
 import json
+import os
+import secrets
+import socket
 import sqlite3
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable, TypeVar
 
-from persona_exp.errors import DataError
+from persona_exp.errors import DataError, ExecutionError, PersonaExpError
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS calls (
@@ -29,11 +45,47 @@ CREATE TABLE IF NOT EXISTS calls (
 ) WITHOUT ROWID;
 """
 
+# Created on the first lease, so that reading a cache (`plan`, `cache stats`) never writes to it.
+_LEASES = """
+CREATE TABLE IF NOT EXISTS leases (
+    key        TEXT PRIMARY KEY,
+    owner      TEXT NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+# A lease is this owner's, or free: none, or lapsed. One statement, so taking one is atomic.
+_TAKE = (
+    "INSERT INTO leases VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET owner = excluded.owner, expires_at = excluded.expires_at "
+    "WHERE leases.owner = excluded.owner OR leases.expires_at <= ?"
+)
+
+def _alive(pid: int) -> bool:
+    """Whether a process of this machine runs (or may: one we may not signal)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 # SQLite's default limit on bound parameters is 32766 on current builds, 999 on old ones.
 _BATCH = 900
 
 
 STORED = 0  # answers this process has committed, for the message of an interrupted run
+
+_T = TypeVar("_T")
+
+
+class CacheWriteError(ExecutionError):
+    """The cache could not take an answer (a full disk, a lock held too long):
+    the run failed, not its input, so exit 1; rerunning continues from the
+    answers stored."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -45,22 +97,75 @@ class CachedCall:
     created_at: float
 
 
+def damaged(path: Path | str, detail: str, *, hint: bool = True) -> DataError:
+    """The error for a cache file SQLite cannot read: what is wrong and what to do."""
+    check = f"; `persona-exp cache check --path {path}` checks a cache file" if hint else ""
+    return DataError(
+        f"{path}: the call cache is damaged or not a persona-exp cache (SQLite: {detail}). Move it aside "
+        f"(e.g. mv {path} {path}.damaged) and rerun the same command, which starts a new cache and sends the calls it held again{check}."
+    )
+
+
+def _guarded(method: Callable[..., _T]) -> Callable[..., _T]:
+    """Turns the SQLite errors of a cache operation into persona-exp errors."""
+
+    @functools.wraps(method)
+    def wrapper(self: "CallCache", *args: Any, **kwargs: Any) -> _T:
+        try:
+            return method(self, *args, **kwargs)
+        except sqlite3.DatabaseError as exc:
+            raise self._error(exc) from None
+
+    return wrapper
+
+
 class CallCache:
     """Key -> finished LLM call. Safe to share between processes."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
         self.in_memory = str(path) == ":memory:"  # a scratch cache: its answers are thrown away
+        # whose leases: this machine and process, and this cache object in it
+        self.owner = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(6)}"
+        self._leasing = False  # the leases table is known to exist (this object took a lease)
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = None
         try:
             self._db = sqlite3.connect(self.path, timeout=60.0, isolation_level=None, check_same_thread=False)
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
         except sqlite3.DatabaseError as exc:
-            raise DataError(f"{self.path}: not a usable persona-exp cache ({exc}); move it away or pass another path.") from None
+            if self._db is not None:
+                self._db.close()
+            raise self._error(exc) from None
+
+    def _error(self, exc: sqlite3.DatabaseError) -> PersonaExpError:
+        """A full disk and a busy cache are run failures (exit 1: rerun later);
+        an unreadable or unwritable file is bad input (exit 2)."""
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        text = str(exc)
+        if name.startswith("SQLITE_FULL") or "disk is full" in text:
+            return CacheWriteError(
+                f"{self.path}: the disk is full (SQLite: {text}). The {STORED:,} answers this run stored are in the cache; "
+                "free some space (or set output.cache to a file on another disk) and rerun the same command: it continues from there."
+            )
+        if name.startswith(("SQLITE_BUSY", "SQLITE_LOCKED")) or "locked" in text:
+            return CacheWriteError(
+                f"{self.path}: the call cache stayed locked by another process for over a minute (SQLite: {text}). "
+                f"The {STORED:,} answers this run stored are in the cache; rerun the same command once the other process is done."
+            )
+        if name.startswith(("SQLITE_READONLY", "SQLITE_CANTOPEN", "SQLITE_PERM")) or "readonly" in text:
+            return DataError(f"{self.path}: the call cache cannot be opened or written (SQLite: {text}); "
+                             "check the file's and its folder's permissions, or set output.cache to another path.")
+        return damaged(self.path, text)
 
     def close(self) -> None:
+        try:
+            self.release_all()
+        except PersonaExpError:
+            pass  # leases lapse on their own
+        self._leasing = False
         self._db.close()
 
     def __enter__(self) -> "CallCache":
@@ -69,6 +174,7 @@ class CallCache:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    @_guarded
     def put(self, key: str, response: str, usage: dict[str, Any] | None = None, model: str = "") -> None:
         """Stores one finished call, committed at once (autocommit mode)."""
         global STORED
@@ -79,10 +185,12 @@ class CallCache:
         if not self.in_memory:
             STORED += 1
 
+    @_guarded
     def get(self, key: str) -> CachedCall | None:
         row = self._db.execute("SELECT * FROM calls WHERE key = ?", (key,)).fetchone()
         return None if row is None else CachedCall(row[0], row[1], json.loads(row[2]), row[3], row[4])
 
+    @_guarded
     def get_many(self, keys: Iterable[str]) -> dict[str, CachedCall]:
         """Bulk lookup: cache hits never need a round trip per call."""
         found: dict[str, CachedCall] = {}
@@ -94,6 +202,7 @@ class CallCache:
                 found[row[0]] = CachedCall(row[0], row[1], json.loads(row[2]), row[3], row[4])
         return found
 
+    @_guarded
     def contains_many(self, keys: Iterable[str]) -> set[str]:
         """Which of ``keys`` are cached (without loading the answers)."""
         hits: set[str] = set()
@@ -104,12 +213,84 @@ class CallCache:
             hits.update(r[0] for r in self._db.execute(f"SELECT key FROM calls WHERE key IN ({marks})", batch))
         return hits
 
+    @_guarded
+    def take(self, keys: Iterable[str], seconds: float) -> tuple[dict[str, CachedCall], set[str]]:
+        """Leases for ``seconds`` those of ``keys`` that have no answer and no
+        live lease of another owner, in one transaction. Returns the answers
+        found instead (another process answered meanwhile) and the keys now
+        leased by this cache; the others are being sent by another process.
+        Taking a lease this cache holds renews it."""
+        if not self._leasing:
+            self._db.executescript(_LEASES)
+            self._leasing = True
+        answered: dict[str, CachedCall] = {}
+        taken: set[str] = set()
+        now = time.time()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            for key in keys:
+                row = self._db.execute("SELECT * FROM calls WHERE key = ?", (key,)).fetchone()
+                if row is not None and row[1].strip():  # a blank answer cached by an older version is no answer
+                    answered[key] = CachedCall(row[0], row[1], json.loads(row[2]), row[3], row[4])
+                elif self._db.execute(_TAKE, (key, self.owner, now + seconds, now)).rowcount or self._orphaned(key, seconds, now):
+                    taken.add(key)
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return answered, taken
+
+    def _orphaned(self, key: str, seconds: float, now: float) -> bool:
+        """Takes the lease on ``key`` when its owner was a process of this
+        machine that no longer runs (killed or crashed): its call will never be
+        answered, so waiting for the lease to lapse would only stall a rerun."""
+        row = self._db.execute("SELECT owner FROM leases WHERE key = ?", (key,)).fetchone()
+        host, _, rest = (row[0] if row else "").partition(":")
+        pid = rest.partition(":")[0]
+        if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+            return False
+        self._db.execute("UPDATE leases SET owner = ?, expires_at = ? WHERE key = ?", (self.owner, now + seconds, key))
+        return True
+
+    def _rollback(self) -> None:
+        if self._db.in_transaction:
+            try:
+                self._db.execute("ROLLBACK")
+            except sqlite3.DatabaseError:
+                pass  # SQLite rolled back itself (e.g. on a full disk)
+
+    @_guarded
+    def renew(self, seconds: float) -> None:
+        """Extends every lease this cache holds to ``seconds`` from now."""
+        if self._leasing:
+            self._db.execute("UPDATE leases SET expires_at = ? WHERE owner = ?", (time.time() + seconds, self.owner))
+
+    @_guarded
+    def release(self, key: str) -> None:
+        """Gives up this cache's lease on ``key`` (its call finished, answered or not)."""
+        if self._leasing:
+            self._db.execute("DELETE FROM leases WHERE key = ? AND owner = ?", (key, self.owner))
+
+    @_guarded
+    def release_all(self) -> None:
+        """Gives up every lease of this cache, and clears lapsed ones of anyone."""
+        if self._leasing:
+            self._db.execute("DELETE FROM leases WHERE owner = ? OR expires_at <= ?", (self.owner, time.time()))
+
+    @_guarded
+    def check(self) -> list[str]:
+        """SQLite's quick integrity check: the problems found, one a line (none: the file is intact)."""
+        rows = [row[0] for row in self._db.execute("PRAGMA quick_check") if row[0] != "ok"]
+        return [line.strip() for row in rows for line in row.splitlines() if line.strip()]
+
+    @_guarded
     def stats(self) -> dict[str, Any]:
         n, first, last = self._db.execute("SELECT COUNT(*), MIN(created_at), MAX(created_at) FROM calls").fetchone()
         models = dict(self._db.execute("SELECT model, COUNT(*) FROM calls GROUP BY model ORDER BY 2 DESC").fetchall())
         size = sum(p.stat().st_size for p in self.path.parent.glob(self.path.name + "*"))
         return {"path": str(self.path), "calls": n, "bytes": size, "first": first, "last": last, "by_model": models}
 
+    @_guarded
     def prune(self, *, older_than_days: float | None = None, keep: Iterable[str] | None = None) -> int:
         """Deletes calls older than a cut-off, or all calls whose key is not in ``keep``."""
         if older_than_days is None and keep is None:
@@ -126,7 +307,7 @@ class CallCache:
                 self._db.execute("DELETE FROM calls WHERE key NOT IN (SELECT key FROM keep_keys)")
             self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            self._rollback()
             raise
         after = self._db.execute("SELECT COUNT(*) FROM calls").fetchone()[0]
         return before - after

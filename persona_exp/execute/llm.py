@@ -10,7 +10,8 @@ litellm put it) pauses the whole role that long. Authentication errors are never
 retried and stop the role's other calls. An empty answer, or one cut at
 max_tokens when a parser needs it whole, is not an answer: asked again, then a
 failure. Error texts are scrubbed of secret-looking environment values before
-they are stored or shown.
+they are stored or shown. Each answer (or failure) says how many requests it
+took and how long they took (see ``Meter``), for the calls table.
 """
 
 from __future__ import annotations
@@ -115,6 +116,33 @@ class Answer:
     usage: dict[str, int]  # tokens of every attempt this answer took (discarded empty ones included)
     model: str
     cost: float | None
+    attempts: int = 1  # requests sent for it: transport retries and empty-answer retries included
+    latency_ms: float | None = None  # wall time of those requests, summed (see Meter)
+
+
+class Meter:
+    """Counts the requests of one call and sums their wall time: the time
+    from sending a request to its answer or error, over every attempt (retries
+    included, as tokens are), but not the waits between attempts (backoff,
+    Retry-After, rate limits, a free concurrency slot), which say nothing of
+    the provider's speed. Used as ``with meter:`` around each request."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.seconds = 0.0
+        self._start = 0.0
+
+    def __enter__(self) -> "Meter":
+        self.requests += 1
+        self._start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.seconds += time.perf_counter() - self._start
+
+    @property
+    def ms(self) -> float | None:
+        return self.seconds * 1000.0 if self.requests else None  # no request, no latency
 
 
 class CallFailed(Exception):
@@ -122,7 +150,8 @@ class CallFailed(Exception):
     ``reason``: auth, transport (transient errors outlasted the retries),
     rejected (the provider refused the request), empty or truncated;
     ``usage`` and ``cost``: what the attempts that were thrown away cost;
-    ``text``: the last answer, when there was one (a truncated answer's text)."""
+    ``text``: the last answer, when there was one (a truncated answer's text);
+    ``attempts`` and ``latency_ms``: the requests sent and their time (see Meter)."""
 
     def __init__(self, message: str, reason: str = "transport", usage: Mapping[str, int] | None = None, cost: float | None = 0.0,
                  text: str | None = None):
@@ -131,6 +160,8 @@ class CallFailed(Exception):
         self.usage = dict(usage or {"prompt_tokens": 0, "completion_tokens": 0})
         self.cost = cost
         self.text = text
+        self.attempts = 0
+        self.latency_ms: float | None = None
 
 
 class RateLimiter:
@@ -230,10 +261,23 @@ class Caller:
         samples differ; the simulator draws a different sample). ``slots``, the
         call's filled slots, tell the simulator where its answers are.
         ``whole``: a parser needs the answer whole, so one cut at max_tokens is
-        not an answer; ``response_format``: structured output to ask for."""
+        not an answer; ``response_format``: structured output to ask for.
+        The answer (or the CallFailed) carries the requests sent and their time."""
+        meter = Meter()
+        try:
+            ans = await self._ask(meter, messages, replicate, slots, whole, response_format)
+        except CallFailed as exc:
+            exc.attempts, exc.latency_ms = meter.requests, meter.ms
+            raise
+        ans.attempts, ans.latency_ms = meter.requests, meter.ms
+        return ans
+
+    async def _ask(self, meter: Meter, messages: list[dict[str, str]], replicate: int, slots: dict[str, str] | None, whole: bool,
+                   response_format: dict[str, Any] | None) -> Answer:
         cfg = self.config
         if cfg.is_sim:
-            text, usage = sim.complete(cfg.model, messages, cfg.sampling(), replicate=replicate, slots=slots)
+            with meter:
+                text, usage = sim.complete(cfg.model, messages, cfg.sampling(), replicate=replicate, slots=slots)
             if not text.strip():  # the simulator is deterministic: asking again would give the same
                 raise CallFailed(f"empty: {cfg.model} gave an empty answer", "empty", usage)
             return Answer(text, usage, cfg.model, 0.0)
@@ -259,9 +303,10 @@ class Caller:
             await self.limiter.acquire(estimate)
             try:
                 async with self.semaphore:
-                    resp = await lt.acompletion(
-                        model=cfg.model, messages=messages, timeout=cfg.timeout, num_retries=0, max_retries=0, **kwargs
-                    )
+                    with meter:
+                        resp = await lt.acompletion(
+                            model=cfg.model, messages=messages, timeout=cfg.timeout, num_retries=0, max_retries=0, **kwargs
+                        )
             except Exception as exc:  # noqa: BLE001 - provider errors come in many types
                 kind = classify(exc)
                 message = scrub(f"{type(exc).__name__}: {exc}")[:500]

@@ -12,17 +12,29 @@ their attempt number, so a rerun replays the ones it has and then sends up to
 cache as if it were an answer. Where the parser declares a lenient reading and
 the role allows it, an answer still unparseable after the re-asks is read that
 way and counted as lenient.
+
+Two processes on one cache never send the same call twice: before sending a
+miss of a model that is not simulated, the runner leases its key in the cache
+(see execute.cache). A call another process holds a live lease on is put
+aside while the others run, then looked for again every ``LEASE_POLL`` seconds:
+its answer, once there, is taken as cached; when the lease lapses or is given
+back without an answer (that call failed there), this process sends it. Calls
+of simulated roles take no lease: the simulator is local, free and fast, and a
+lease would cost more than answering twice. A scratch cache (``:memory:``) has
+nothing to share and takes none either.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping
 
-from persona_exp.errors import ExecutionError
-from persona_exp.execute.cache import CallCache
+from persona_exp.errors import ExecutionError, PersonaExpError
+from persona_exp.execute.cache import CachedCall, CallCache
 from persona_exp.execute.llm import Caller, CallFailed
 from persona_exp.execute.parsers import ParseFailure, lenient, parse, response_format
 from persona_exp.execute.progress import Progress
@@ -48,6 +60,8 @@ class CallResult:
     reasks: int = 0
     reason: str | None = None  # why it failed: one of REASONS (None when ok)
     lenient: bool = False  # read by the parser's declared lenient reading
+    attempts: int = 0  # requests this run sent for it (retries and re-asks included); 0 when the cache answered it
+    latency_ms: float | None = None  # those requests' wall time, summed (see llm.Meter); cached: what it took when answered
 
     @property
     def ok(self) -> bool:
@@ -173,6 +187,20 @@ def explain(c: Mapping[str, Any]) -> list[str]:
     return out
 
 
+LEASE_POLL = 0.5  # seconds between looks at the calls another process is sending
+
+
+def default_lease_seconds(models: Mapping[str, ModelConfig]) -> float:
+    """How long a lease lasts unless renewed: twice the longest request
+    timeout of the roles that lease, and at least a minute. A runner renews its
+    leases every quarter of that, so a live process keeps them through retries
+    and Retry-After pauses however long; the length only counts when renewals
+    stop: a killed process's calls are free again after it, and a renewal late
+    by a slow request or a cache locked for its 60 s timeout does not lose one."""
+    timeouts = [cfg.timeout for cfg in models.values() if not cfg.is_sim]
+    return max(60.0, 2.0 * max(timeouts, default=0.0))
+
+
 class Runner:
     def __init__(
         self,
@@ -183,7 +211,9 @@ class Runner:
         progress: bool = True,
         backoff_base: float = 1.0,
         budget: Any = None,
+        lease_seconds: float | None = None,
     ):
+        self.lease_seconds = lease_seconds or default_lease_seconds(models)
         self.budget = budget  # execute.budget.Budget: stop sending once spending reaches --max-cost
         self.backoff_base = backoff_base
         self._out: tuple[dict[str, CallResult], RunCounts] | None = None
@@ -209,6 +239,8 @@ class Runner:
         callers = {role: Caller(cfg, backoff_base=self.backoff_base) for role, cfg in self.models.items()}
         results: dict[str, CallResult] = {k: known[k] for k in plan.calls if k in known}
         progress = Progress(len(plan) - len(results), enabled=self.show_progress)
+        leasing = not self.cache.in_memory and not all(cfg.is_sim for cfg in self.models.values())
+        renewals = asyncio.create_task(self._renew()) if leasing else None  # none for the simulator: no lease to renew
         try:
             for level in plan.levels():
                 calls = [c for c in level if c.key not in results]
@@ -222,44 +254,89 @@ class Runner:
                         results[c.key] = CallResult(c.key, c.step, c.role, "skipped", False, error="an input call failed", reason="skipped")
                         progress.advance(failed=True)
                     elif c.key in hits and hits[c.key].response.strip():  # a blank answer cached by an older version is no answer
-                        h = hits[c.key]
-                        r = CallResult(c.key, c.step, c.role, "ok", True, h.response, None, h.model, h.usage.get("prompt_tokens", 0), h.usage.get("completion_tokens", 0), h.usage.get("cost"))
-                        results[c.key] = await self._finish(c, r, callers[c.role], results)
-                        progress.advance(cached=True, failed=not results[c.key].ok)
+                        await self._cached(c, hits[c.key], callers[c.role], results, progress)
                     else:
                         todo.append(c)
                 await self._run_misses(todo, callers, results, progress)
         finally:
             progress.close()
+            if renewals is not None:
+                renewals.cancel()
+                with contextlib.suppress(PersonaExpError):
+                    self.cache.release_all()  # on an error or Ctrl-C too; leases that could not be given back lapse
         counts = RunCounts()
         for r in results.values():
             counts.add(r)
         self._out = (results, counts)
 
+    async def _cached(self, c: Call, h: CachedCall, caller: Caller, results: dict[str, CallResult], progress: Progress) -> None:
+        """A call the cache answered (before this run, or another process during it)."""
+        r = CallResult(c.key, c.step, c.role, "ok", True, h.response, None, h.model, h.usage.get("prompt_tokens", 0),
+                       h.usage.get("completion_tokens", 0), h.usage.get("cost"), latency_ms=h.usage.get("latency_ms"))
+        results[c.key] = await self._finish(c, r, caller, results)
+        progress.advance(cached=True, failed=not results[c.key].ok)
+
+    def _leases(self, c: Call) -> bool:
+        """Whether sending ``c`` takes a lease (not for the simulator, nor a scratch cache)."""
+        return not self.cache.in_memory and not self.models[c.role].is_sim
+
+    async def _renew(self) -> None:
+        """Keeps this runner's leases alive while their calls are in flight."""
+        while True:
+            await asyncio.sleep(self.lease_seconds / 4)
+            with contextlib.suppress(PersonaExpError):  # a failed renewal (a full disk) only lets leases lapse
+                self.cache.renew(self.lease_seconds)
+
     async def _run_misses(self, todo: list[Call], callers: dict[str, Caller], results: dict[str, CallResult], progress: Progress) -> None:
         if not todo:
             return
-        queue: asyncio.Queue[Call] = asyncio.Queue()
-        for c in todo:
-            queue.put_nowait(c)
+        queue = deque(todo)
+        aside: list[Call] = []  # leased by another process, which is sending them
         sim_only = all(self.models[c.role].is_sim for c in todo)
-        workers = 1 if sim_only else min(len(todo), sum(self.models[r].concurrency for r in {c.role for c in todo}))
+        most = 1 if sim_only else sum(self.models[r].concurrency for r in {c.role for c in todo})
 
         async def worker() -> None:
-            while not queue.empty():
-                c = queue.get_nowait()
+            while queue:
+                c = queue.popleft()
                 if self.budget is not None and self.budget.reached:
                     self.budget.stopped += 1
                     results[c.key] = CallResult(c.key, c.step, c.role, "skipped", False, error=self.budget.message(), reason="budget")
                     progress.advance(failed=True)
                     continue
-                r = await self._call(c, callers[c.role], results)
+                leased = self._leases(c)
+                if leased:
+                    answered, taken = self.cache.take([c.key], self.lease_seconds)
+                    if c.key in answered:
+                        await self._cached(c, answered[c.key], callers[c.role], results, progress)
+                        continue
+                    if not taken:
+                        aside.append(c)
+                        continue
+                try:
+                    r = await self._call(c, callers[c.role], results)
+                finally:
+                    if leased:
+                        self.cache.release(c.key)
                 if self.budget is not None:
                     self.budget.spend(r.cost)
                 results[c.key] = r
                 progress.advance(failed=not r.ok, tokens=r.prompt_tokens + r.completion_tokens, cost=r.cost)
 
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        while True:
+            await asyncio.gather(*(worker() for _ in range(min(most, len(queue)))))
+            if not aside:
+                return
+            await asyncio.sleep(LEASE_POLL)
+            waiting = aside[:]
+            aside.clear()
+            answered, taken = self.cache.take([c.key for c in waiting], self.lease_seconds)  # one transaction for all
+            for c in waiting:
+                if c.key in answered:
+                    await self._cached(c, answered[c.key], callers[c.role], results, progress)
+                elif c.key in taken:
+                    queue.append(c)  # this process's to send now (the worker's take renews the lease)
+                else:
+                    aside.append(c)
 
     async def _call(self, c: Call, caller: Caller, results: dict[str, CallResult]) -> CallResult:
         outputs = {k: results[k].output() for k in c.inputs.values()}
@@ -268,10 +345,23 @@ class Runner:
             ans = await caller(messages, c.replicate, slots={name: outputs[k] for name, k in c.inputs.items()}, **self._asks(c))
         except CallFailed as exc:
             return CallResult(c.key, c.step, c.role, "failed", False, text=exc.text, error=str(exc), reason=exc.reason,
-                              prompt_tokens=exc.usage["prompt_tokens"], completion_tokens=exc.usage["completion_tokens"], cost=exc.cost)
-        self.cache.put(c.key, ans.text, {**ans.usage, "cost": ans.cost}, ans.model)
-        r = CallResult(c.key, c.step, c.role, "ok", False, ans.text, None, ans.model, ans.usage["prompt_tokens"], ans.usage["completion_tokens"], ans.cost)
+                              prompt_tokens=exc.usage["prompt_tokens"], completion_tokens=exc.usage["completion_tokens"], cost=exc.cost,
+                              attempts=exc.attempts, latency_ms=exc.latency_ms)
+        self.cache.put(c.key, ans.text, {**ans.usage, "cost": ans.cost, "latency_ms": ans.latency_ms}, ans.model)
+        r = CallResult(c.key, c.step, c.role, "ok", False, ans.text, None, ans.model, ans.usage["prompt_tokens"], ans.usage["completion_tokens"], ans.cost,
+                       attempts=ans.attempts, latency_ms=ans.latency_ms)
         return await self._finish(c, r, caller, results, messages)
+
+    async def _lease_or_answer(self, key: str) -> CachedCall | None:
+        """Waits until this process holds the lease on ``key`` (None) or
+        another process has answered it (its answer)."""
+        while True:
+            answered, taken = self.cache.take([key], self.lease_seconds)
+            if key in answered:
+                return answered[key]
+            if taken:
+                return None
+            await asyncio.sleep(LEASE_POLL)
 
     def _asks(self, c: Call) -> dict[str, Any]:
         """What a call asks of the answer: whole (a parser reads it) and, when
@@ -284,9 +374,11 @@ class Runner:
         cached re-asks are replayed, then up to ``max_reasks`` new ones are sent
         (attempt numbers go on, so every run asks anew). A lenient reading, when
         declared and allowed, ends the re-asks once the first ``max_reasks``
-        attempts have been made, so an answer read leniently stays cached."""
+        attempts have been made, so an answer read leniently stays cached.
+        A re-ask another process sent while this one waited for its lease
+        counts as sent by this run: two identical runs make the same attempts."""
         first = text = r.text or ""
-        attempt = sent = 0
+        attempt = sent = shared = 0
         allowed = False  # a lenient reading exists for the first answer, and the role allows it
         while True:
             try:
@@ -307,26 +399,41 @@ class Runner:
                 r.reasks += 1
                 text = hit.response
                 continue
-            if sent >= self.max_reasks or (allowed and attempt > self.max_reasks):
+            if sent + shared >= self.max_reasks or (allowed and attempt > self.max_reasks):
                 break
-            if r.cached:  # from here on it is sent: its tokens and cost are this run's re-asks only
-                r.cached, r.prompt_tokens, r.completion_tokens, r.cost = False, 0, 0, 0.0
+            leased = self._leases(c)
+            if leased:
+                hit = await self._lease_or_answer(rkey)
+                if hit is not None:
+                    shared += 1
+                    r.reasks += 1
+                    text = hit.response
+                    continue
+            if r.cached:  # from here on it is sent: its tokens, cost, requests and time are this run's re-asks only
+                r.cached, r.prompt_tokens, r.completion_tokens, r.cost, r.attempts, r.latency_ms = False, 0, 0, 0.0, 0, None
             try:
                 slots = {name: results[k].output() for name, k in c.inputs.items()}
                 ans = await caller(messages, c.replicate, slots=slots, **self._asks(c))
+                self.cache.put(rkey, ans.text, {**ans.usage, "cost": ans.cost, "latency_ms": ans.latency_ms}, ans.model)  # before the lease goes
             except CallFailed as exc:
                 r.status, r.error, r.reason = "failed", str(exc), exc.reason
                 r.text = exc.text or text
                 r.prompt_tokens += exc.usage["prompt_tokens"]
                 r.completion_tokens += exc.usage["completion_tokens"]
                 r.cost = None if exc.cost is None or r.cost is None else r.cost + exc.cost
+                r.attempts += exc.attempts
+                r.latency_ms = _plus(r.latency_ms, exc.latency_ms)
                 return r
-            self.cache.put(rkey, ans.text, {**ans.usage, "cost": ans.cost}, ans.model)
+            finally:
+                if leased:
+                    self.cache.release(rkey)
             sent += 1
             r.reasks += 1
             r.prompt_tokens += ans.usage["prompt_tokens"]
             r.completion_tokens += ans.usage["completion_tokens"]
             r.cost = None if ans.cost is None or r.cost is None else r.cost + ans.cost
+            r.attempts += ans.attempts
+            r.latency_ms = _plus(r.latency_ms, ans.latency_ms)
             text = ans.text
         if allowed:
             r.value, r.text, r.lenient = lenient(c.parser, first), first, True
@@ -336,6 +443,10 @@ class Runner:
         r.error = (f"unparseable answer after {attempt - 1} re-asks ({sent} sent in this run; {again}): {failure} "
                    f"The answer began: {' '.join(text.split())[:160]!r}")
         return r
+
+
+def _plus(a: float | None, b: float | None) -> float | None:
+    return b if a is None else a if b is None else a + b
 
 
 def value_json(value: Any) -> str | None:
