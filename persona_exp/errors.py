@@ -9,11 +9,24 @@ keeps this module the single place where the hierarchy is defined.
 
 from __future__ import annotations
 
+import difflib
+from collections.abc import Callable, Iterable
+
 
 class PersonaExpError(Exception):
-    """Base class of every error persona-exp reports to a user."""
+    """Base class of every error persona-exp reports to a user.
+
+    ``field`` names the spec field the error is about (``"experiment.n_questions"``,
+    ``"population.filters[1]"``) when it is raised after the spec was read,
+    e.g. while planning; the pipeline then puts that field's file:line:column
+    in front of the message (see ``persona_exp.spec.loader.located_errors``).
+    """
 
     exit_code = 2
+
+    def __init__(self, *args: object, field: str | None = None) -> None:
+        super().__init__(*args)
+        self.field = field
 
 
 class DataError(PersonaExpError, ValueError):
@@ -57,7 +70,21 @@ class SpecError(PersonaExpError, ValueError):
     starts with file:line:column and the field path."""
 
 
-__all__ = [
+def did_you_mean(word: object, choices: Iterable[str], show: Callable[[str], str] = repr) -> str:
+    """`` (did you mean 'religion'?)`` for the closest of ``choices`` to a
+    misspelt ``word`` (case ignored), or ``""`` when none is close: the one
+    place every "unknown name" message gets its suggestion from. ``show``
+    writes the suggestion (quoted by default; a template field in braces)."""
+    if not isinstance(word, str) or not word:
+        return ""
+    by_key: dict[str, str] = {}
+    for c in choices:
+        by_key.setdefault(str(c).casefold(), str(c))
+    close = difflib.get_close_matches(word.casefold(), list(by_key), n=1, cutoff=0.6)
+    return f" (did you mean {show(by_key[close[0]])}?)" if close else ""
+
+
+__all__ = [  # the error classes (did_you_mean is a helper, importable by name)
     "PersonaExpError",
     "DataError",
     "EmptyInputError",

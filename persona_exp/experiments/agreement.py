@@ -19,25 +19,40 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from persona_exp import stats
 from persona_exp.analysis import change_row, design_sentence, interval, mark, settings
 from persona_exp.errors import DataError
-from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, choose_personas, choose_questions
+from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, check_design_size, choose_personas, choose_questions
 from persona_exp.plan import Plan
+from persona_exp.spec.models import FieldError, no_duplicates
 from persona_exp.steps import add_judgment, add_refinement, seeded_flip
 
 
 HEADLINE_TABLE = "agreement_pairs"  # the table `persona-exp show` and reports lead with
 class Params(RefineParams):
     kind: Literal["agreement"] = "agreement"
-    judges: list[str] = Field(default_factory=lambda: ["judge_a", "judge_b", "judge_c"], min_length=2,
+    judges: list[str] = Field(default_factory=lambda: ["judge_a", "judge_b", "judge_c"], min_length=2, max_length=50,
                               description="model roles that judge (each needs an entry under models)")
-    n_personas: int = Field(50, ge=2)
-    n_questions: int = Field(20, ge=2)
-    human: str | None = Field(None, description="CSV of human choices: item_id, annotator, choice (A or B)")
-    human_majority: int = Field(3, ge=1, description="votes an answer needs to be the humans' label (paper: 3 of 4)")
+    n_personas: int = Field(50, ge=2, le=100_000, description="personas, each with every question")
+    n_questions: int = Field(20, ge=2, le=100_000, description="questions of the filtered prompt set")
+    human: str | None = Field(None, min_length=1, description="CSV of human choices: item_id, annotator, choice (A or B)")
+    human_majority: int = Field(3, ge=1, le=1000, description="votes an answer needs to be the humans' label (paper: 3 of 4)")
+
+    @field_validator("judges")
+    @classmethod
+    def _once_each(cls, value: list[str]) -> list[str]:
+        for i, role in enumerate(value):
+            if not role.strip():
+                raise FieldError((i,), "a judge is the name of a model role (a key of models:), not empty text")
+        no_duplicates(value)
+        return value
+
+    @model_validator(mode="after")
+    def _size(self) -> "Params":
+        check_design_size({"personas": self.n_personas, "questions": self.n_questions, "judges": len(self.judges)})
+        return self
 
 
 def roles(params: Params) -> tuple[str, ...]:

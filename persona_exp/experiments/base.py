@@ -20,7 +20,7 @@ import polars as pl
 import xxhash
 from pydantic import Field
 
-from persona_exp.errors import PlanError
+from persona_exp.errors import PersonaExpError, PlanError
 from persona_exp.plan import Plan
 from persona_exp.steps.context import Context
 from persona_exp.steps.templates import ANSWER, CRITIQUE, JUDGE, REVISE, Templated
@@ -46,13 +46,65 @@ class Analysis:
     exports: tuple[tuple[str, str], ...] = ()
 
 
+# The most items (persona x question x ... cells) one experiment may plan: 30
+# times PERSONA's 317,200 DPF pairs, and far beyond what a run's memory holds
+# as Python rows; a larger design is a typo (n_personas: 1e6) or several runs.
+MAX_ITEMS = 10_000_000
+
+
+def check_design_size(factors: dict[str, int]) -> None:
+    """Raises when the product of a design's factors exceeds MAX_ITEMS, naming them."""
+    items = 1
+    for n in factors.values():
+        items *= max(int(n), 1)
+    if items > MAX_ITEMS:
+        shown = " x ".join(f"{n:,} {name}" for name, n in factors.items())
+        raise ValueError(
+            f"the design has {items:,} items ({shown}), more than the {MAX_ITEMS:,} one run can plan; "
+            "lower these numbers, or split the design into several runs"
+        )
+
+
+def check_attributes(names: list[str]) -> None:
+    """Persona attribute names of a spec list: each known (by name or label,
+    a misspelling gets the nearest name) and listed once."""
+    from persona_exp.population.attributes import attribute
+    from persona_exp.spec.models import FieldError, no_duplicates
+
+    for i, name in enumerate(names):
+        try:
+            attribute(name)
+        except PersonaExpError as exc:
+            raise FieldError((i,), str(exc).rstrip(".")) from None
+    no_duplicates(names, lambda name: attribute(name).name)
+
+
+def checked_prompt_filters(entries: list[Any]) -> list[Any]:
+    """A spec's prompt filter list, checked when the spec is read (names,
+    parameters, repeats) so that a typo points at its line; the
+    controversial filter's entries are checked where its model role is
+    (``persona_exp.pipeline``)."""
+    from persona_exp.prompts.filters import make_filter
+    from persona_exp.spec.models import FieldError, no_duplicates
+    from persona_exp.steps.classify import controversial_entry
+
+    for i, entry in enumerate(entries):
+        if not controversial_entry(entry)[0]:
+            try:
+                make_filter(entry, "filter")
+            except PersonaExpError as exc:
+                raise FieldError((i,), str(exc).removeprefix("filter: ").rstrip(".")) from None
+    no_duplicates(entries)
+    return entries
+
+
 class IntervalParams(Templated):
     """Bootstrap settings shared by every experiment that reports intervals;
     ``level`` also sets the level of the headline's tests (alpha = 1 - level,
     corrected as the spec's ``analysis.multiplicity`` says)."""
 
-    n_resamples: int = Field(1000, ge=100)
-    level: float = Field(0.95, gt=0, lt=1)
+    n_resamples: int = Field(1000, ge=100, le=100_000, description="bootstrap resamples per interval (1,000 is plenty; 10,000 for publication)")
+    level: float = Field(0.95, ge=0.5, le=0.999, description="confidence level of the intervals; alpha = 1 - level for the tests")
 
 
 class RefineParams(IntervalParams):
@@ -74,7 +126,8 @@ class RefineParams(IntervalParams):
 def choose_personas(ctx: Context, n: int) -> pl.DataFrame:
     """The first ``n`` personas of the population (it is already a seeded sample)."""
     if ctx.personas.height < n:
-        raise PlanError(f"experiment.n_personas is {n} but the population has {ctx.personas.height} personas.")
+        raise PlanError(f"experiment.n_personas is {n} but the population has {ctx.personas.height} personas; "
+                        "lower experiment.n_personas or raise population.size.")
     return ctx.personas.head(n)
 
 
@@ -85,7 +138,8 @@ def choose_questions(ctx: Context, n: int) -> pl.DataFrame:
     lowest ranks are taken: asking for more questions keeps the ones drawn
     before, so a larger run pays only for the new questions' calls."""
     if ctx.prompts.height < n:
-        raise PlanError(f"experiment.n_questions is {n} but only {ctx.prompts.height} prompts remain after filtering.")
+        raise PlanError(f"experiment.n_questions is {n} but only {ctx.prompts.height} prompts remain after filtering (prompts.filters); "
+                        "lower experiment.n_questions, or use a larger prompt set or fewer filters.")
     if ctx.prompts.height == n:
         return ctx.prompts
     rank = pl.Series([xxhash.xxh3_64_intdigest(f"question|{int(ctx.seed)}|{i}".encode()) for i in ctx.prompts["id"].cast(pl.String)], dtype=pl.UInt64)

@@ -18,16 +18,16 @@ it survives the multiplicity correction (``analysis.multiplicity``); pass@k over
 from __future__ import annotations
 
 from math import comb
-from typing import Literal
+from typing import Annotated, Literal
 
 import numpy as np
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from persona_exp.analysis import Estimate, describe, design_sentence, interval, paired_rates, real_units, settings, tested, with_test
-from persona_exp.errors import PlanError
-from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams, choose_personas, choose_questions
+from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams, check_attributes, check_design_size, choose_personas, choose_questions
 from persona_exp.plan import Plan
+from persona_exp.spec.models import FieldError, no_duplicates
 from persona_exp.steps import add_call
 from persona_exp.steps import templates as T
 
@@ -46,11 +46,11 @@ class Params(IntervalParams):
     kind: Literal["conditioning"] = "conditioning"
     modes: list[Mode] = Field(default_factory=lambda: ["none", "persona", "cot", "summarize"], min_length=1)
     critics: list[Critic] = Field(default_factory=lambda: ["personalization", "helpfulness"], min_length=1)
-    n_personas: int = Field(30, ge=2)
-    n_questions: int = Field(10, ge=1)
-    samples: int = Field(1, ge=1, description="answers per (persona, question, mode); with a real model > 1 needs temperature > 0 to differ")
-    pass_k: list[int] = Field(default_factory=lambda: [1], description="k values for pass@k (each <= samples)")
-    slice_by: list[str] = Field(default_factory=list, description="attributes whose value combinations get their own accuracy")
+    n_personas: int = Field(30, ge=2, le=100_000, description="personas, each answering every question in every mode")
+    n_questions: int = Field(10, ge=1, le=100_000, description="questions of the filtered prompt set")
+    samples: int = Field(1, ge=1, le=100, description="answers per (persona, question, mode); with a real model > 1 needs temperature > 0 to differ")
+    pass_k: list[Annotated[int, Field(ge=1, le=100)]] = Field(default_factory=lambda: [1], min_length=1, description="k values for pass@k (each <= samples)")
+    slice_by: list[str] = Field(default_factory=list, max_length=4, description="attributes (at most 4) whose value combinations get their own accuracy")
     answer_template: str = T.ANSWER
     persona_template: str = T.ANSWER_WITH_PERSONA
     cot_template: str = T.ANSWER_WITH_COT
@@ -59,15 +59,32 @@ class Params(IntervalParams):
     personalization_critic_template: str = T.CRITIC_PERSONALIZATION
     helpfulness_critic_template: str = T.CRITIC_HELPFULNESS
 
+    @field_validator("modes", "critics", "pass_k")
+    @classmethod
+    def _once_each(cls, value: list) -> list:
+        no_duplicates(value)
+        return value
+
+    @field_validator("slice_by")
+    @classmethod
+    def _known_attributes(cls, value: list[str]) -> list[str]:
+        check_attributes(value)
+        return value
+
+    @model_validator(mode="after")
+    def _pass_k_and_size(self) -> "Params":
+        for i, k in enumerate(self.pass_k):
+            if k > self.samples:
+                raise FieldError(("pass_k", i), f"pass@{k} needs at least {k} answers per item, but samples is {self.samples}; raise samples or lower k")
+        check_design_size({"personas": self.n_personas, "questions": self.n_questions, "modes": len(self.modes), "samples": self.samples,
+                           "critics": len(self.critics)})
+        return self
+
 
 def build(ctx: Context) -> Design:
     from persona_exp.population import attribute, render_persona
 
     p: Params = ctx.params
-    for name in p.slice_by:
-        attribute(name)  # unknown names fail here, naming the known ones
-    if any(k > p.samples for k in p.pass_k):
-        raise PlanError(f"experiment.pass_k {p.pass_k} asks for more than experiment.samples = {p.samples} answers per item.")
     personas = choose_personas(ctx, p.n_personas)
     questions = choose_questions(ctx, p.n_questions)
     plan = Plan()

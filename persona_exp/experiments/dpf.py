@@ -34,11 +34,15 @@ SPLITS = ("train", "test_seen", "test_heldout")
 
 class Params(RefineParams):
     kind: Literal["dpf"] = "dpf"
-    n_train: int = Field(10, ge=1, description="train pairs per persona (paper: 100)")
-    n_seen_test: int = Field(5, ge=0, description="test pairs on train-split prompts per persona (paper: 50)")
-    n_heldout: int = Field(5, ge=0, description="test pairs on held-out prompts per persona (paper: 50)")
+    n_train: int = Field(10, ge=1, le=10_000, description="train pairs per persona (paper: 100)")
+    n_seen_test: int = Field(5, ge=0, le=10_000, description="test pairs on train-split prompts per persona (paper: 50)")
+    n_heldout: int = Field(5, ge=0, le=10_000, description="test pairs on held-out prompts per persona (paper: 50)")
     test_fraction: float = Field(868 / 3868, gt=0, lt=1, description="share of prompts held out, by topic (paper: 868 of 3,868)")
     verify: bool = Field(True, description="ask the role-playing judge whether the persona prefers the revision")
+
+    def pairs_per_persona(self) -> int:
+        """Prompts each persona gets (the design's size is this times the population's)."""
+        return self.n_train + self.n_seen_test + self.n_heldout
 
 
 def build(ctx: Context) -> Design:

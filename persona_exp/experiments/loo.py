@@ -21,24 +21,46 @@ from typing import Literal
 
 import numpy as np
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from persona_exp import stats
 from persona_exp.analysis import Estimate, change_row, describe, design_sentence, interval, normal_p, settings, tested, with_test, z_of
 from persona_exp.errors import PlanError
-from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, choose_questions
+from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, check_attributes, check_design_size, choose_questions
 from persona_exp.plan import Plan
+from persona_exp.population.attributes import ATTRIBUTE_NAMES
 from persona_exp.steps import add_judgment, add_refinement, preferred
 
 HEADLINE_TABLE = "loo_attributes"  # the table `persona-exp show` and reports lead with
 ROLES = ("generator", "judge")
 
+# k random others are drawn from the attributes other than a_i; k must leave a
+# choice, or the "random" context would be every other attribute.
+MAX_K = len(ATTRIBUTE_NAMES) - 2
+
+
 class Params(RefineParams):
     kind: Literal["loo"] = "loo"
-    attributes: list[str] | Literal["all"] = "all"
-    n_personas: int = Field(40, ge=2, description="personas per attribute (paper: 40)")
-    k: int = Field(3, ge=1, description="random attributes in the version without a_i (paper: 3)")
-    n_questions: int = Field(20, ge=2, description="questions with a baseline and a refined answer (paper: 20)")
+    attributes: list[str] | Literal["all"] = Field("all", description='the attributes a_i to test, by name or label, or "all" (the 33)')
+    n_personas: int = Field(40, ge=2, le=100_000, description="personas per attribute (paper: 40)")
+    k: int = Field(3, ge=1, le=MAX_K, description=f"random other attributes in the version without a_i (paper: 3); fewer than the {MAX_K + 1} others")
+    n_questions: int = Field(20, ge=2, le=100_000, description="questions with a baseline and a refined answer (paper: 20)")
+
+    @field_validator("attributes")
+    @classmethod
+    def _known_attributes(cls, value: list[str] | str) -> list[str] | str:
+        if isinstance(value, str):
+            return value
+        if not value:
+            raise ValueError('name at least one attribute, or write "all"')
+        check_attributes(value)
+        return value
+
+    @model_validator(mode="after")
+    def _size(self) -> "Params":
+        attributes = len(ATTRIBUTE_NAMES) if self.attributes == "all" else len(self.attributes)
+        check_design_size({"attributes": attributes, "personas": self.n_personas, "questions": self.n_questions})
+        return self
 
 
 def _attributes(params: Params) -> list[str]:

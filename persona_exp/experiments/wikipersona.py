@@ -32,13 +32,14 @@ from typing import Any, Literal
 
 import polars as pl
 import xxhash
-from pydantic import Field
+from pydantic import Field, field_validator, model_validator
 
 from persona_exp import prompts as prompt_sets
 from persona_exp.analysis import Estimate, design_sentence, interval, mark, paired_rates, settings
 from persona_exp.errors import PlanError
-from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams
+from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams, checked_prompt_filters
 from persona_exp.plan import Plan
+from persona_exp.spec.models import FieldError, no_duplicates
 from persona_exp.prompts.filters import DEFAULT_FILTERS
 from persona_exp.steps import add_call, add_judgment, preferred
 from persona_exp.steps import templates as T
@@ -67,16 +68,34 @@ class Params(IntervalParams):
         "gold_template": ("name",),
     }
     kind: Literal["wikipersona"] = "wikipersona"
-    n_personal: int = Field(6, ge=2, description="personal questions generated per persona (paper: 100)")
-    n_divergent: int = Field(6, ge=2, description="divergent questions generated per axis (paper: 100)")
+    n_personal: int = Field(6, ge=2, le=1000, description="personal questions generated per persona (paper: 100)")
+    n_divergent: int = Field(6, ge=2, le=1000, description="divergent questions generated per axis (paper: 100)")
     test_fraction: float = Field(0.5, gt=0, lt=1, description="share of each question list held out for the prefix comparison (paper: half)")
-    n_candidates: int = Field(8, ge=2, description="chain-of-thought answers sampled per train question (paper: 50)")
-    keep: int = Field(4, ge=2, description="candidates kept after the quality and diversity filter (paper: 4)")
-    length_band: float = Field(2.0, gt=1, description="keep candidates between median/band and median*band words")
+    n_candidates: int = Field(8, ge=2, le=200, description="chain-of-thought answers sampled per train question (paper: 50)")
+    keep: int = Field(4, ge=2, le=200, description="candidates kept after the quality and diversity filter (paper: 4); at most n_candidates")
+    length_band: float = Field(2.0, gt=1, le=100, description="keep candidates between median/band and median*band words")
     max_similarity: float = Field(0.8, gt=0, le=1, description="word-set Jaccard similarity above which a candidate is a near-duplicate")
     conditions: list[Condition] = Field(default_factory=lambda: list(CONDITIONS), min_length=2)
-    few_shot: int = Field(2, ge=1, description="train examples in the few-shot prefix and for inferring a persona (paper: 2)")
+    few_shot: int = Field(2, ge=1, le=100, description="train examples in the few-shot prefix and for inferring a persona (paper: 2)")
     question_filters: list[Any] = Field(default_factory=lambda: [dict(f) for f in DEFAULT_FILTERS], description="prompt filters applied to generated questions")
+
+    @field_validator("conditions")
+    @classmethod
+    def _once_each(cls, value: list[str]) -> list[str]:
+        no_duplicates(value)
+        return value
+
+    @field_validator("question_filters")
+    @classmethod
+    def _filters(cls, value: list[Any]) -> list[Any]:
+        return checked_prompt_filters(value)
+
+    @model_validator(mode="after")
+    def _keep_at_most_sampled(self) -> "Params":
+        if self.keep > self.n_candidates:
+            raise FieldError(("keep",), f"keep is {self.keep} but only n_candidates = {self.n_candidates} answers are sampled per question; "
+                                        "lower keep or raise n_candidates")
+        return self
     personal_template: str = T.PERSONAL_QUESTIONS
     divergent_template: str = T.DIVERGENT_QUESTIONS
     candidate_template: str = T.COT_RESPONSE

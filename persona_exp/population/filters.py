@@ -9,8 +9,7 @@ Operators: ``==`` (or ``=``), ``!=``, ``<``, ``<=``, ``>``, ``>=`` and ``in``,
 and may be quoted ('...' or "..."); list items are separated by commas and
 must be double-quoted when they contain one (``["Some college, less than 1
 year"]``). ``<`` and friends need a number and a numeric field: ``age``, or
-``income`` (personal income in dollars; brackets of the default profile
-compare by their lower bound).
+``income`` (personal income in dollars, after ADJINC).
 """
 
 from __future__ import annotations
@@ -21,7 +20,7 @@ from typing import Any, Sequence
 
 import polars as pl
 
-from persona_exp.errors import DataError, InvalidArgumentError
+from persona_exp.errors import DataError, InvalidArgumentError, did_you_mean
 from persona_exp.population.attributes import CENSUS_ATTRIBUTES, attribute
 
 __all__ = ["Filter", "apply_filters", "parse_filter"]
@@ -94,8 +93,10 @@ def _field(name: str, where: str) -> str:
     try:
         found = attribute(name)
     except InvalidArgumentError:
-        known = ", ".join(("state", *CENSUS_ATTRIBUTES))
-        raise InvalidArgumentError(f"filter {where!r}: unknown field {name.strip()!r}; filters can use: {known}.") from None
+        fields = ("state", *CENSUS_ATTRIBUTES)
+        raise InvalidArgumentError(
+            f"filter {where!r}: unknown field {name.strip()!r}{did_you_mean(key, fields)}; filters can use: {', '.join(fields)}."
+        ) from None
     if found.kind != "census":
         raise InvalidArgumentError(
             f"filter {where!r}: {found.name} is a procedural attribute, drawn after sampling; "
@@ -159,6 +160,6 @@ def apply_filters(frame: pl.DataFrame, filters: Sequence[str]) -> tuple[pl.DataF
     report["weight_after"] = float(kept["weight"].sum()) if kept.height else 0.0
     if parsed and kept.height == 0:
         steps = "; ".join(f"{s['filter']!r} leaves {s['rows_after']}" for s in per_filter)
-        raise DataError(f"the population filters leave no person out of {frame.height} ({steps}); check their values.")
+        raise DataError(f"the population filters leave no person out of {frame.height} ({steps}); check their values.", field="population.filters")
     return kept, report
 

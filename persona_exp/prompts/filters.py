@@ -24,7 +24,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import polars as pl
 
-from persona_exp.errors import DataError, InvalidArgumentError
+from persona_exp.errors import DataError, InvalidArgumentError, did_you_mean
 from persona_exp.prompts._frame import check_frame, normalize_text
 
 
@@ -224,7 +224,7 @@ def make_filter(spec: Any, where: str = "filter") -> Filter | None:
         )
     factory = _REGISTRY.get(name)
     if factory is None:
-        raise InvalidArgumentError(f"{where}: unknown filter '{name}'; known filters: {', '.join(known_filters())}.")
+        raise InvalidArgumentError(f"{where}: unknown filter '{name}'{did_you_mean(name, known_filters())}; known filters: {', '.join(known_filters())}.")
     try:
         made = factory(param)
     except InvalidArgumentError as exc:

@@ -7,13 +7,68 @@ experiments and plug into the top-level spec.
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import types
+import typing
+from typing import Any, Callable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+SEED_MAX = 2**63 - 1  # seeds are stored and hashed as signed 64-bit integers
+
+
+class FieldError(ValueError):
+    """A validator's error about one part of the value it checks (``path``,
+    relative to it: a list item, a dict key, one field of a model): the
+    loader points at that part's line instead of the whole value's;
+    ``key=True`` points at a mapping key rather than its value."""
+
+    def __init__(self, path: Sequence[str | int], message: str, *, key: bool = False) -> None:
+        super().__init__(message)
+        self.path, self.key = tuple(path), key
+
+
+def unwrap(tp: Any) -> list[Any]:
+    """The types an annotation may hold (Optional, unions and Annotated opened)."""
+    origin = typing.get_origin(tp)
+    if origin is typing.Annotated:
+        return unwrap(typing.get_args(tp)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [t for arg in typing.get_args(tp) for t in unwrap(arg) if t is not type(None)]
+    return [tp]
+
+
+def no_duplicates(values: Sequence[Any], same: Callable[[Any], Any] | None = None) -> None:
+    """A list of a spec names each thing once: a second ``age`` in a list
+    of attributes is a mistake (or a copy-paste) that would double work or
+    silently count twice. ``same`` maps a value to what identifies it (e.g.
+    an attribute's canonical name). Raises FieldError at the repeated item."""
+    seen: dict[str, int] = {}
+    for i, value in enumerate(values):
+        ident = same(value) if same else value
+        key = ident.strip().casefold() if isinstance(ident, str) else json.dumps(ident, sort_keys=True, default=str)
+        if key in seen:
+            raise FieldError((i,), f"{value!r} is listed more than once (first as item {seen[key]}); list it once")
+        seen[key] = i
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    """Base of every spec block: unknown keys are errors, numbers are finite,
+    and ``true``/``false`` is not a number (YAML reads ``yes`` as true, which
+    pydantic would otherwise take as 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_are_not_booleans(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for name, value in data.items():
+                if isinstance(value, bool) and name in cls.model_fields:
+                    kinds = unwrap(cls.model_fields[name].annotation)
+                    if bool not in kinds and any(k in (int, float) for k in kinds):
+                        raise FieldError((name,), f"expected a number, got {str(value).lower()}")
+        return data
 
 
 class SimConfig(Strict):
@@ -28,25 +83,27 @@ class SimConfig(Strict):
     of every call of the role (see `persona_exp.execute.sim`).
     """
 
-    effects: dict[str, float] = Field(default_factory=dict)
-    default_effect: float = Field(1.0, ge=0)
-    noise: float = Field(1.0, gt=0)
-    strength: float = Field(1.0, ge=0)
+    effects: dict[str, typing.Annotated[float, Field(ge=0, le=100)]] = Field(
+        default_factory=dict, description="planted effect per persona attribute name, 0 (none) to 100; an unknown name is an error"
+    )
+    default_effect: float = Field(1.0, ge=0, le=100, description="effect of the attributes not in effects")
+    noise: float = Field(1.0, gt=0, le=100, description="scale of the judge's logistic noise")
+    strength: float = Field(1.0, ge=0, le=100, description="how strongly sim/generator revises toward the persona (weighs 1 + 7 * strength candidates)")
     inconsistent_rate: float = Field(0.085, ge=0, le=1, description="share of profiles the simulated consistency check rejects (PERSONA: about 8.5%)")
-    seed: int = 0
-    draw: int = Field(0, ge=0, description="another sample of the same calls (new noise draws); runs differing only here are an A/A test")
+    seed: int = Field(0, ge=0, le=SEED_MAX, description="fixes the simulated world (preferences, quality, noise)")
+    draw: int = Field(0, ge=0, le=1_000_000, description="another sample of the same calls (new noise draws); runs differing only here are an A/A test")
 
 
 class ModelConfig(Strict):
     """One model role (judge, generator, critic...): which model and how to call it."""
 
     model: str = Field(min_length=1, description="litellm model name, e.g. openai/gpt-4o, ollama/llama3, sim/judge")
-    temperature: float | None = Field(0.0, ge=0, le=2)
-    top_p: float | None = Field(None, gt=0, le=1)
-    max_tokens: PositiveInt | None = None
-    seed: int | None = None
-    api_base: str | None = Field(None, description="endpoint of an OpenAI-compatible server (vLLM, Ollama...); part of the call key")
-    api_version: str | None = Field(None, description="API version of the endpoint (Azure); part of the call key")
+    temperature: float | None = Field(0.0, ge=0, le=2, description="sampling temperature, 0 to 2 (None: the provider's default)")
+    top_p: float | None = Field(None, gt=0, le=1, description="nucleus sampling share, above 0 and at most 1 (None: the provider's default)")
+    max_tokens: int | None = Field(None, ge=1, le=1_000_000, description="answer length limit in tokens (None: the provider's default)")
+    seed: int | None = Field(None, ge=0, le=SEED_MAX, description="the provider's sampling seed, where it supports one")
+    api_base: str | None = Field(None, min_length=1, description="endpoint of an OpenAI-compatible server (vLLM, Ollama...); part of the call key")
+    api_version: str | None = Field(None, min_length=1, description="API version of the endpoint (Azure); part of the call key")
     cache_as: str | None = Field(
         None, min_length=1, description="names the endpoint in the call keys instead of api_base/api_version: moving a server keeps its cached answers"
     )
@@ -55,12 +112,12 @@ class ModelConfig(Strict):
     )
     structured_output: bool = Field(False, description="ask for JSON matching each answer's parser (response_format), where the provider supports it")
     lenient: bool = Field(True, description="read a marker-less answer as a whole where the parser declares it (counted as lenient)")
-    concurrency: PositiveInt = 16
-    rpm: PositiveInt | None = Field(None, description="requests-per-minute limit")
-    tpm: PositiveInt | None = Field(None, description="tokens-per-minute limit")
-    max_retries: NonNegativeInt = 6
-    timeout: PositiveFloat = 120.0
-    replicates: PositiveInt = Field(1, description="samples per call; each is its own cached answer")
+    concurrency: int = Field(16, ge=1, le=1024, description="calls of this role in flight at once")
+    rpm: int | None = Field(None, ge=1, le=10_000_000, description="requests-per-minute limit")
+    tpm: int | None = Field(None, ge=1, le=10_000_000_000, description="tokens-per-minute limit")
+    max_retries: int = Field(6, ge=0, le=100, description="retries of a transient error (429, 5xx, timeouts) before the call fails")
+    timeout: float = Field(120.0, gt=0, le=86_400, description="seconds to wait for one answer (at most a day)")
+    replicates: int = Field(1, ge=1, le=1000, description="samples per call; each is its own cached answer")
     sim: SimConfig | None = None
 
     @property
@@ -97,5 +154,6 @@ class ModelConfig(Strict):
 class OutputSpec(Strict):
     """Where runs and the call cache live (relative paths: to the working directory)."""
 
-    dir: str = ".persona-exp"
-    cache: str | None = Field(None, description="cache file; default <dir>/cache.sqlite")
+    dir: str = Field(".persona-exp", description="folder of runs, populations and the cache; relative to the working directory, "
+                     "not to the spec (where runs, show, diff and report look by default)")
+    cache: str | None = Field(None, description="cache file; default <dir>/cache.sqlite (relative: to the working directory)")

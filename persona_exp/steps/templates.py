@@ -12,12 +12,12 @@ simulator understands these layouts."""
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any, ClassVar, Mapping
 
 from pydantic import ValidationInfo, field_validator
 
+from persona_exp.errors import did_you_mean
 from persona_exp.spec.models import Strict
 
 # A field, or an escaped field: {{name}} stands for the text {name}.
@@ -49,8 +49,7 @@ def check_template(template: str, fills: tuple[str, ...], required: list[str], w
     if unknown:
         hints = []
         for f in unknown:
-            near = difflib.get_close_matches(f, fills, n=1)
-            hints.append("{" + f + "}" + (f" (did you mean {{{near[0]}}}?)" if near else ""))
+            hints.append("{" + f + "}" + did_you_mean(f, fills, show=lambda c: "{" + c + "}"))
         raise ValueError(
             f"the {what} uses {', '.join(hints)}, which this step does not fill; it fills "
             f"{', '.join('{' + f + '}' for f in fills)} (write {{{{{unknown[0]}}}}} for the literal text {{{unknown[0]}}})"
@@ -158,9 +157,12 @@ CONSISTENCY = (
     "Answer with one word: yes (the profile is consistent) or no (it is not)."
 )
 
+# {age} is the persona's age in words ("34 years old", "under 1 year old"): stated on its own so that
+# the text suits the age (a toddler's mannerisms, an old person's pastimes).
 OPEN_FIELD = (
     "Here is a person:\n{persona}\n\n"
-    "Write this person's {field} in one or two sentences that fit everything above. Reply with the text only."
+    "This person is {age}. Write this person's {field} in one or two sentences that fit everything above "
+    "and suit someone of that age. Reply with the text only."
 )
 
 CONTROVERSIAL = (

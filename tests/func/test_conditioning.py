@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from persona_exp.errors import InvalidArgumentError, PlanError
+from persona_exp.errors import SpecError
 from persona_exp.experiments.conditioning import pass_at_k
 from persona_exp.pipeline import run
 
@@ -35,7 +35,8 @@ def test_modes_critics_and_slices(tmp_path):
 
 
 def test_bad_parameters_are_named(tmp_path):
-    with pytest.raises(InvalidArgumentError, match="no_such_attribute"):
+    # Both are spec errors at the --set item that gave them, found before anything is built.
+    with pytest.raises(SpecError, match=r"^--set experiment.slice_by=.*\[0\]: unknown persona attribute 'no_such_attribute'"):
         run(SPEC, [f"output.dir={tmp_path}", "population.size=40", "experiment.slice_by=[no_such_attribute]"], progress=False)
-    with pytest.raises(PlanError, match="pass_k"):
+    with pytest.raises(SpecError, match=r"^--set experiment.pass_k=\[3\]: experiment.pass_k\[0\]: pass@3 needs at least 3 answers"):
         run(SPEC, [f"output.dir={tmp_path}", "population.size=40", "experiment.pass_k=[3]"], progress=False)
