@@ -19,7 +19,7 @@ import polars as pl
 
 import persona_exp
 from persona_exp import prompts as prompt_sets
-from persona_exp.errors import InvalidArgumentError, PersonaExpError, SpecError
+from persona_exp.errors import InvalidArgumentError, PersonaExpError, SpecError, did_you_mean
 from persona_exp.execute import CallCache, RunCounts
 from persona_exp.execute.budget import Budget, Estimate, run_plan
 from persona_exp.execute.llm import check_model_names, preflight
@@ -29,9 +29,11 @@ from persona_exp.experiments import KINDS
 from persona_exp.experiments.base import Analysis, Context, Design
 from persona_exp.plan.keys import node_key
 from persona_exp.spec import load
+from persona_exp.spec.loader import located_errors
 from persona_exp.spec.experiment import ExperimentSpec
+from persona_exp.spec.paths import resolve_input_files
 from persona_exp.steps.context import StagePending
-from persona_exp.store import label_simulated, simulated_roles, write_run
+from persona_exp.store import check_run_name, label_simulated, simulated_roles, write_run
 from persona_exp.store.runs import new_run_id
 
 
@@ -64,15 +66,19 @@ class RunOutcome:
 
 def load_spec(path: str | Path, overrides: Sequence[str] = (), *, for_run: bool = True) -> ExperimentSpec:
     """Loads and checks a spec; ``for_run=False`` skips the checks that only matter
-    for running its experiment (e.g. to build just the population)."""
+    for running its experiment (e.g. to build just the population). Input file
+    paths come back absolute (see spec.paths), so the spec runs from any folder."""
     spec, loc = load(path, ExperimentSpec, list(overrides))
+    spec = resolve_input_files(spec, loc, path)
     module = KINDS[spec.experiment.kind]
     roles = module.roles(spec.experiment) if hasattr(module, "roles") else module.ROLES
     for role in roles:
         if role not in spec.models:
+            typo = next((r for r in spec.models if r not in roles and did_you_mean(r, [role])), None)
             raise SpecError(
-                f"{loc.where(('models',))}: models: the {spec.experiment.kind} experiment needs a model for the role "
-                f"{role!r}; add models.{role}.model (e.g. sim/judge or sim/generator to run offline)."
+                f"{loc.where(('models', typo) if typo else ('models',), key=bool(typo))}: models: the {spec.experiment.kind} experiment "
+                f"needs a model for the role {role!r}" + (f", and models.{typo} looks like a misspelling of it" if typo else "")
+                + f"; add models.{role}.model (e.g. sim/judge or sim/generator to run offline)."
             )
     sources = getattr(module, "POPULATION_SOURCES", ("census",))
     if for_run and spec.population.source not in sources:
@@ -100,11 +106,32 @@ def load_spec(path: str | Path, overrides: Sequence[str] = (), *, for_run: bool 
         if role not in roles and role not in used:
             extra = " (population.llm.role and a controversial prompt filter's role may name others)"
             raise SpecError(
-                f"{loc.where(('models', role), key=True)}: models.{role}: unknown model role for a "
+                f"{loc.where(('models', role), key=True)}: models.{role}: unknown model role{did_you_mean(role, roles)} for a "
                 f"{spec.experiment.kind} experiment, which uses {', '.join(roles)}{extra}."
             )
     check_model_names(spec.models, loc)
+    _check_output(spec, loc)
     return spec
+
+
+def _check_output(spec: ExperimentSpec, loc: Any) -> None:
+    """output.dir must be (or become) a folder and output.cache a file: found
+    before anything is built or sent, not as a traceback halfway through."""
+    for field, path, want_dir in (("dir", spec.output.dir, True), ("cache", spec.output.cache, False)):
+        if path is None:
+            continue
+        p = Path(path)
+        blocker = next((q for q in (p, *p.parents) if q.exists() and not q.is_dir()), None)
+        if want_dir and blocker is not None:
+            why = "is a file" if blocker == p else f"is inside {blocker}, which is a file"
+        elif not want_dir and p.is_dir():
+            why = "is a folder; give the path of a cache file (e.g. my-cache.sqlite)"
+        elif not want_dir and blocker is not None and blocker != p:
+            why = f"is inside {blocker}, which is a file"
+        else:
+            continue
+        raise SpecError(f"{loc.where(('output', field))}: output.{field}: {path} {why}, so "
+                        f"{'runs and the call cache' if want_dir else 'the call cache'} cannot be stored there. Point output.{field} elsewhere (e.g. --set output.{field}=...).")
 
 
 def _dotted(path: tuple) -> str:
@@ -229,7 +256,8 @@ def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool =
     spec = load_spec(spec_path, overrides)
     warnings = []
     try:  # credentials and endpoints, before anything is sent
-        preflight(spec.models, str(spec_path))
+        with located_errors(spec_path, overrides, ExperimentSpec):
+            preflight(spec.models, str(spec_path))
     except SpecError as exc:
         if not dry:
             raise
@@ -241,14 +269,17 @@ def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool =
     pending = None
     population = None
     try:
-        population = _population(spec, root, ctx)
+        with located_errors(spec_path, overrides, ExperimentSpec, field="population"):
+            population = _population(spec, root, ctx)
         ctx.personas = population.frame
         t1 = time.perf_counter()
         if getattr(module, "USES_PROMPTS", True):
-            ctx.prompts, prompt_report = _prompts(spec, ctx)
+            with located_errors(spec_path, overrides, ExperimentSpec, field="prompts"):
+                ctx.prompts, prompt_report = _prompts(spec, ctx)
         else:  # the experiment writes its questions and sets ctx.prompts in build
             ctx.prompts, prompt_report = pl.DataFrame(schema={c: pl.String for c in prompt_sets.COLUMNS}), []
-        design = module.build(ctx)
+        with located_errors(spec_path, overrides, ExperimentSpec, field="experiment"):
+            design = module.build(ctx)
     except StagePending as exc:
         t1 = time.perf_counter()
         pending, prompt_report = exc, []
@@ -280,9 +311,11 @@ def _preflight(est: Estimate) -> None:
     print(f"estimate: {sum(s.to_run for s in est.steps):,} calls to send, {est.tokens:,} tokens, {cost}", file=sys.stderr)
 
 
-def execute(prep: Prepared, *, progress: bool = True, budget: Budget | None = None, limit: int | None = None) -> RunOutcome:
+def execute(prep: Prepared, *, progress: bool = True, budget: Budget | None = None, limit: int | None = None,
+            name: str | None = None, note: str | None = None) -> RunOutcome:
     """Runs the prepared plan (under ``budget`` and ``limit``, see
-    execute.budget), analyzes the answers and stores the run."""
+    execute.budget), analyzes the answers and stores the run (with the
+    researcher's ``name`` and ``note``, when given)."""
     spec, design = prep.spec, prep.design
     t0 = time.perf_counter()
     with CallCache(prep.cache_path) as cache:
@@ -306,12 +339,12 @@ def execute(prep: Prepared, *, progress: bool = True, budget: Budget | None = No
         [
             {"key": r.key, "step": r.step, "role": r.role, "status": r.status, "cached": r.cached, "value": None if r.value is None else str(r.value),
              "text": r.text, "model": r.model, "prompt_tokens": r.prompt_tokens, "completion_tokens": r.completion_tokens, "cost": r.cost, "error": r.error,
-             "reason": reason_of(r), "lenient": r.lenient}
+             "reason": reason_of(r), "lenient": r.lenient, "attempts": r.attempts, "latency_ms": r.latency_ms}
             for r in results.values()
         ],
         schema={"key": pl.String, "step": pl.String, "role": pl.String, "status": pl.String, "cached": pl.Boolean, "value": pl.String, "text": pl.String,
                 "model": pl.String, "prompt_tokens": pl.Int64, "completion_tokens": pl.Int64, "cost": pl.Float64, "error": pl.String,
-                "reason": pl.String, "lenient": pl.Boolean},
+                "reason": pl.String, "lenient": pl.Boolean, "attempts": pl.Int64, "latency_ms": pl.Float64},
     )
     reported: dict[str, set[str]] = {}
     for r in results.values():
@@ -321,6 +354,8 @@ def execute(prep: Prepared, *, progress: bool = True, budget: Budget | None = No
         "experiment": spec.name,
         "kind": spec.experiment.kind,
         "run_id": run_id,
+        "name": name,
+        "note": note,
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="microseconds"),
         "spec_path": prep.spec_path,
         "overrides": prep.overrides,
@@ -371,8 +406,9 @@ def transcripts(plan: Any, results: Mapping[str, Any]) -> pl.DataFrame:
     filled with the answers they read (JSON, one row per call key, so a
     message shared by many items is stored once), the calls it read, and its
     re-asks. With the
-    calls table (answer, parsed value, status, tokens, model as reported)
-    every judgment can be audited; secrets are never part of a message."""
+    calls table (answer, parsed value, status, tokens, requests sent and their
+    latency, model as reported) every judgment can be audited; secrets are
+    never part of a message."""
     rows = []
     for key, r in results.items():
         c = plan.calls.get(key)
@@ -383,14 +419,16 @@ def transcripts(plan: Any, results: Mapping[str, Any]) -> pl.DataFrame:
 
 
 def run(spec_path: str | Path, overrides: Sequence[str] = (), *, progress: bool = True, max_cost: float | None = None,
-        limit: int | None = None) -> RunOutcome:
+        limit: int | None = None, name: str | None = None, note: str | None = None) -> RunOutcome:
     """Runs an experiment spec end to end and stores the run; ``max_cost`` (USD)
-    and ``limit`` (calls per step) are the guards of execute.budget."""
+    and ``limit`` (calls per step) are the guards of execute.budget; ``name``
+    (see store.check_run_name) and ``note`` label the stored run."""
+    check_run_name(name)
     if limit is not None and limit < 1:
         raise InvalidArgumentError(f"--limit {limit}: give the number of calls per step to run, 1 or more.")
     if max_cost is not None and not max_cost >= 0:
         raise InvalidArgumentError(f"--max-cost {max_cost}: give a budget in US dollars, 0 or more.")
     budget = Budget(max_cost) if max_cost is not None else None
     prep = prepare(spec_path, overrides, progress=progress, budget=budget, limit=limit)
-    return execute(prep, progress=progress, budget=budget, limit=limit)
+    return execute(prep, progress=progress, budget=budget, limit=limit, name=name, note=note)
 

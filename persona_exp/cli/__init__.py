@@ -12,7 +12,7 @@ import signal
 import sys
 
 from persona_exp import __version__
-from persona_exp.cli import cache, census, diff, export, plan, population, report, run, runs
+from persona_exp.cli import cache, census, diff, export, init, plan, population, report, run, runs
 from persona_exp.errors import PersonaExpError
 
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"persona-exp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (run, plan, runs, diff, report, export, cache, population, census):
+    for module in (init, run, plan, runs, diff, report, export, cache, population, census):
         module.add(sub)
     return parser
 
@@ -52,6 +52,11 @@ def main(argv: list[str] | None = None) -> int:
     except PersonaExpError as exc:
         print(f"persona-exp: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:  # the reader went away (`persona-exp diff ... | head`): stop quietly, as other Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # so the interpreter's final flush cannot fail again
+        return 141
     except KeyboardInterrupt as exc:
         from persona_exp.execute import cache
 

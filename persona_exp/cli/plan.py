@@ -42,6 +42,11 @@ def summarize(prep) -> dict:
             changed_items = changed_design(tables["design"], prep.design.items)
     rows = []
     for step, calls in plan.by_step().items():
+        if not calls:  # declared by the design but given no call (e.g. nothing to compare): shown, not estimated
+            rows.append({"step": step, "model": None, "requested": plan.requested[step], "calls": 0, "cached": 0, "to_run": 0,
+                         "new_since_last_run": 0 if previous else None, "est_prompt_tokens": 0, "est_completion_tokens": 0,
+                         "est_tokens": 0, "est_cost_usd": 0.0, "answer_lengths": None})
+            continue
         e = est[step]
         rows.append(
             {"step": step, "model": e.model, "requested": plan.requested[step], "calls": len(calls), "cached": len(calls) - e.to_run,
@@ -92,6 +97,10 @@ def main(args: argparse.Namespace) -> int:
     print(f"{summary['total_calls']} calls, {summary['to_run']} to run; estimated {summary['est_tokens']:,} tokens, cost {cost}")
     for warning in prep.warnings:
         print(f"note: {warning}")
+    for r in summary["steps"]:
+        if r["calls"] == 0 and r["requested"]:
+            print(f"note: step {r['step']}: its {r['requested']:,} requests are identical to calls of another step (same model, settings "
+                  "and messages), so they are answered once and shared; give the role different settings if it should answer anew.")
     if summary["simulated_staged_calls"]:
         print(f"{summary['simulated_staged_calls']} staged calls of simulated roles were answered in memory to plan the rest (nothing was stored).")
     if summary["pending"]:

@@ -17,13 +17,16 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-cost", type=float, default=None, metavar="USD",
                    help="refuse to start when the estimate exceeds USD; stop sending once the spending reaches it (exit 1, answers kept)")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="smoke run: only the first N calls of each step")
+    p.add_argument("--name", default=None, help="a name for the stored run, usable wherever a run is referred to (e.g. show pilot-20)")
+    p.add_argument("--note", default=None, help="a free-text note stored with the run and shown by `runs` and `show`")
     p.set_defaults(handler=main)
 
 
 def main(args: argparse.Namespace) -> int:
     from persona_exp.pipeline import run
 
-    outcome = run(args.spec, args.overrides, progress=not args.no_progress and not args.json, max_cost=args.max_cost, limit=args.limit)
+    outcome = run(args.spec, args.overrides, progress=not args.no_progress and not args.json, max_cost=args.max_cost, limit=args.limit,
+                  name=args.name, note=args.note)
     c = outcome.counts
     if args.json:
         print_json({"run_id": outcome.run_id, "run_dir": str(outcome.run_dir), "counts": c.as_dict(), "metrics": outcome.analysis.metrics})

@@ -16,7 +16,7 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true")
     p.set_defaults(handler=list_main)
     s = sub.add_parser("show", help="summarize a stored run")
-    s.add_argument("run", help="run id (or a prefix), latest, latest~N, or experiment/run-id")
+    s.add_argument("run", help="run id (or a prefix), run name, latest, latest~N, experiment:latest~N, or experiment/run-id")
     s.add_argument("--dir", default=".persona-exp", help="output folder (default .persona-exp)")
     s.add_argument("--json", action="store_true")
     s.add_argument("--calls", action="store_true", help="print the run's calls: what each was sent, what the model answered, how it was read")
@@ -38,22 +38,28 @@ def _status(run) -> str:
 
 def list_main(args: argparse.Namespace) -> int:
     from persona_exp.execute.runner import failures_of
-    from persona_exp.store import list_runs
+    from persona_exp.store import scan_runs
 
-    runs = list_runs(args.dir, args.experiment)
+    runs, damaged = scan_runs(args.dir, args.experiment)
     rows = [
-        {"experiment": r.experiment, "run": r.run_id, "created": r.created, "calls": r.manifest.get("counts", {}).get("calls"),
-         "cached": r.manifest.get("counts", {}).get("cached"), "ran": r.manifest.get("counts", {}).get("ran"),
-         "failed": failures_of(r.manifest.get("counts", {}))[0], "status": _status(r),
-         "overrides": " ".join(r.manifest.get("overrides") or [])}
+        {"experiment": r.experiment, "run": r.run_id, "name": r.manifest.get("name"), "created": r.created,
+         "calls": r.manifest.get("counts", {}).get("calls"), "cached": r.manifest.get("counts", {}).get("cached"),
+         "ran": r.manifest.get("counts", {}).get("ran"), "failed": failures_of(r.manifest.get("counts", {}))[0], "status": _status(r),
+         "overrides": " ".join(r.manifest.get("overrides") or []), "note": r.manifest.get("note")}
         for r in runs
     ]
+    # A damaged folder is listed, not hidden: latest, diff and report skip it.
+    rows += [{"experiment": d.experiment, "run": d.run_id, "name": None, "created": None, "calls": None, "cached": None, "ran": None,
+              "failed": None, "status": f"damaged: {d.why}", "overrides": "", "note": None} for d in damaged]
     if args.json:
         print_json(rows)
     elif not rows:
         print(f"no stored runs under {args.dir}")
     else:
-        print_frame(pl.DataFrame(rows), "stored runs")
+        print_frame(pl.DataFrame(rows, infer_schema_length=None), "stored runs")
+        for d in damaged:
+            print(f"damaged run folder {d.path}: {d.why}; latest, diff and report skip it. Rerun its spec (the cache keeps its "
+                  "answers) and move the folder away.")
     return 0
 
 
@@ -69,7 +75,9 @@ def show_main(args: argparse.Namespace) -> int:
         print_json({"manifest": m, "metrics": metrics, "tables": {k: v.height for k, v in tables.items()}})
         return 0
     c = m.get("counts", {})
-    print(f"{m['experiment']} / {info.run_id}  ({m.get('kind')}, created {m.get('created')})")
+    print(f"{m['experiment']} / {info.run_id}" + (f" [{m['name']}]" if m.get("name") else "") + f"  ({m.get('kind')}, created {m.get('created')})")
+    if m.get("note"):
+        print(f"  note from the researcher: {m['note']}")
     print(f"  spec {m.get('spec_path')}  seed {m.get('seed')}  spec hash {m.get('spec_hash', '')[:12]}  plan hash {m.get('plan_hash', '')[:12]}")
     for role, model in m.get("models", {}).items():
         print(f"  {role}: {model['model']}" + (f" (reported: {', '.join(model['reported'])})" if model.get("reported") else ""))
@@ -127,8 +135,10 @@ def _show_calls(tables: dict[str, pl.DataFrame], args: argparse.Namespace) -> in
         return 0
     for r in shown.iter_rows(named=True):
         state = r["status"] + (f" ({r['reason']})" if r.get("reason") and r["status"] != "ok" else "") + (", lenient" if r.get("lenient") else "")
+        latency = "-" if r.get("latency_ms") is None else f"{r['latency_ms']:.0f} ms"  # as answered, for a cached call
         print(f"=== {r['step']} ({r['role']}, {r['model'] or '-'}) {r['key'][:12]}  {state}; "
-              f"{'cached' if r['cached'] else 'sent'}; tokens {r['prompt_tokens']}+{r['completion_tokens']}; re-asks {r.get('reasks') or 0}")
+              f"{'cached' if r['cached'] else 'sent'}; tokens {r['prompt_tokens']}+{r['completion_tokens']}; re-asks {r.get('reasks') or 0}"
+              f"; attempts {r.get('attempts') or 0}; latency {latency}")
         for msg in json.loads(r["messages"]) if r.get("messages") else []:
             print(f"--- {msg['role']}:\n{msg['content']}")
         print(f"--- answer:\n{r['text'] if r['text'] is not None else '(none)'}")

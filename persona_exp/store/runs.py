@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import time
 from dataclasses import dataclass
@@ -12,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import polars as pl
 
-from persona_exp.errors import DataError
+from persona_exp.errors import DataError, InvalidArgumentError
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,9 @@ def write_run(
         (tmp / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True, default=_jsonable) + "\n")
         for n in range(1, 1000):
             final = base / (run_id if n == 1 else f"{run_id}-{n}")
-            (tmp / "manifest.json").write_text(json.dumps({**manifest, "run_id": final.name}, indent=2, sort_keys=True, default=_jsonable) + "\n")
+            # The tables it holds are listed, so a folder that lost one is known to be damaged.
+            record = {**manifest, "run_id": final.name, "tables": sorted(tables)}
+            (tmp / "manifest.json").write_text(json.dumps(record, indent=2, sort_keys=True, default=_jsonable) + "\n")
             try:
                 os.rename(tmp, final)  # atomic; refuses to replace an existing run
                 break
@@ -107,24 +110,86 @@ def _jsonable(x: Any) -> Any:
     return str(x)
 
 
-def list_runs(root: str | Path, experiment: str | None = None) -> list[RunInfo]:
-    """All stored runs (oldest first, by creation time to the microsecond),
-    optionally of one experiment."""
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_run_name(name: str | None) -> None:
+    """A run name is a short label a reference can use (`show pilot-20`,
+    `diff pilot-20 full`): letters, digits, '.', '_' and '-', not a `latest` form."""
+    if name is None:
+        return
+    if not _NAME.fullmatch(name) or name.startswith("latest"):
+        raise InvalidArgumentError(
+            f"--name {name!r}: a run name is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit, "
+            "and not beginning with 'latest' (which names the newest runs); e.g. --name pilot-20."
+        )
+
+
+def damage(run_dir: Path, manifest: Mapping[str, Any]) -> str | None:
+    """Why a stored run folder cannot be read whole (None when it can): a
+    missing or unreadable metrics.json, or a table the manifest lists (older
+    runs: the calls table) missing or not a complete parquet file."""
+    try:
+        json.loads((run_dir / "metrics.json").read_text())
+    except (OSError, ValueError) as exc:
+        return f"metrics.json is {'missing' if isinstance(exc, FileNotFoundError) else 'unreadable'}"
+    for name in manifest.get("tables") or ["calls"]:
+        path = run_dir / f"{name}.parquet"
+        try:
+            with open(path, "rb") as f:
+                head = f.read(4)
+                f.seek(-4, os.SEEK_END)
+                tail = f.read(4)
+        except FileNotFoundError:
+            return f"table {path.name} is missing"
+        except OSError:
+            return f"table {path.name} is cut short or unreadable"
+        if head != b"PAR1" or tail != b"PAR1":  # a parquet file begins and ends with its magic bytes
+            return f"table {path.name} is cut short or unreadable"
+    return None
+
+
+@dataclass(frozen=True)
+class DamagedRun:
+    experiment: str
+    run_id: str
+    path: Path
+    why: str
+
+
+def scan_runs(root: str | Path, experiment: str | None = None) -> tuple[list[RunInfo], list[DamagedRun]]:
+    """The stored runs (oldest first, by creation time to the microsecond),
+    optionally of one experiment, and the run folders that are damaged
+    (reported by `runs`, never used by latest, diff or report)."""
     runs_dir = Path(root) / "runs"
     out: list[RunInfo] = []
+    damaged: list[DamagedRun] = []
     if not runs_dir.is_dir():
-        return out
+        return out, damaged
     for exp_dir in sorted(p for p in runs_dir.iterdir() if p.is_dir()):
         if experiment is not None and exp_dir.name != experiment:
             continue
         for run_dir in sorted(p for p in exp_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
             try:
                 manifest = json.loads((run_dir / "manifest.json").read_text())
-            except (OSError, json.JSONDecodeError):
+                if not isinstance(manifest, dict):
+                    raise ValueError("not an object")
+            except (OSError, ValueError) as exc:
+                missing = isinstance(exc, FileNotFoundError)
+                damaged.append(DamagedRun(exp_dir.name, run_dir.name, run_dir, f"manifest.json is {'missing' if missing else 'unreadable'}"))
+                continue
+            why = damage(run_dir, manifest)
+            if why:
+                damaged.append(DamagedRun(exp_dir.name, run_dir.name, run_dir, why))
                 continue
             out.append(RunInfo(exp_dir.name, run_dir.name, run_dir, manifest))
     out.sort(key=lambda r: (r.created, r.run_id))
-    return out
+    return out, damaged
+
+
+def list_runs(root: str | Path, experiment: str | None = None) -> list[RunInfo]:
+    """The intact stored runs (see scan_runs)."""
+    return scan_runs(root, experiment)[0]
 
 
 def nothing_succeeded(info: RunInfo) -> bool:
@@ -136,15 +201,21 @@ def nothing_succeeded(info: RunInfo) -> bool:
 
 
 def resolve_run(root: str | Path, ref: str, experiment: str | None = None) -> RunInfo:
-    """A run from an id (or a prefix), `experiment/run-id`, `latest` or
-    `latest~N` (within ``experiment`` when given), or `experiment:latest~N`.
-    `latest` counts back over runs where some call succeeded: a run where
-    every call failed is still listed by `runs` and reachable by its id."""
+    """A run from an id (or a prefix), `experiment/run-id`, a run name (the
+    newest run carrying it), `latest` or `latest~N` (within ``experiment``
+    when given), or `experiment:latest~N`. `latest` counts back over runs
+    where some call succeeded: a run where every call failed is still listed
+    by `runs` and reachable by its id. A damaged run folder is never chosen;
+    naming it says what is damaged."""
     if ":" in ref:
         experiment, ref = ref.split(":", 1)
         if not experiment or not ref.startswith("latest"):
             raise DataError(f"run reference {experiment}:{ref}: the form is experiment:latest or experiment:latest~N, e.g. loo:latest~1.")
-    runs = list_runs(root, experiment)
+    runs, damaged = scan_runs(root, experiment)
+    for d in damaged:
+        if ref in (d.run_id, f"{d.experiment}/{d.run_id}"):
+            raise DataError(f"run {d.experiment}/{d.run_id} is damaged ({d.why} in {d.path}); it cannot be read. "
+                            "Rerun its spec (the cache keeps its answers) and move the damaged folder away.")
     if not runs:
         where = f" of experiment {experiment!r}" if experiment else ""
         raise DataError(f"no stored runs{where} under {Path(root) / 'runs'}; run an experiment first (persona-exp run SPEC).")
@@ -163,7 +234,13 @@ def resolve_run(root: str | Path, ref: str, experiment: str | None = None) -> Ru
             raise DataError(f"run reference {ref!r}: only {n} run{'' if n == 1 else 's'} with answers {'is' if n == 1 else 'are'} stored"
                             f"{' for ' + repr(experiment) if experiment else ''}{extra}; `persona-exp runs` lists them.")
         return usable[-1 - back]
-    matches = [r for r in runs if r.run_id == ref or f"{r.experiment}/{r.run_id}" == ref or r.run_id.startswith(ref)]
+    exact = [r for r in runs if ref in (r.run_id, f"{r.experiment}/{r.run_id}")]
+    if exact:
+        return exact[-1]
+    named = [r for r in runs if r.manifest.get("name") == ref]
+    if named:
+        return named[-1]
+    matches = [r for r in runs if r.run_id.startswith(ref)]
     if len(matches) == 1:
         return matches[0]
     if not matches:
@@ -172,7 +249,15 @@ def resolve_run(root: str | Path, ref: str, experiment: str | None = None) -> Ru
 
 
 def load_run(info: RunInfo) -> tuple[dict[str, Any], dict[str, pl.DataFrame]]:
-    """The metrics and the tables of a run."""
-    metrics = json.loads((info.path / "metrics.json").read_text())
-    tables = {p.stem: pl.read_parquet(p) for p in sorted(info.path.glob("*.parquet"))}
+    """The metrics and the tables of a run; a file that cannot be read is
+    named in a DataError, not a traceback."""
+    path = info.path / "metrics.json"
+    try:
+        metrics = json.loads(path.read_text())
+        tables = {}
+        for path in sorted(info.path.glob("*.parquet")):
+            tables[path.stem] = pl.read_parquet(path)
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:
+        raise DataError(f"run {info.experiment}/{info.run_id} is damaged: {path} cannot be read ({type(exc).__name__}). "
+                        "Rerun its spec (the cache keeps its answers) and move the damaged folder away.") from None
     return metrics, tables

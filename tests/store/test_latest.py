@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from persona_exp.cli import main as cli
@@ -20,6 +21,8 @@ def _store(root: Path, experiment: str, run_id: str, created: str, calls: int, f
     manifest = {"experiment": experiment, "run_id": run_id, "created": created, "kind": "loo", "overrides": list(overrides),
                 "counts": {"calls": calls, "cached": 0, "ran": calls, "failed": failed, "failures": {"transport": failed} if failed else {}}}
     (d / "manifest.json").write_text(json.dumps(manifest))
+    (d / "metrics.json").write_text("{}")
+    pl.DataFrame({"key": ["k"]}).write_parquet(d / "calls.parquet")  # a whole run folder: damaged ones are never latest
 
 
 @pytest.fixture

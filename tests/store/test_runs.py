@@ -62,3 +62,48 @@ def test_latest_follows_creation_time_not_id_order(tmp_path):
     _write(tmp_path, "loo", "20260101-000000-0000", "2026-01-01T00:00:00.900000+00:00")
     assert resolve_run(tmp_path, "latest").run_id == "20260101-000000-0000"
     assert resolve_run(tmp_path, "latest~1").run_id == "20260101-000000-ffff"
+
+
+def test_damaged_run_folders_are_listed_skipped_and_named(tmp_path):
+    from persona_exp.store import scan_runs
+
+    good = _write(tmp_path, "loo", "20260101-000000-aaaa", "1")
+    lost_metrics = _write(tmp_path, "loo", "20260102-000000-bbbb", "2")
+    cut_table = _write(tmp_path, "loo", "20260103-000000-cccc", "3")
+    no_manifest = _write(tmp_path, "loo", "20260104-000000-dddd", "4")
+    (lost_metrics / "metrics.json").unlink()
+    data = (cut_table / "calls.parquet").read_bytes()
+    (cut_table / "calls.parquet").write_bytes(data[: len(data) // 2])  # a copy cut short
+    (no_manifest / "manifest.json").unlink()
+    runs, damaged = scan_runs(tmp_path)
+    assert [r.path for r in runs] == [good]
+    assert {d.run_id: d.why for d in damaged} == {
+        "20260102-000000-bbbb": "metrics.json is missing",
+        "20260103-000000-cccc": "table calls.parquet is cut short or unreadable",
+        "20260104-000000-dddd": "manifest.json is missing",
+    }
+    assert resolve_run(tmp_path, "latest").path == good  # latest never lands on a damaged run
+    with pytest.raises(DataError, match="is damaged .table calls.parquet is cut short"):
+        resolve_run(tmp_path, "20260103-000000-cccc")
+
+
+def test_a_table_damaged_after_listing_is_a_clear_error(tmp_path):
+    path = _write(tmp_path, "loo", "20260101-000000-aaaa", "1")
+    info = resolve_run(tmp_path, "latest")
+    (path / "calls.parquet").write_bytes(b"PAR1 not really parquet PAR1")
+    with pytest.raises(DataError, match=r"calls\.parquet cannot be read"):
+        load_run(info)
+
+
+def test_run_names_resolve_to_the_newest_run_carrying_them(tmp_path):
+    from persona_exp.errors import InvalidArgumentError
+    from persona_exp.store import check_run_name
+
+    for run_id, created, name in (("20260101-000000-aaaa", "1", "pilot"), ("20260102-000000-bbbb", "2", "full"), ("20260103-000000-cccc", "3", "pilot")):
+        write_run(tmp_path, "loo", run_id, {"created": created, "name": name}, {}, {"calls": pl.DataFrame({"k": ["a"]})})
+    assert resolve_run(tmp_path, "pilot").run_id == "20260103-000000-cccc"
+    assert resolve_run(tmp_path, "full").run_id == "20260102-000000-bbbb"
+    for bad in ("latest", "latest-2", "has space", "a/b", "", "x" * 65, "-dash"):
+        with pytest.raises(InvalidArgumentError, match="run name"):
+            check_run_name(bad)
+    check_run_name("pilot-20.v2_a")
