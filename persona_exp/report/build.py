@@ -1,7 +1,10 @@
 """Assembling the report of a stored run (or of two runs, compared).
 
 One run: its manifest summary, the headline table and the experiment's plots,
-the population beside the census, and the resolved spec and metrics (folded).
+examples (each row of the result tables links to an item of the design with
+its values, shown as a reader audits it: persona, question, the answers
+compared, the verdict), a few sample items of every step, the population
+beside the census, and the resolved spec and metrics (folded).
 Two runs (``against``): what changed (spec, plan, every metric of both runs
 as each reported it with the change and its interval from
 :func:`persona_exp.diff.diff_runs`, flipped judgments), then both runs side by side.
@@ -19,10 +22,12 @@ Plots per experiment kind (``data-plot`` names):
 
 from __future__ import annotations
 
+import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import numpy as np
 import polars as pl
@@ -30,7 +35,8 @@ import polars as pl
 from persona_exp.errors import DataError
 from persona_exp.execute.runner import counts_line
 from persona_exp.report import plots
-from persona_exp.report.html import details, esc, figure, kv, note, page, section, table
+from persona_exp.report.html import details, esc, figure, kv, note, page, section, table, text_block
+from persona_exp.steps.templates import fill, template_fields
 from persona_exp.store import RunInfo, load_run
 
 __all__ = ["render_report", "write_report"]
@@ -44,6 +50,7 @@ class _Run:
     tables: dict[str, pl.DataFrame]
     tag: str | None = None  # "a" / "b" in a comparison
     label: str = ""
+    audit: _Audit | None = None  # a single run's report: its tables link to the items of its design
 
     @property
     def manifest(self) -> dict[str, Any]:
@@ -64,6 +71,13 @@ def _load(info: RunInfo, tag: str | None = None, label: str = "") -> _Run:
     except (OSError, ValueError) as exc:
         raise DataError(f"run {info.experiment}/{info.run_id} cannot be read from {info.path} ({exc}); is the run folder complete?") from None
     return _Run(info, metrics, tables, tag, label)
+
+
+def _table(run: _Run, frame: pl.DataFrame, *, caption: str | None = None, limit: int = 60, name: str | None = None, link: bool = True) -> str:
+    """A table of the run; in a single run's report, each row links to an
+    item of the design with its values (shown in the Examples section)."""
+    links = run.audit.links(frame, limit) if link and run.audit is not None else None
+    return table(frame, caption=caption, limit=limit, name=name, links=links)
 
 
 def _design(run: _Run) -> str:
@@ -133,8 +147,8 @@ def _loo(run: _Run) -> list[str]:
     if head is None or personas is None:
         return [note("This run has no leave-one-out tables (loo_attributes, loo_personas).")]
     level = _fmt_level(run)
-    out.append(table(head, caption="Kappa per attribute, sorted by influence (lower kappa = the attribute changes the judge's choices more)." + _design(run),
-                     name="loo_attributes"))
+    out.append(_table(run, head, caption="Kappa per attribute, sorted by influence (lower kappa = the attribute changes the judge's choices more)." + _design(run),
+                      name="loo_attributes"))
     ranking = run.metrics.get("ranking")
     if isinstance(ranking, dict) and ranking.get("sentence"):
         out.append(note(esc(str(ranking["sentence"]).capitalize()) + "."))
@@ -168,7 +182,7 @@ def _agreement(run: _Run) -> list[str]:
     t = run.tables
     out: list[str] = []
     if "agreement_pairs" in t:
-        out.append(table(t["agreement_pairs"], caption="Cohen's kappa per pair of annotators." + _design(run), name="agreement_pairs"))
+        out.append(_table(run, t["agreement_pairs"], caption="Cohen's kappa per pair of annotators." + _design(run), name="agreement_pairs"))
     wide = t.get("kappa_matrix")
     if wide is not None and "annotator" in wide.columns:
         names = wide["annotator"].to_list()
@@ -190,7 +204,7 @@ def _dpf(run: _Run) -> list[str]:
     s = t.get("dpf_summary")
     if s is None:
         return [note("This run has no dpf_summary table.")]
-    out.append(table(s, caption="Preference pairs per split, and how often the role-playing judge prefers the revision." + _design(run), name="dpf_summary"))
+    out.append(_table(run, s, caption="Preference pairs per split, and how often the role-playing judge prefers the revision." + _design(run), name="dpf_summary"))
     judged = s.filter(pl.col("prefers_revision").is_not_nan()) if s["prefers_revision"].dtype.is_float() else s
     if judged.height:
         level = _fmt_level(run)
@@ -202,7 +216,7 @@ def _dpf(run: _Run) -> list[str]:
     prefs = t.get("preferences")
     if prefs is not None and prefs.height:
         cols = [c for c in ("persona_id", "split", "prompt", "chosen", "rejected", "persona_prefers_chosen") if c in prefs.columns]
-        out.append(table(prefs.select(cols), caption=f"First preference pairs (of {prefs.height:,})", limit=5, name="preferences"))
+        out.append(_table(run, prefs.select(cols), caption=f"First preference pairs (of {prefs.height:,})", limit=5, name="preferences"))
     return out
 
 
@@ -212,7 +226,7 @@ def _conditioning(run: _Run) -> list[str]:
     c = t.get("conditioning")
     if c is None:
         return [note("This run has no conditioning table.")]
-    out.append(table(c, caption="Critic accuracy (share of answers that need no revision) per conditioning mode and critic." + _design(run), name="conditioning"))
+    out.append(_table(run, c, caption="Critic accuracy (share of answers that need no revision) per conditioning mode and critic." + _design(run), name="conditioning"))
     if c.height:
         level = _fmt_level(run)
         labels = [f"{m} / {k}" for m, k in zip(c["mode"], c["critic"])]
@@ -221,7 +235,7 @@ def _conditioning(run: _Run) -> list[str]:
             xlabel="accuracy (share of answers the critic accepts)", series_label=f"accuracy, {level:.0%} CI", xlim=(0, 1)),
             "Higher is better; each interval resamples its row's units (the table's column over).", run=run.tag))
     if "conditioning_slices" in t:
-        out.append(table(t["conditioning_slices"], caption="Accuracy by attribute-value slice", limit=40, name="conditioning_slices"))
+        out.append(_table(run, t["conditioning_slices"], caption="Accuracy by attribute-value slice", limit=40, name="conditioning_slices"))
     return out
 
 
@@ -230,8 +244,8 @@ def _wikipersona(run: _Run) -> list[str]:
     c = t.get("wikipersona_conditions")
     if c is None:
         return [note("This run has no wikipersona_conditions table.")]
-    out = [table(c, caption="Win rate of each prefix condition against all others, judged by the persona (ties impossible)." + _design(run),
-                 name="wikipersona_conditions")]
+    out = [_table(run, c, caption="Win rate of each prefix condition against all others, judged by the persona (ties impossible)." + _design(run),
+                  name="wikipersona_conditions")]
     m = t.get("wikipersona_matrix")
     if m is not None and m.height:
         names = c["condition"].to_list()
@@ -245,14 +259,16 @@ def _wikipersona(run: _Run) -> list[str]:
         out.append(figure("wikipersona-win-rates", plots.win_rate_heatmap(rates, names, counts, title="Win rate of the row's prefix over the column's"),
                           "WikiPersonas Fig. 3 style, for prompting: each cell is how often the personal judge preferred the row's answer to the column's "
                           "on the same test question.", run=run.tag))
-        out.append(table(m, caption="Pairwise win rates with bootstrap intervals over personas x questions", limit=60, name="wikipersona_matrix"))
+        out.append(_table(run, m, caption="Pairwise win rates with bootstrap intervals over personas x questions", limit=60, name="wikipersona_matrix"))
     for name, caption in (("wikipersona_candidates", "Candidate filter per train question (sampled, kept, dropped and why)"),
                           ("wikipersona_question_filters", "Prompt filters on the generated question lists")):
         if name in t and t[name].height:
-            out.append(table(t[name], caption=caption, limit=12, name=name))
+            out.append(_table(run, t[name], caption=caption, limit=12, name=name))
     prefs = t.get("preferences")
     if prefs is not None and prefs.height:
-        out.append(table(prefs.select("name", "question_type", "prompt", "chosen", "rejected"), caption=f"First preference pairs (of {prefs.height:,})", limit=5, name="preferences"))
+        # Preference pairs come from the train questions; the design's items are test comparisons, so no row names one.
+        out.append(_table(run, prefs.select("name", "question_type", "prompt", "chosen", "rejected"), caption=f"First preference pairs (of {prefs.height:,})",
+                          limit=5, name="preferences", link=False))
     return out
 
 
@@ -265,7 +281,7 @@ def _results(run: _Run) -> str:
         from persona_exp.experiments import HEADLINES
 
         name = HEADLINES.get(run.kind)
-        parts = [table(run.tables[name], name=name)] if name in run.tables else [note(f"No plots for experiments of kind {esc(run.kind)!s}.")]
+        parts = [_table(run, run.tables[name], name=name)] if name in run.tables else [note(f"No plots for experiments of kind {esc(run.kind)!s}.")]
     else:
         parts = builder(run)
     return "".join(parts)
@@ -305,6 +321,7 @@ def _population(run: _Run, *, heading_note: str = "") -> str:
     pop = run.manifest.get("population", {})
     rep = pop.get("report", {}) if isinstance(pop, dict) else {}
     entries = rep.get("representativeness") if isinstance(rep, dict) else None
+    missing = [e for e in entries or [] if isinstance(e, dict) and e.get("tvd") is None and e.get("missing")]
     entries = [e for e in entries or [] if _entry_ok(e)]
     if not entries:
         return note("This run's manifest holds no representativeness report (population.report.representativeness), so the population cannot be compared with the census.")
@@ -323,6 +340,8 @@ def _population(run: _Run, *, heading_note: str = "") -> str:
              "personas": e["distribution"][0]["sample"] if e["distribution"] else None,
              "census": e["distribution"][0]["source"] if e["distribution"] else None} for e in entries]
     out.append(table(rows, caption="TVD per attribute and the largest census category (shares)", name="representativeness"))
+    if missing:  # no data is not a match: named, with why
+        out.append(note("Not compared, no data in the source: " + "; ".join(f"{esc(e['attribute'])} ({esc(e['missing'])})" for e in missing) + "."))
     return "".join(out)
 
 
@@ -333,6 +352,268 @@ def _entry_ok(e: Any) -> bool:
                 and all(isinstance(r["value"], str) and math.isfinite(float(r["sample"])) and math.isfinite(float(r["source"])) for r in e["distribution"]))
     except (KeyError, TypeError, ValueError):
         return False
+
+
+# --------------------------------------------------------------------------- items a reader audits
+
+
+SAMPLES_PER_STEP = 3  # calls shown per step in "Sample items per step"
+EXAMPLES_MAX = 100  # design items the tables may link to: a large run's report stays small
+# A table column that is not in the design but names the value of one of these design columns
+# (wikipersona: a condition is the first or the second answer of a comparison).
+ALIASES: dict[str, tuple[str, ...]] = {"condition": ("first", "second"), "opponent": ("first", "second")}
+FIELD_LABELS = {"response_a": "answer A", "response_b": "answer B"}
+
+
+@dataclass(frozen=True)
+class _Field:
+    """One filled field of a call's prompt; ``source`` is the step whose answer filled it."""
+
+    name: str
+    text: str
+    source: str | None = None
+
+    @property
+    def label(self) -> str:
+        label = FIELD_LABELS.get(self.name, self.name.replace("_", " "))
+        return f"{label} (from {self.source})" if self.source else label
+
+
+def _template_reader(template: str) -> tuple[list[str], re.Pattern[str], int]:
+    """The fields of a template, a regex reading them back from a message the
+    template rendered (a field used twice holds the same text both times), and
+    the length of its fixed text (the most specific template is tried first)."""
+    names = template_fields(template)
+    marked = fill(template, {n: f"\x00{n}\x00" for n in names})
+    parts: list[str] = []
+    seen: set[str] = set()
+    for i, piece in enumerate(marked.split("\x00")):
+        if i % 2 == 0:
+            parts.append(re.escape(piece))
+        elif piece in seen:
+            parts.append(f"(?P={piece})")
+        else:
+            seen.add(piece)
+            parts.append(f"(?P<{piece}>.*?)")
+    return names, re.compile("".join(parts), re.S), len(fill(template, {n: "" for n in names}))
+
+
+def _messages(raw: Any) -> list[dict[str, Any]]:
+    try:
+        messages = json.loads(raw) if raw else []
+    except (TypeError, ValueError):
+        return []
+    return [m for m in messages if isinstance(m, dict)] if isinstance(messages, list) else []
+
+
+class _Audit:
+    """A run's calls, transcripts and design, read for what a reader audits: a
+    few calls of each step, and the design items its tables link to. A call's
+    prompt is split back into the fields its template filled (persona,
+    question, answers A and B...), and an answer that filled a field is named
+    by the step that wrote it (the transcripts' inputs)."""
+
+    def __init__(self, run: _Run):
+        t = run.tables
+        self.run = run
+        # Rows are read on demand by key: a large run holds 10^5 calls and their prompts.
+        self._calls = t.get("calls")
+        self._sent = t.get("transcripts")
+        self.stored = self._sent is not None
+        self._call_rows = {k: i for i, k in enumerate(self._calls["key"].to_list())} if self._calls is not None else {}
+        self._sent_rows = {k: i for i, k in enumerate(self._sent["key"].to_list())} if self._sent is not None else {}
+        design = t.get("design")
+        self.design = design.with_row_index("_item") if design is not None and design.height else None
+        spec = run.manifest.get("spec", {}).get("experiment", {})
+        templates = [v for k, v in spec.items() if k.endswith("_template") and isinstance(v, str)] if isinstance(spec, dict) else []
+        self.readers = sorted((_template_reader(v) for v in templates), key=lambda r: -r[2])
+        self.items: dict[int, None] = {}  # design rows linked from the tables, in order of first link
+
+    # ------------------------------------------------------------------ one call
+
+    def call(self, key: Any) -> dict[str, Any] | None:
+        """The calls-table row of a call (answer, parsed value, status...)."""
+        i = self._call_rows.get(key) if isinstance(key, str) else None
+        return None if i is None or self._calls is None else self._calls.row(i, named=True)
+
+    def sent(self, key: str) -> dict[str, Any]:
+        """The transcripts row of a call (messages as sent, inputs, re-asks); empty if not stored."""
+        i = self._sent_rows.get(key)
+        return {} if i is None or self._sent is None else self._sent.row(i, named=True)
+
+    def fields(self, key: str) -> list[_Field]:
+        """The fields of the call's prompt as its template filled them; empty
+        when no template of the spec reads its message (or nothing was stored)."""
+        sent = self.sent(key)
+        inputs = list(sent.get("inputs") or [])
+        for m in reversed(_messages(sent.get("messages"))):
+            content = str(m.get("content", ""))
+            for names, pattern, _ in self.readers:
+                hit = pattern.fullmatch(content)
+                if hit:
+                    return [_Field(n, hit.group(n), self._source(hit.group(n), inputs)) for n in names]
+        return []
+
+    def _source(self, text: str, inputs: list[str]) -> str | None:
+        for k in inputs:
+            c = self.call(k)
+            if c is not None and text in (c["value"], c["text"]):
+                return str(c["step"])
+        return None
+
+    def card(self, key: str, title: str = "", *, shown: list[_Field] | None = None, sent: bool = False) -> str:
+        """A call as a researcher reads it: its prompt's fields, then the
+        verdict (a judgment: parsed value and raw answer) or the answer; with
+        ``sent``, also the messages exactly as sent (collapsed)."""
+        r = self.call(key)
+        if r is None:
+            return note(f"Call {esc(key)} is not in the run's calls table.")
+        fields = self.fields(key)
+        shown = fields if shown is None else shown
+        state = str(r["status"]) + (f" ({r['reason']})" if r.get("reason") and r["status"] != "ok" else "") + (", lenient" if r.get("lenient") else "")
+        facts = ["cached" if r.get("cached") else "sent"]
+        reasks = self.sent(key).get("reasks")
+        if reasks:
+            facts.append(f"{reasks} re-asks")
+        if isinstance(r.get("attempts"), int) and r["attempts"] > 1:
+            facts.append(f"{r['attempts']} attempts")
+        if isinstance(r.get("latency_ms"), (int, float)) and r["latency_ms"] == r["latency_ms"]:
+            facts.append(f"{r['latency_ms']:,.0f} ms")
+        head = (f"{esc(title)}: " if title else "") + f"{esc(r['step'])} ({esc(r['role'])}, {esc(r.get('model') or '-')}): {esc(state)}; {esc(', '.join(facts))}"
+        rows = "".join(f"<dt>{esc(f.label)}</dt><dd>{text_block(f.text)}</dd>" for f in shown)
+        if {"response_a", "response_b"} <= {f.name for f in fields}:
+            rows += f'<dt>verdict</dt><dd class="verdict">{esc(_verdict(r["value"], fields))}</dd><dt>raw answer</dt><dd>{text_block(r["text"])}</dd>'
+        else:
+            rows += f"<dt>answer</dt><dd>{text_block(r['text'])}</dd>"
+            if r["value"] is not None and r["value"] != r["text"]:
+                rows += f"<dt>read as</dt><dd>{text_block(r['value'])}</dd>"
+        if r.get("error"):
+            rows += f'<dt>error</dt><dd class="warn">{esc(r["error"])}</dd>'
+        extra = ""
+        if sent:
+            messages = _messages(self.sent(key).get("messages"))
+            extra = ("<details><summary>the messages as sent</summary>"
+                     + "".join(f'<p class="note">{esc(m.get("role"))}</p><pre class="call">{esc(m.get("content"))}</pre>' for m in messages)
+                     + "</details>") if messages else ""
+        return f'<div class="call-card" data-call="{esc(key)}"><p class="call-head">{head}</p><dl class="fields">{rows}</dl>{extra}</div>'
+
+    # ------------------------------------------------------------------ sample items per step
+
+    def samples(self) -> str:
+        if self._calls is None:
+            return note("This run has no calls table.")
+        if not self.stored:
+            return note("This run has no transcripts (it was stored by an older version), so what each call was sent is unknown; "
+                        "rerun it to record them. Its answers are in the calls table.")
+        by_step: dict[str, list[str]] = {}
+        for k, step in zip(self._calls["key"].to_list(), self._calls["step"].to_list()):
+            by_step.setdefault(str(step), []).append(k)
+        parts = [note(f"Up to {SAMPLES_PER_STEP} calls of each step, evenly spaced in the run's order: the fields of the prompt (persona, question, "
+                      "the answers it compares, named by the step that wrote them), the verdict or answer, and the messages exactly as sent. "
+                      f"<code>persona-exp show {esc(self.run.info.run_id)} --calls --step STEP --persona ID</code> prints any call.")]
+        for step, keys in by_step.items():
+            n = min(SAMPLES_PER_STEP, len(keys))
+            parts.append(f"<h3>{esc(step)}</h3>" + note(f"{n} of {len(keys):,} calls"))
+            parts += [self.card(keys[i * len(keys) // n], sent=True) for i in range(n)]
+        return "".join(parts)
+
+    # ------------------------------------------------------------------ links from tables to design items
+
+    def links(self, frame: pl.DataFrame, limit: int) -> list[str | None] | None:
+        """Per shown row of a table, the anchor of the first design item with
+        the row's identifying values (columns the design has too, ALIASES;
+        with columns a and b naming two judges, an item where they disagree if
+        any); None when no row names an item."""
+        d = self.design
+        if d is None:
+            return None
+        shared = [c for c in frame.columns if c in d.columns and not c.endswith("_key") and frame[c].dtype == d[c].dtype
+                  and (frame[c].dtype.is_integer() or frame[c].dtype in (pl.String, pl.Categorical, pl.Boolean))]
+        aliased = [c for c in frame.columns if c not in d.columns and c in ALIASES and all(a in d.columns for a in ALIASES[c])]
+        pair = "a" in frame.columns and "b" in frame.columns
+        if not (shared or aliased or pair):
+            return None
+        out = [self._link(row, shared, aliased, pair) for row in frame.head(limit).iter_rows(named=True)]
+        return out if any(out) else None
+
+    def _link(self, row: dict[str, Any], shared: list[str], aliased: list[str], pair: bool) -> str | None:
+        d = self.design
+        assert d is not None
+        conds = [pl.col(c) == row[c] for c in shared if row[c] is not None]
+        conds += [pl.any_horizontal([pl.col(a) == str(row[c]) for a in ALIASES[c]]) for c in aliased if row[c] is not None]
+        judges = [f"{row['a']}_key", f"{row['b']}_key"] if pair else []
+        judged = len(judges) == 2 and all(k in d.columns for k in judges)
+        if not conds and not judged:
+            return None
+        matched = d.filter(*conds) if conds else d
+        if matched.height == 0:
+            return None
+        index = int(matched["_item"][0])
+        if judged:
+            index = next((int(i) for i, ka, kb in zip(matched["_item"], matched[judges[0]], matched[judges[1]]) if self._differ(ka, kb)), index)
+        if index in self.items:
+            return f"item-{index}"
+        if len(self.items) >= EXAMPLES_MAX:
+            return None
+        self.items[index] = None
+        return f"item-{index}"
+
+    def _differ(self, a: Any, b: Any) -> bool:
+        va, vb = ((self.call(k) or {}).get("value") for k in (a, b))
+        return va is not None and vb is not None and va != vb
+
+    def examples(self) -> str:
+        if self.design is None:
+            return note("This run has no design table, so its tables link to no items.")
+        if not self.items:
+            return note("No row of the tables above names an item of this run's design.")
+        parts = [note(f"The items the tables above link to ({len(self.items)}, at most {EXAMPLES_MAX}): for each row, the first item of the design "
+                      "with the row's values (a pair of judges: the first item where they disagree). Fields the item's calls share are shown once.")]
+        if not self.stored:
+            parts.append(note("This run has no transcripts (it was stored by an older version): the items show the answers, not what each call was sent."))
+        return "".join(parts) + "".join(self.item(i) for i in self.items)
+
+    def item(self, index: int) -> str:
+        """A design item: its identifying values, then the calls that read the
+        others (a judgment shows the answers it read), with the fields they
+        share shown once (LOO: the persona differs, the answers do not)."""
+        assert self.design is not None
+        row = self.design.row(index, named=True)
+        ident = " \u00b7 ".join(f"{c} {v}" for c, v in row.items() if c != "_item" and not c.endswith("_key") and v is not None
+                 and not isinstance(v, float) and len(str(v)) <= 80)
+        keys: dict[str, str] = {}
+        for c, v in row.items():
+            if c.endswith("_key") and isinstance(v, str) and v in self._call_rows and v not in keys:
+                keys[v] = c.removesuffix("_key")
+        read = self._reads(keys)
+        top = [(label, k) for k, label in keys.items() if k not in read]
+        fields = {k: self.fields(k) for _, k in top}
+        shared = [f for f in fields[top[0][1]] if all(f in fields[k] for _, k in top[1:])] if len(top) > 1 else []
+        body = ('<dl class="fields">' + "".join(f"<dt>{esc(f.label)}</dt><dd>{text_block(f.text)}</dd>" for f in shared) + "</dl>") if shared else ""
+        body += "".join(self.card(k, label, shown=[f for f in fields[k] if f not in shared]) for label, k in top)
+        if not top:
+            body = note("None of this item's calls is in the run's calls table.")
+        return f'<div class="item" id="item-{index}"><h4>item {index}: {esc(ident)}</h4>{body}</div>'
+
+    def _reads(self, keys: Iterable[str]) -> set[str]:
+        """Every call the given calls read, directly or through others."""
+        seen: set[str] = set()
+        todo = list(keys)
+        while todo:
+            for k in self.sent(todo.pop()).get("inputs") or []:
+                if k not in seen:
+                    seen.add(k)
+                    todo.append(k)
+        return seen
+
+
+def _verdict(value: Any, fields: list[_Field]) -> str:
+    """The parsed verdict, and whose answer it prefers when the prompt says so."""
+    if value is None:
+        return "(none: the answer was not read as a verdict)"
+    by_name = {f.name: f for f in fields}
+    chosen = by_name.get(f"response_{str(value).lower()}")
+    return f"{value}: the answer from {chosen.source}" if chosen is not None and chosen.source else str(value)
 
 
 # --------------------------------------------------------------------------- pages
@@ -350,41 +631,14 @@ def _simulated_banner(runs: list[_Run]) -> str:
             "these numbers test the pipeline and say nothing about any real model.</p>")
 
 
-SAMPLES_PER_STEP = 2  # calls shown per step in the report's "Sample calls" section
-
-
-def _samples(run: _Run) -> str:
-    """A few calls of each step as they were sent and answered (the
-    transcripts table), so a reader sees what the judge saw and said; `show
-    --calls` prints any of them."""
-    import json
-
-    calls, sent = run.tables.get("calls"), run.tables.get("transcripts")
-    if calls is None or sent is None:
-        return note("This run has no transcripts (it was stored by an older version); rerun it to record what each call was sent.")
-    joined = calls.join(sent.select("key", "messages"), on="key", how="left")
-    parts = [note(f"The first {SAMPLES_PER_STEP} calls of each step: the messages as sent (slots filled with the answers they read), "
-                  f"the answer, how it was read. <code>persona-exp show {esc(run.info.run_id)} --calls --step STEP --persona ID</code> prints any call.")]
-    for step in joined["step"].unique(maintain_order=True).to_list():
-        for r in joined.filter(pl.col("step") == step).head(SAMPLES_PER_STEP).iter_rows(named=True):
-            messages = json.loads(r["messages"]) if r["messages"] else []
-            state = r["status"] + (f" ({r['reason']})" if r.get("reason") and r["status"] != "ok" else "")
-            body = "".join(f"<p class=\"note\">{esc(m['role'])}</p><pre class=\"call\">{esc(m['content'])}</pre>" for m in messages)
-            body += f"<p class=\"note\">answer</p><pre class=\"call\">{esc(r['text'] if r['text'] is not None else '(none)')}</pre>"
-            if r["value"] is not None and r["value"] != r["text"]:
-                body += f"<p class=\"note\">read as</p><pre class=\"call\">{esc(r['value'])}</pre>"
-            if r["error"]:
-                body += f"<p class=\"note warn\">{esc(r['error'])}</p>"
-            parts.append(f'<details data-call="{esc(r["key"])}"><summary>{esc(step)} ({esc(r["role"])}, {esc(r["model"] or "-")}): {esc(state)}</summary>{body}</details>')
-    return "".join(parts)
-
-
 def _single(run: _Run) -> str:
+    run.audit = _Audit(run)
     body = [
         _simulated_banner([run]),
         section("Overview", _overview(run), anchor="overview"),
-        section("Results", _results(run), anchor="results"),
-        section("Sample calls", _samples(run), anchor="samples"),
+        section("Results", _results(run), anchor="results"),  # registers the items its tables link to
+        section("Examples", run.audit.examples(), anchor="examples"),
+        section("Sample items per step", run.audit.samples(), anchor="samples"),
         section("Population beside the census", _population(run), anchor="population"),
         section("Details", details("resolved spec", run.manifest.get("spec", {})) + details("metrics.json", run.metrics)
                 + table([{"table": k, "rows": v.height, "columns": v.width} for k, v in run.tables.items()], caption="stored tables", name="tables"),
@@ -393,7 +647,8 @@ def _single(run: _Run) -> str:
     m = run.manifest
     title = f"persona-exp report: {m.get('experiment')} / {run.info.run_id}"
     subtitle = str(m.get("spec", {}).get("description") or f"{run.kind} experiment")
-    nav = [("overview", "Overview"), ("results", "Results"), ("samples", "Sample calls"), ("population", "Population"), ("details", "Details")]
+    nav = [("overview", "Overview"), ("results", "Results"), ("examples", "Examples"), ("samples", "Sample items"), ("population", "Population"),
+           ("details", "Details")]
     return page(title, subtitle, "".join(body), nav=nav, footer=_footer([run]))
 
 

@@ -14,7 +14,7 @@ from typing import Any, Iterable, Mapping, Sequence
 
 import polars as pl
 
-__all__ = ["details", "esc", "figure", "kv", "note", "page", "section", "table"]
+__all__ = ["details", "esc", "figure", "kv", "note", "page", "section", "table", "text_block"]
 
 
 def esc(value: Any) -> str:
@@ -38,9 +38,12 @@ def _cell(v: Any) -> str:
     return esc(text)
 
 
-def table(frame: pl.DataFrame | Sequence[Mapping[str, Any]], *, caption: str | None = None, limit: int = 60, name: str | None = None) -> str:
+def table(frame: pl.DataFrame | Sequence[Mapping[str, Any]], *, caption: str | None = None, limit: int = 60, name: str | None = None,
+          links: Sequence[str | None] | None = None) -> str:
     """An HTML table of a frame (or a list of row dicts); numbers right-aligned,
-    floats to 3 decimals, at most ``limit`` rows with a note on the rest."""
+    floats to 3 decimals, at most ``limit`` rows with a note on the rest.
+    ``links`` (one in-page anchor or None per shown row) adds an "example"
+    column linking each row to an item of the page."""
     if not isinstance(frame, pl.DataFrame):
         frame = pl.DataFrame(list(frame)) if frame else pl.DataFrame()
     attrs = f' data-table="{esc(name)}"' if name else ""
@@ -48,9 +51,15 @@ def table(frame: pl.DataFrame | Sequence[Mapping[str, Any]], *, caption: str | N
         return f'<p class="empty"{attrs}>(empty table)</p>'
     numeric = [frame[c].dtype.is_numeric() for c in frame.columns]
     head = "".join(f'<th class="{"num" if n else ""}">{esc(c)}</th>' for c, n in zip(frame.columns, numeric))
+    if links is not None:  # first: a wide table scrolls, and the link stays in view
+        head = "<th>example</th>" + head
     body = []
-    for row in frame.head(limit).iter_rows():
-        body.append("<tr>" + "".join(f'<td class="{"num" if n else ""}">{_cell(v)}</td>' for v, n in zip(row, numeric)) + "</tr>")
+    for i, row in enumerate(frame.head(limit).iter_rows()):
+        cells = "".join(f'<td class="{"num" if n else ""}">{_cell(v)}</td>' for v, n in zip(row, numeric))
+        if links is not None:
+            anchor = links[i] if i < len(links) else None
+            cells = (f'<td><a href="#{esc(anchor)}">{esc(anchor.replace("-", " "))}</a></td>' if anchor else '<td class="na">-</td>') + cells
+        body.append(f"<tr>{cells}</tr>")
     more = f'<p class="more">\u2026 {frame.height - limit:,} more rows not shown</p>' if frame.height > limit else ""
     cap = f"<caption>{esc(caption)}</caption>" if caption else ""
     return f'<div class="table-wrap"><table{attrs}>{cap}<thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table></div>{more}'
@@ -72,6 +81,20 @@ def details(summary: str, obj: Any) -> str:
     """A collapsed block with an object as pretty JSON."""
     text = json.dumps(obj, indent=2, sort_keys=True, default=str, ensure_ascii=False)
     return f"<details><summary>{esc(summary)}</summary><pre>{esc(text)}</pre></details>"
+
+
+LONG_TEXT = 700  # characters; a longer text (a persona, an answer) is shown collapsed, its start as the summary
+
+
+def text_block(text: Any, *, limit: int = LONG_TEXT) -> str:
+    """A text as written (escaped, whitespace kept); a long one collapsed in
+    <details> so that a page of many items stays readable."""
+    text = "(none)" if text is None else str(text)
+    pre = f'<pre class="call">{esc(text)}</pre>'
+    if len(text) <= limit and text.count("\n") < 12:
+        return pre
+    start = " ".join(text[:120].split())
+    return f'<details class="long"><summary>{esc(start)}\u2026 ({len(text):,} characters)</summary>{pre}</details>'
 
 
 def note(text: str) -> str:
@@ -117,6 +140,15 @@ pre.call { white-space: pre-wrap; overflow-wrap: anywhere; max-width: 90em; }
 .columns { display: grid; grid-template-columns: 1fr 1fr; gap: 28px; align-items: start; }
 .columns > div { min-width: 0; }
 .flag { color: var(--bad); font-weight: 600; }
+.item { border-left: 3px solid var(--line); padding: 2px 0 2px 14px; margin: 14px 0 22px; }
+.item:target { border-left-color: var(--accent); }
+.item h4 { margin: 4px 0 6px; font-size: 14px; }
+.call-card { margin: 8px 0 14px; }
+.call-head { font-weight: 600; margin: 6px 0 2px; }
+dl.fields { display: grid; grid-template-columns: max-content minmax(0, 1fr); gap: 2px 14px; margin: 4px 0; }
+dl.fields dt { color: var(--muted); padding-top: 10px; } dl.fields dd { margin: 0; min-width: 0; }
+dl.fields pre { margin: 4px 0; }
+dl.fields dd.verdict { font-weight: 600; padding-top: 10px; }
 footer { margin-top: 40px; color: var(--muted); font-size: 12px; border-top: 1px solid var(--line); padding-top: 8px; }
 @media print { body { padding: 0; } figure.plot { break-inside: avoid; } }
 """

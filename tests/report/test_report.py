@@ -97,10 +97,14 @@ def test_single_report_shows_sample_calls_as_sent_and_answered(reports, runs):
     section = section[: section.index("</section>")]
     calls = pl.read_parquet(runs.folder(runs.b) / "calls.parquet")
     sent = pl.read_parquet(runs.folder(runs.b) / "transcripts.parquet")
-    judge = calls.filter(pl.col("step") == "judge").row(0, named=True)
-    messages = json.loads(sent.filter(pl.col("key") == judge["key"])["messages"][0])
-    block = section[section.index(f'data-call="{judge["key"]}"'):]
-    block = html_lib.unescape(block[: block.index("</details>")])
-    # The judge's prompt as sent (persona, question, both answers) and its verdict.
-    assert messages[-1]["content"] in block and "Response A:" in block and f"<pre class=\"call\">{judge['text']}</pre>" in block
-    assert section.count("<details") == 2 * calls["step"].n_unique()
+    shown = re.findall(r'<div class="call-card" data-call="([0-9a-f]+)"', section)
+    judge = next(k for k in shown if k in set(calls.filter(pl.col("step") == "judge")["key"]))
+    row = calls.filter(pl.col("key") == judge).row(0, named=True)
+    messages = json.loads(sent.filter(pl.col("key") == judge)["messages"][0])
+    block = section[section.index(f'data-call="{judge}"'):]
+    block = html_lib.unescape(block[: block.index('<div class="call-card"', 1) if '<div class="call-card"' in block[1:] else len(block)])
+    # The judge's prompt exactly as sent (collapsed), and its raw answer.
+    assert "the messages as sent" in block and messages[-1]["content"] in block and f"<pre class=\"call\">{row['text']}</pre>" in block
+    # Up to three calls of every step, all different.
+    per_step = calls.group_by("step").len()
+    assert len(shown) == len(set(shown)) == sum(min(3, n) for n in per_step["len"])
