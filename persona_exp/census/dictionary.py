@@ -51,7 +51,7 @@ __all__ = [
 # record keys and weights come first: the reader needs their types even when
 # nobody decodes them.
 EMBEDDED_VARIABLES: tuple[str, ...] = (
-    "SERIALNO", "SPORDER", "PWGTP", "WGTP", "ST",
+    "SERIALNO", "SPORDER", "PWGTP", "WGTP", "ST", "ADJINC",
     "AGEP", "SEX", "RAC1P", "HISP", "ANC1P", "NATIVITY", "CIT", "POBP",
     "MAR", "SCHL", "ESR", "COW", "INDP", "OCCP", "WKHP", "PINCP",
     "MIL", "DIS", "HICOV", "DREM", "DEYE", "DEAR", "DDRS", "DOUT", "DPHY",
@@ -260,7 +260,34 @@ class _Builder:
         for var, v in self.variables.items():
             if not v.records:
                 v.records = frozenset(records.get(var, ()))
+        for var in GROUPED:
+            if var in self.variables:
+                _prefix_orphans(self.variables[var])
         return DataDictionary(self.variables, self.source)
+
+
+# Occupation and industry labels begin with their major group ("ENG-", "RET-"),
+# which persona-exp reads (the field of a job description, occupation groups).
+GROUPED = ("OCCP", "INDP")
+_GROUP = re.compile(r"^([A-Z]{3})-")
+
+
+def _prefix_orphans(v: Variable) -> None:
+    """A label the Bureau printed without its group prefix (2018: OCCP 1555
+    "Other Engineering Technologists And Technicians, Except Drafters", 8000
+    "Grinding, Lapping, ...") gets the prefix its neighbours share: codes are
+    numbered by group, so a label between two of one group is of that group.
+    Labels between groups, and codes that name no job (N/A, 9920), stay as
+    they are."""
+    codes = sorted((c for c in v.labels if _INT.fullmatch(c)), key=int)
+    groups = [m.group(1) if (m := _GROUP.match(v.labels[c])) else None for c in codes]
+    for i, c in enumerate(codes):
+        if groups[i] is not None:
+            continue
+        before = next((g for g in reversed(groups[:i]) if g), None)
+        after = next((g for g in groups[i + 1:] if g), None)
+        if before is not None and before == after:
+            v.labels[c] = f"{before}-{v.labels[c]}"
 
 
 # --------------------------------------------------------------------------- the CSV file

@@ -5,7 +5,11 @@ The population is the one `run` would use: built from the spec's
 reused from there while the spec is unchanged. Prints its size and source, the
 filter and consistency-rule counts, and the representativeness table (sample
 vs weighted census source, PERSONA Fig. 2); for a famous-person population,
-the personas drawn per axis and category instead.
+the personas drawn per axis and category instead. For the embedded default
+(no PUMS file), also its calibration: each control margin of the shipped
+records against its published national total, and the joint structure
+(Cramér's V of key attribute pairs) in the census files, the calibrated
+default and the personas.
 
 A ``population.llm`` block (consistency check, open fields, generated people)
 asks a model: the command then runs those calls like ``run`` does, through the
@@ -76,10 +80,91 @@ def summary(spec: Any, pop: Any, path: Path | None, built: bool, calls: dict[str
         "source": report.get("source"),
         "seed": report.get("seed"),
         "rejected_total": int(sum(rejected.values())),
+        "flagged_total": int(sum((report.get("flagged") or {}).values())),  # real records kept though they break a rule
         "llm_rejected": check.get("rejected"),
         "calls": calls,
         "report": report,
+        "calibration": default_calibration(spec, pop),
     }
+
+
+def default_calibration(spec: Any, pop: Any) -> dict[str, Any] | None:
+    """For a population drawn from the embedded default: the calibration report
+    (margins against control totals, the build record) and the joint structure
+    of the census files, the calibrated default (after the spec's filters too)
+    and the personas. None for any other source."""
+    population = spec.population
+    if population.source != "census" or population.persons is not None:
+        return None
+    from persona_exp.population.build import source_frame
+    from persona_exp.population.filters import apply_filters
+    from persona_exp.population.profile import JOINT_PAIRS, calibration_report, joint_structure
+
+    out = calibration_report()
+    source, _ = source_frame(population)
+    census = out["about"]["census_joint_structure"]
+    calibrated = joint_structure(source, weight="weight")
+    filtered = joint_structure(apply_filters(source, population.filters)[0], weight="weight") if population.filters else None
+    personas = joint_structure(pop.frame)
+    out["filters"] = list(population.filters)
+    out["joint"] = [
+        {"pair": k, "census": census.get(k), "calibrated": calibrated[k], "calibrated_filtered": None if filtered is None else filtered[k],
+         "personas": personas[k]}
+        for k in JOINT_PAIRS
+    ]
+    return out
+
+
+def _g(x: float | None) -> str:
+    return "-" if x is None else f"{x:.2g}"
+
+
+def _print_calibration(cal: dict[str, Any], detail: bool) -> None:
+    """The default's calibration: raking result, one row per control margin
+    (every category with --detail), the uncontrolled check, and Cramér's V."""
+    from rich.table import Table
+    from rich.text import Text
+
+    about, out = cal["about"], console()
+    seed, raking, weights = about["seed"], about["raking"], about["weights"]
+    print(f"calibration of the embedded default: {seed['records']:,} ACS {seed['year']} PUMS person records of "
+          f"{len(seed['states'])} states ({', '.join(s['state'] for s in seed['states'])}) raked to national ACS "
+          f"{about['controls']['year']} tables")
+    print(f"  {raking['iterations']} sweeps, largest relative error {raking['max_rel_error']:.1e} (converged: "
+          f"{'yes' if raking['converged'] else 'no'}); calibrated weights {weights['calibrated_over_bureau_min']:g} to "
+          f"{weights['max']:g} times the Bureau's (median {weights['median']:g}); Kish effective records "
+          f"{weights['kish_effective_records']:,} of {seed['records']:,}")
+    table = Table(title="Calibration: calibrated default vs published control totals", title_justify="left")
+    for name in ("margin", "table", "categories", "TVD", "largest rel. error"):
+        table.add_column(name, justify="left" if name in ("margin", "table") else "right")
+    for m in cal["margins"]:
+        table.add_row(Text(m["title"]), m["table"], str(m["categories"]), _g(m["tvd"]), _g(m["max_rel_error"]))
+    for c in cal["checks"]:
+        table.add_row(Text(c["title"]), c["table"], str(len(c["rows"])), _g(c["tvd"]), "-")
+    out.print(table)
+    if detail:
+        for m in [*cal["margins"], *cal["checks"]]:
+            rows = pl.DataFrame(m["rows"]).with_columns(
+                (pl.col("calibrated") / pl.col("calibrated").sum()).alias("calibrated share"),
+                (pl.col("target") / pl.col("target").sum()).alias("published share"),
+            )
+            print_frame(rows.select("category", "published share", "calibrated share", "target", "calibrated"),
+                        f"{m['title']} ({m['table']})", limit=500)
+    joint = Table(title="Joint structure: Cramér's V of key pairs", title_justify="left")
+    columns = [("census files", "census"), ("calibrated default", "calibrated")]
+    if cal["filters"]:
+        columns.append(("calibrated, filtered", "calibrated_filtered"))
+    columns.append(("personas", "personas"))
+    joint.add_column("pair")
+    for name, _ in columns:
+        joint.add_column(name, justify="right")
+    for row in cal["joint"]:
+        joint.add_row(Text(row["pair"]), *("-" if row[k] is None else f"{row[k]:.3f}" for _, k in columns))
+    out.print(joint)
+    print("  census files: the seed states' own records with the Bureau's weights (twelve states, not the nation); "
+          "calibrated default: the same records raked to the national totals"
+          + ("; filtered: after the spec's filters, which the personas passed" if cal["filters"] else "")
+          + "; personas: this population, each counted once.")
 
 
 def call_counts(results: Any) -> dict[str, Any]:
@@ -140,6 +225,14 @@ def _print_text(s: dict[str, Any], pop: Any, detail: bool, head: int) -> None:
     if "drawn" in report:
         drawn_for = llm.get("procedural_size", s["size"])
         print(f"  drawn {report['drawn']:,} rows in {report.get('draw_rounds', 1)} round(s) for {drawn_for:,} personas")
+    if "distinct_records" in report:
+        drawn = llm.get("procedural_size", report["size"])  # counted at the draw, before any language-model step
+        print(f"  {report['distinct_records']:,} distinct census records behind the {drawn:,} personas drawn")
+    if report.get("flagged"):
+        hits = {k: v for k, v in report["flagged"].items() if v}
+        detail_ = ", ".join(f"{k} {v:,}" for k, v in sorted(hits.items(), key=lambda kv: -kv[1]))
+        print(f"  kept, breaking a consistency rule (real census records; population.consistency: drop rejects them): "
+              f"{sum(hits.values()):,}" + (f" ({detail_})" if hits else ""))
     if "rejected" in report:
         hits = {k: v for k, v in report["rejected"].items() if v}
         if hits:
@@ -154,6 +247,8 @@ def _print_text(s: dict[str, Any], pop: Any, detail: bool, head: int) -> None:
         print_frame(pl.DataFrame(report["strata"]), "famous-person strata", limit=500)
     if report.get("representativeness"):
         print_representativeness(report, console=console(), detail=detail)
+    if s.get("calibration"):
+        _print_calibration(s["calibration"], detail)
     if head > 0:
         _print_head(pop.frame, head)
     for note in report.get("notes", []):
@@ -176,6 +271,8 @@ def main(args: argparse.Namespace) -> int:
     from persona_exp.errors import PersonaExpError
     from persona_exp.pipeline import _population, load_spec, procedural_population_path, stage_context
     from persona_exp.population.llm import needs_model
+    from persona_exp.spec.experiment import ExperimentSpec
+    from persona_exp.spec.loader import located_errors
     from persona_exp.steps.context import StagePending
 
     spec = load_spec(args.spec, args.overrides, for_run=False)
@@ -184,7 +281,8 @@ def main(args: argparse.Namespace) -> int:
     before = set(folder.glob("*.parquet")) if folder.is_dir() else set()
     ctx, stager, _ = stage_context(spec, dry=args.dry, progress=not (args.json or args.no_progress))
     try:
-        pop = _population(spec, root, ctx)
+        with located_errors(args.spec, args.overrides, ExperimentSpec, field="population"):
+            pop = _population(spec, root, ctx)
     except StagePending as exc:
         raise PersonaExpError(
             f"--dry: the population's language-model steps need answers that are not in the call cache yet ({exc.missing} calls of "

@@ -1,8 +1,9 @@
 """Persona populations (PERSONA, section 3.1).
 
 :func:`build_population` draws personas from ACS PUMS microdata (or, offline,
-from the embedded national profile), applies declarative filters and
-consistency rules, and adds the procedural attributes of :func:`enrich`
+from the embedded national default: real 2018 PUMS records of twelve states
+calibrated to national tables), applies declarative filters and counts (or
+applies) consistency rules, and adds the procedural attributes of :func:`enrich`
 (Big Five labels, quirks, mannerisms, personal time, lifestyle, ideology,
 political views, religion, job description). :data:`ATTRIBUTES` lists the
 paper's 33 attributes in canonical order; :func:`render_persona` writes a

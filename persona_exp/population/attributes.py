@@ -39,7 +39,7 @@ industry_category          INDP label without its sector prefix ("RET-Grocery St
                            -> "Grocery Stores")
 occupation_category        OCCP label without its prefix ("MGR-Sales Managers" -> "Sales Managers")
 detailed_job_description   procedural, from age, ESR and OCCP (enrich.describe_job)
-income                     PINCP: "$45,300", "No income", "Loss of $1,200"
+income                     PINCP x ADJINC (constant dollars of the data year): "$45,300", "No income", "Loss of $1,200"
 marital_status             MAR ("Not applicable" under 15)
 household_type             HHT (householder's sex dropped for nonfamily households)
 family_presence_and_age    HUPAC (children in the household by age)
@@ -67,7 +67,7 @@ from typing import Any, Callable, Literal, Mapping
 
 import polars as pl
 
-from persona_exp.errors import InvalidArgumentError
+from persona_exp.errors import InvalidArgumentError, did_you_mean
 from persona_exp.population.enrich import BIG_FIVE_COLUMNS, BIG_FIVE_DOMAINS, TOO_YOUNG_FOR_POLITICS
 
 __all__ = [
@@ -198,7 +198,7 @@ def attribute(name: str) -> Attribute:
         found = _BY_KEY.get(name.strip().lower()) or _BY_KEY.get(name.strip().lower().replace(" ", "_"))
         if found is not None:
             return found
-    raise InvalidArgumentError(f"unknown persona attribute {name!r}; the attributes are: {', '.join(ATTRIBUTE_NAMES)}.")
+    raise InvalidArgumentError(f"unknown persona attribute {name!r}{did_you_mean(name, ATTRIBUTE_NAMES)}; the attributes are: {', '.join(ATTRIBUTE_NAMES)}.")
 
 
 def big_five_text(frame: pl.DataFrame) -> pl.Expr:
@@ -207,7 +207,9 @@ def big_five_text(frame: pl.DataFrame) -> pl.Expr:
     for i, (domain, column) in enumerate(zip(BIG_FIVE_DOMAINS, BIG_FIVE_COLUMNS)):
         prefix = ("" if i == 0 else ", ") + domain.capitalize() + ": "
         parts.extend([pl.lit(prefix), pl.col(column)])
-    return pl.concat_str(parts).alias("big_five_scores")
+    # a child under enrich.BIG_FIVE_MIN_AGE has "Not applicable" in every domain: one such value, not five
+    none = pl.col(BIG_FIVE_COLUMNS[0]) == NOT_APPLICABLE
+    return pl.when(none).then(pl.lit(NOT_APPLICABLE)).otherwise(pl.concat_str(parts)).alias("big_five_scores")
 
 
 # --------------------------------------------------------------------------- census mapping tables
@@ -321,7 +323,7 @@ FERTILITY = {"1": "Gave birth in the past 12 months", "2": "No birth in the past
 # PUMS variables read for the census attributes (HHL, HHT, HUPAC come from the housing file).
 PERSON_VARIABLES: tuple[str, ...] = (
     "ST", "AGEP", "SEX", "RAC1P", "HISP", "ANC1P", "SCHL", "ESR", "COW", "INDP", "OCCP", "PINCP",
-    "MAR", "POBP", "CIT", "MIL", "DIS", "HICOV", "DREM", "DEYE", "DEAR", "ENG", "FER",
+    "MAR", "POBP", "CIT", "MIL", "DIS", "HICOV", "DREM", "DEYE", "DEAR", "ENG", "FER", "ADJINC",
 )  # fmt: skip
 HOUSING_VARIABLES: tuple[str, ...] = ("HHL", "HHT", "HUPAC")
 
@@ -391,6 +393,11 @@ def derive_census(decoded: pl.DataFrame) -> pl.DataFrame:
     """
     names = decoded.columns
     age = pl.col("AGEP")
+    # PINCP is in the survey's own dollars; ADJINC (six implied decimals, e.g.
+    # 1013097 in 2018) turns it into constant dollars of the data year, as the
+    # Bureau's dictionary says every income amount needs.
+    factor = pl.col("ADJINC").cast(pl.Float64) / 1_000_000 if "ADJINC" in names else pl.lit(1.0)
+    decoded = decoded.with_columns((pl.col("PINCP").cast(pl.Float64) * factor).round(0).cast(pl.Int64).alias("_PINCP_ADJ"))
 
     def no_state_code(label: pl.Expr) -> pl.Expr:
         return label.str.replace(r"/[A-Z]{2}$", "")
@@ -424,8 +431,8 @@ def derive_census(decoded: pl.DataFrame) -> pl.DataFrame:
         .otherwise(_per_value(decoded, "OCCP_label", _tidy_label))
         .alias("occupation_category"),
         pl.col("OCCP_label").alias("_occupation_raw"),
-        pl.when(pl.col("PINCP").is_null()).then(pl.lit(NOT_APPLICABLE)).otherwise(_per_value(decoded, "PINCP", income_text)).alias("income"),
-        pl.col("PINCP").cast(pl.Int64).alias("_income"),
+        pl.when(pl.col("_PINCP_ADJ").is_null()).then(pl.lit(NOT_APPLICABLE)).otherwise(_per_value(decoded, "_PINCP_ADJ", income_text)).alias("income"),
+        pl.col("_PINCP_ADJ").alias("_income"),
         pl.when(age < 15).then(pl.lit(NOT_APPLICABLE)).otherwise(_map("MAR", MARITAL_STATUS, None)).alias("marital_status"),
         _housing("HHT", HOUSEHOLD_TYPE, names).alias("household_type"),
         _housing("HUPAC", FAMILY_PRESENCE, names).alias("family_presence_and_age"),

@@ -3,16 +3,24 @@ consistency rules -> procedural enrichment, with a report and a content key.
 
 The source is either real ACS PUMS microdata (``persons``, optionally joined to
 ``housing``, decoded with the Bureau's dictionary or the embedded 2018 tables)
-or, with no file, the synthetic weighted frame of the embedded national profile
-(:mod:`persona_exp.population.profile`). Both give the same columns and go
-through the same steps:
+or, with no file, the embedded default: real 2018 PUMS person records of twelve
+states with weights raked to national ACS tables
+(:mod:`persona_exp.population.profile`), read through the same decoder. Both
+give the same columns and go through the same steps:
 
 1. the declarative filters (:mod:`persona_exp.population.filters`);
-2. ``persona_exp.stats.weighted_sample`` by person weight, with replacement and
-   seeded: a row drawn twice becomes two personas with distinct ids;
-3. the consistency rules (:mod:`persona_exp.population.consistency`); rejected
-   draws are replaced by further draws (at most ``MAX_ATTEMPTS`` rounds);
-4. the procedural attributes (:func:`persona_exp.population.enrich.enrich`).
+2. ``persona_exp.stats.weighted_sample`` by person weight, seeded, as one
+   stream whose first draws do not depend on the size (a larger population
+   begins with the smaller one's personas); with replacement by default (a
+   record drawn twice becomes two personas with distinct ids, and the report
+   counts the distinct records), or each record at most once
+   (``replace: false``);
+3. the consistency rules (:mod:`persona_exp.population.consistency`): census
+   records are real people, so by default a record that breaks a rule is kept
+   and counted (``consistency: count``); ``drop`` skips it and the stream goes
+   on (at most ``MAX_ATTEMPTS`` draws per persona asked for);
+4. the procedural attributes (:func:`persona_exp.population.enrich.enrich`),
+   which follow age.
 
 The spec's optional ``llm:`` block (:class:`PopulationLLM`) adds steps that
 ask a language model (the consistency check of PERSONA 3.1, open-ended fields,
@@ -42,7 +50,7 @@ from persona_exp import stats
 from persona_exp.census.decode import decode, unmapped_codes
 from persona_exp.census.dictionary import resolve
 from persona_exp.census.pums import read_pums
-from persona_exp.errors import DataError, InvalidArgumentError
+from persona_exp.errors import DataError, InvalidArgumentError, did_you_mean
 from persona_exp.population.attributes import (
     ATTRIBUTE_NAMES,
     CENSUS_ATTRIBUTES,
@@ -52,14 +60,14 @@ from persona_exp.population.attributes import (
     big_five_text,
     derive_census,
 )
-from persona_exp.population.consistency import RULES, check_consistency
+from persona_exp.population.consistency import RULES, violations
 from persona_exp.population.enrich import BIG_FIVE_COLUMNS, ENRICHED_COLUMNS, enrich
 from persona_exp.population.famous import build_famous_from_spec
 from persona_exp.population.filters import apply_filters, parse_filter
-from persona_exp.population.profile import DEFAULT_ROWS, PROFILE_SEED, census_profile, synthetic_frame
+from persona_exp.population.profile import default_description, default_records
 from persona_exp.population.represent import representativeness
 from persona_exp.population.stored import Population, population_key
-from persona_exp.spec.models import Strict
+from persona_exp.spec.models import FieldError, Strict, no_duplicates
 from persona_exp.steps.templates import CONSISTENCY, FAMOUS_PEOPLE, OPEN_FIELD, Templated
 
 __all__ = [
@@ -71,7 +79,7 @@ __all__ = [
     "source_frame",
 ]
 
-MAX_ATTEMPTS = 25
+MAX_ATTEMPTS = 25  # draws per persona asked for before the rules are said to reject too many
 HOUSING_ATTRIBUTES = ("household_language", "household_type", "family_presence_and_age")
 _LABELS = ("ANC1P", "POBP", "INDP", "OCCP", "ST")
 
@@ -96,13 +104,13 @@ class PopulationLLM(Templated):
     people per axis, WikiPersonas G.1, instead of a people file).
     """
 
-    TEMPLATE_FIELDS = {"check_template": ("persona",), "field_template": ("persona", "field"), "people_template": ("axis",)}
+    TEMPLATE_FIELDS = {"check_template": ("persona",), "field_template": ("persona", "field", "age"), "people_template": ("axis",)}
 
     role: str = Field("generator", min_length=1, description="the model role (a key of models:) that answers these calls")
     check: bool = Field(False, description="census: drop the profiles the model calls inconsistent (PERSONA 3.1)")
     check_template: str = Field(CONSISTENCY, description="census: the yes/no consistency prompt; {persona} is filled per persona")
     fields: list[str] = Field(default_factory=list, description="census: procedural attributes the model writes as open text, e.g. [defining_quirks, lifestyle]")
-    field_template: str = Field(OPEN_FIELD, description="census: the open-field prompt; {persona} and {field} are filled per call")
+    field_template: str = Field(OPEN_FIELD, description="census: the open-field prompt; {persona}, {field} and {age} (e.g. '34 years old') are filled per call")
     oversample: float = Field(0.0, ge=0, le=10, description="census, with check: draw this share of extra personas (0.1 = 10%) so that size is reached after the check")
     generate_axes: list[str] | None = Field(None, description="famous: ask the model for categories and people on these axes instead of reading a people file")
     people_template: str = Field(FAMOUS_PEOPLE, description="famous: the people-by-axis prompt; {axis} is filled per axis")
@@ -110,15 +118,11 @@ class PopulationLLM(Templated):
     @field_validator("fields")
     @classmethod
     def _procedural_fields(cls, value: list[str]) -> list[str]:
-        unknown = [f for f in value if f not in PROCEDURAL_ATTRIBUTES]
-        if unknown:
-            raise ValueError(
-                f"{', '.join(repr(f) for f in unknown)} {'is not a procedural attribute' if len(unknown) == 1 else 'are not procedural attributes'}; "
-                f"the model can write these: {', '.join(PROCEDURAL_ATTRIBUTES)}"
-            )
-        twice = sorted({f for f in value if value.count(f) > 1})
-        if twice:
-            raise ValueError(f"{', '.join(repr(f) for f in twice)} listed more than once")
+        for i, f in enumerate(value):
+            if f not in PROCEDURAL_ATTRIBUTES:
+                raise FieldError((i,), f"{f!r} is not a procedural attribute{did_you_mean(f, PROCEDURAL_ATTRIBUTES)}; "
+                                       f"the model can write these: {', '.join(PROCEDURAL_ATTRIBUTES)}")
+        no_duplicates(value)
         return value
 
     @field_validator("generate_axes")
@@ -162,15 +166,47 @@ class PopulationSpec(Strict):
     dictionary: str | None = Field(None, description="PUMS data dictionary CSV (optional; embedded 2018 tables otherwise)")
     size: int | None = Field(None, ge=1, le=MAX_SIZE, description="number of personas (census: default 200; famous: default everyone)")
     filters: list[str] = Field(default_factory=list, description='e.g. "age >= 18", "sex == Female", "state == Wyoming"')
-    consistency: bool = Field(True, description="reject impossible profiles with the consistency rules")
+    consistency: Literal["count", "drop", "off"] = Field(
+        "count",
+        description="the consistency rules on census records: count (default: records that break a rule are genuine respondents, "
+                    "kept and counted), drop (reject them; true means drop), off (false)")
+    replace: bool = Field(True, description="draw with replacement (a census record may stand behind several personas); "
+                                            "false: each record at most once, so size cannot exceed the records the filters keep")
     enrich: bool = Field(True, description="add the procedural attributes (Big Five, quirks, beliefs...)")
     people: str | None = Field(None, description="famous: YAML file of axes -> categories -> people; None = the embedded set")
     axes: list[str] | None = Field(None, description="famous: only these axes; None = all")
     llm: PopulationLLM | None = Field(None, description="language-model steps on top of the procedural population (consistency check, open fields, generated people)")
 
+    @field_validator("filters")
+    @classmethod
+    def _filters_parse(cls, value: list[str]) -> list[str]:
+        """Filter syntax and field names are checked when the spec is read, so a
+        typo points at its line (whether its values match the data is known only
+        once the source is read)."""
+        for i, text in enumerate(value):
+            try:
+                parse_filter(text)
+            except InvalidArgumentError as exc:
+                raise FieldError((i,), str(exc).rstrip(".")) from None
+        no_duplicates(value)
+        return value
+
+    @field_validator("consistency", mode="before")
+    @classmethod
+    def _consistency_flag(cls, value: object) -> object:
+        """The yes/no form of older specs: true asked for rejection, false for none."""
+        return {True: "drop", False: "off"}.get(value, value) if isinstance(value, bool) else value
+
+    @field_validator("axes")
+    @classmethod
+    def _axes_once(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None:
+            no_duplicates(value)
+        return value
+
     @model_validator(mode="after")
     def _fields_match_source(self) -> "PopulationSpec":
-        census_only = ("persons", "housing", "dictionary", "filters", "consistency", "enrich")
+        census_only = ("persons", "housing", "dictionary", "filters", "consistency", "replace", "enrich")
         other = census_only if self.source == "famous" else ("people", "axes")
         # A field counts as given when it differs from its default, so a stored
         # (fully dumped) spec validates again.
@@ -256,8 +292,12 @@ def source_frame(spec: PopulationSpec) -> tuple[pl.DataFrame, str]:
     if spec.persons is None:
         if spec.housing is not None:
             raise DataError("population.housing is set but population.persons is not; give the PUMS person file too.")
-        profile = census_profile()
-        return synthetic_frame(DEFAULT_ROWS, PROFILE_SEED), f"embedded default profile ({profile['about'].split(' (')[0]})"
+        # The shipped calibrated PUMS records, decoded exactly as a PUMS file is. No state: the
+        # seed's twelve states are not a national sample of states. No housing record: the
+        # household attributes stay null (unknown), as for a person file read without one.
+        decoded = decode(default_records(), resolve(None), columns=list(_LABELS), suffix="_label")
+        frame = derive_census(decoded).with_columns(pl.lit(None, dtype=pl.String).alias("state"))
+        return frame, default_description()
     frame = _census_source(_file_state(spec.persons), _file_state(spec.housing), _file_state(spec.dictionary))
     what = f"PUMS person file {spec.persons}" + (f" joined to housing file {spec.housing}" if spec.housing else "")
     return frame, what
@@ -279,34 +319,57 @@ def _draw_seed(seed: int, attempt: int) -> int:
     return xxhash.xxh3_64_intdigest(f"population-draw:{int(seed)}:{attempt}".encode())
 
 
-def _draw(pool: pl.DataFrame, size: int, seed: int, rules: tuple) -> tuple[pl.DataFrame, int, dict[str, int], int]:
-    """``size`` accepted rows (in draw order), the number drawn, rejections per rule, rounds used."""
+def _draw(pool: pl.DataFrame, size: int, seed: int, rules: tuple, *, drop: bool = True, replace: bool = True) -> tuple[pl.DataFrame, int, dict[str, int], int]:
+    """The first ``size`` rows of one seeded stream of weighted draws (in draw
+    order, with ``_record``: the pool row each is), the number of draws that
+    took, per rule the draws among them that break it, and the rounds used.
+    With ``drop`` the rows that break a rule are skipped; otherwise they are
+    kept and only counted (a census record is a real person). Without
+    ``replace`` the stream is a weighted random order of the pool's rows.
+
+    One stream, whatever the size: the sampler's first n draws are the same
+    for every longer request, so a larger population begins with the smaller
+    one's personas (prefix-stable: growing ``size`` keeps every persona and
+    its calls). A round that falls short asks the same stream for more."""
     weights = pool["weight"].to_numpy()
-    accepted: list[pl.DataFrame] = []
-    have, drawn = 0, 0
-    rejected = {r.name: 0 for r in rules}
-    attempt = 0
-    while have < size:
-        if attempt >= MAX_ATTEMPTS:
-            raise DataError(
-                f"the consistency rules rejected too many draws: {have} of {size} personas after {drawn} draws "
-                f"({', '.join(f'{k}: {v}' for k, v in rejected.items() if v)}); relax the filters or set "
-                "population.consistency: false."
-            )
-        need = size - have
-        n = need if attempt == 0 else max(need, math.ceil(need * 1.5))
-        idx = stats.weighted_sample(weights, n, replace=True, seed=_draw_seed(seed, attempt))
-        batch = pool[idx]
-        drawn += n
-        if rules:
-            batch, counts = check_consistency(batch, rules)
-            for name, c in counts.items():
-                rejected[name] += c
-        batch = batch.head(need)
-        accepted.append(batch)
-        have += batch.height
-        attempt += 1
-    return pl.concat(accepted), drawn, rejected, attempt
+    records = int((weights > 0).sum())
+    if not replace and size > records:
+        raise DataError(f"population.size {size:,} is more than the {records:,} census records the filters keep, and population.replace "
+                        "is false (each record at most once): lower the size, relax the filters, or set population.replace: true.")
+    n = size
+    for attempt in range(1, MAX_ATTEMPTS + 1):
+        idx = (stats.weighted_sample(weights, n, replace=True, seed=_draw_seed(seed, 0)) if replace
+               else stats.weighted_sample(weights, n, replace=False, seed=_draw_seed(seed, 0), in_draw_order=True))
+        batch = pool[idx].with_columns(pl.Series("_record", idx))
+        if not rules or not drop:
+            flags = violations(batch, rules) if rules else None
+            return batch, n, {r.name: int(flags[r.name].sum()) for r in rules}, attempt
+        flags = violations(batch, rules)
+        ok = ~flags.select(pl.any_horizontal(pl.all()).alias("bad"))["bad"]
+        accepted = int(ok.sum())
+        if accepted >= size:
+            used = int(ok.arg_true()[size - 1]) + 1  # draws up to the size-th accepted one
+            rejected = {r.name: int(flags[r.name].head(used).sum()) for r in rules}
+            return batch.head(used).filter(ok.head(used)), used, rejected, attempt
+        cap = size * MAX_ATTEMPTS if replace else records
+        if n >= cap:
+            break
+        n = min(cap, max(2 * n, math.ceil(n * size / max(accepted, 1) * 1.1)))
+    rejected = {r.name: int(flags[r.name].sum()) for r in rules}
+    raise DataError(
+        f"the consistency rules rejected too many draws: {accepted} of {size} personas after {n} draws "
+        f"({', '.join(f'{k}: {v}' for k, v in rejected.items() if v)}); relax the filters or set "
+        "population.consistency: count (keep the records and count them)."
+    )
+
+
+def _repeats_note(distinct: int, size: int, pool: int) -> list[str]:
+    """A warning when many personas are copies of the same census records
+    (sampling with replacement from a small source repeats people)."""
+    if distinct >= 0.9 * size:
+        return []
+    return [f"only {distinct:,} distinct census records stand behind the {size:,} personas (the source has {pool:,} rows after the "
+            "filters; a record drawn k times is k personas with the same census attributes): use a larger source, or fewer personas."]
 
 
 def _enrich(frame: pl.DataFrame, seed: int) -> pl.DataFrame:
@@ -337,10 +400,15 @@ def build_population(spec: PopulationSpec, *, seed: int) -> Population:
     for f in spec.filters:  # syntax errors first, before any file is read
         parse_filter(f)
     source, described, pool, filter_report = census_pool(spec)
-    chosen, drawn, rejected, attempts = _draw(pool, size, seed, tuple(RULES) if spec.consistency else ())
-    width = max(4, len(str(size)))
-    chosen = chosen.with_columns(pl.Series("persona_id", [f"p{i:0{width}d}" for i in range(1, chosen.height + 1)], dtype=pl.String))
-    represent = representativeness(chosen, pool)
+    rules = tuple(RULES) if spec.consistency != "off" else ()
+    chosen, drawn, broken, attempts = _draw(pool, size, seed, rules, drop=spec.consistency == "drop", replace=spec.replace)
+    # Ids by draw position, at least four digits whatever the size: persona p0042 is the same person in a larger population.
+    chosen = chosen.with_columns(pl.Series("persona_id", [f"p{i:04d}" for i in range(1, chosen.height + 1)], dtype=pl.String))
+    distinct = chosen["_record"].n_unique()
+    why = ("no housing file: set population.housing to the PUMS housing file of these persons" if spec.persons else
+           "no housing records in the embedded default: give population.persons and population.housing (PUMS files) for household attributes")
+    no_housing = {a: why for a in HOUSING_ATTRIBUTES} if spec.housing is None else {}
+    represent = representativeness(chosen, pool, missing=no_housing)
     if spec.enrich:
         chosen = _enrich(chosen, seed)
     else:
@@ -359,9 +427,12 @@ def build_population(spec: PopulationSpec, *, seed: int) -> Population:
         "source_rows": source.height,
         "drawn": drawn,
         "draw_rounds": attempts,
-        "rejected": rejected,
+        "consistency": spec.consistency,
+        # drop: draws rejected by each rule; count: personas (real records, kept) that break it
+        ("rejected" if spec.consistency == "drop" else "flagged"): broken,
+        "distinct_records": distinct,
         "filters": filter_report,
         "representativeness": represent,
-        "notes": [CHECK_OFF_NOTE],
+        "notes": [CHECK_OFF_NOTE, *_repeats_note(distinct, frame.height, pool.height)],
     }
     return Population(frame, report, population_key(frame))

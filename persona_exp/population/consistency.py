@@ -21,7 +21,7 @@ import polars as pl
 
 from persona_exp.population.attributes import NOT_APPLICABLE
 
-__all__ = ["RULES", "Rule", "check_consistency"]
+__all__ = ["RULES", "Rule", "check_consistency", "violations"]
 
 GRADUATE = ("Master's degree", "Professional degree beyond a bachelor's degree", "Doctorate degree")
 DEGREE = ("Associate's degree", "Bachelor's degree", *GRADUATE)
@@ -71,11 +71,16 @@ RULES: tuple[Rule, ...] = (
 )  # fmt: skip
 
 
+def violations(frame: pl.DataFrame, rules: Sequence[Rule] = RULES) -> pl.DataFrame:
+    """One boolean column per rule: True where the row breaks it."""
+    return frame.select([r.violated.fill_null(False).alias(r.name) for r in rules])
+
+
 def check_consistency(frame: pl.DataFrame, rules: Sequence[Rule] = RULES) -> tuple[pl.DataFrame, dict[str, int]]:
     """Rows that break no rule, and per rule the number of rows that break it (a row can break several)."""
     if not rules:
         return frame, {}
-    flags = frame.select([r.violated.fill_null(False).alias(r.name) for r in rules])
+    flags = violations(frame, rules)
     counts = {r.name: int(flags[r.name].sum()) for r in rules}
     bad = flags.select(pl.any_horizontal(pl.all()).alias("bad"))["bad"]
     return frame.filter(~bad), counts

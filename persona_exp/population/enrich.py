@@ -9,10 +9,14 @@ personas:
   "Extremely Low", "Low", "Average", "High", "Extremely High" (appendix C),
   cut from correlated normal domain scores built on published BFI-2 norms.
 * ``defining_quirks``, ``mannerisms``, ``personal_time``, ``lifestyle``: one
-  entry each from hand-written lists (``data/enrichment_lists.json``).
+  entry each from hand-written lists (``data/enrichment_lists.json``), one
+  list per age band (0-2, 3-4, 5-12, 13-17, 18 and over), so a toddler never
+  "asks 'Does that make sense?' after every explanation"; from 80 on, entries
+  of high physical exertion (tagged in the file) are left out.
 * ``ideology``, ``political_views``, ``religion``: drawn from published survey
   tables by age band (``data/belief_tables.json``); minors get "Too young to
-  have political views" for the first two, as in appendix C.
+  have political views" for the first two, as in appendix C, and children
+  under 13 get "Not applicable" for religion (``RELIGION_MIN_AGE``).
 * ``detailed_job_description``: a short sentence built from age, employment
   status and occupation, e.g. "Retired, previously worked in management
   (Sales Managers)".
@@ -35,7 +39,11 @@ against the sample's combined-sex norms, so group differences in the norms
 norms come from two samples, neither of them US adults: US adolescents aged
 14-18 (used for personas under 18) and Czech 15-26 year olds (used for adults).
 They stand in for US adult norms, which we do not have; see
-``data/README.md``.
+``data/README.md``. Children under 10 (``BIG_FIVE_MIN_AGE``), younger than
+any self-report Big Five data, get "Not applicable" for every domain.
+
+Every age cut-off is documented, with its reason or source, in
+``data/README.md``; adults 18-79 draw exactly as before the cut-offs existed.
 """
 
 from __future__ import annotations
@@ -60,10 +68,13 @@ __all__ = [
     "BIG_FIVE_CUTS",
     "BIG_FIVE_DOMAINS",
     "BIG_FIVE_LABELS",
+    "BIG_FIVE_MIN_AGE",
     "BeliefTable",
     "BigFiveNorm",
+    "CuratedLists",
     "ENRICHED_COLUMNS",
     "LIST_ATTRIBUTES",
+    "RELIGION_MIN_AGE",
     "TOO_YOUNG_FOR_POLITICS",
     "belief_tables",
     "big_five_norms",
@@ -77,6 +88,14 @@ __all__ = [
 
 ADULT_AGE = 18
 TOO_YOUNG_FOR_POLITICS = "Too young to have political views"  # the paper's wording (appendix C)
+# attributes.NOT_APPLICABLE; that module imports this one, so it is spelled out here (a test checks they agree)
+_NOT_APPLICABLE = "Not applicable"
+# Self-reported Big Five data start at age 10 (Soto et al. 2008, 2011: BFI self-reports of 10-20 and
+# 10-65 year olds); younger children get no levels rather than an adolescent profile.
+BIG_FIVE_MIN_AGE = 10
+# Religion is surveyed as one's own from 13 (Pew's 2020 survey of teens aged 13-17 and their
+# parents); a younger child's religion is the household's, which the population does not record.
+RELIGION_MIN_AGE = 13
 
 # Output order; the norms file stores its matrices in the BFI-2 order E, A, C, N, O.
 BIG_FIVE_DOMAINS: tuple[str, ...] = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
@@ -99,7 +118,9 @@ ENRICHED_COLUMNS: tuple[str, ...] = (
     "detailed_job_description",
 )
 
-MIN_LIST_ENTRIES = 40
+MIN_LIST_ENTRIES = 40  # the adult lists
+MIN_BAND_ENTRIES = 20  # each child band's list, and what an age may draw from after the activity filter
+_ADULT_BAND = "adult"
 
 # Random words per persona and what each one drives. New attributes take the
 # reserved slots, so existing ones never shift.
@@ -160,20 +181,106 @@ def big_five_norms() -> dict[str, dict[str, BigFiveNorm]]:
     return out
 
 
-@lru_cache(maxsize=1)
-def enrichment_lists() -> dict[str, tuple[str, ...]]:
-    """The curated lists, each checked to hold at least 40 distinct non-empty entries."""
-    raw = _read_json(_LISTS_FILE)
-    out = {}
-    for name in LIST_ATTRIBUTES:
-        entries = tuple(str(e).strip() for e in raw.get(name, ()))
-        if any(not e for e in entries) or len(set(entries)) != len(entries) or len(entries) < MIN_LIST_ENTRIES:
+@dataclass(frozen=True)
+class CuratedLists:
+    """The hand-written lists: per attribute, one list per age band; which entries an age may draw.
+
+    ``bands`` are ``(name, first age)`` in ascending order from 0, each band
+    running to the next one's first age; ``high`` holds the entries of high
+    physical exertion, which personas older than ``high_activity_max_age``
+    do not draw.
+    """
+
+    bands: tuple[tuple[str, int], ...]
+    entries: Mapping[str, Mapping[str, tuple[str, ...]]]  # attribute -> band -> entries, in file order
+    high: Mapping[str, frozenset[str]]  # attribute -> entries of high physical exertion
+    high_activity_max_age: int
+
+    def band(self, age: int) -> str:
+        """The name of the band holding ``age``."""
+        return [name for name, first in self.bands if first <= age][-1]
+
+    def choices(self, name: str, age: int) -> tuple[str, ...]:
+        """The entries of ``name`` a persona of this age draws from, in file order."""
+        entries = self.entries[name][self.band(age)]
+        if age > self.high_activity_max_age:
+            entries = tuple(e for e in entries if e not in self.high[name])
+        return entries
+
+
+def _list_bands(raw: Mapping[str, Any]) -> tuple[tuple[str, int], ...]:
+    bands = raw.get("bands")
+    if not isinstance(bands, list) or not bands:
+        raise DataError(f"{_LISTS_FILE}: 'bands' must list the age bands, e.g. {{\"name\": \"teen\", \"min_age\": 13, \"max_age\": 17}}")
+    out, expect = [], 0
+    for i, band in enumerate(bands):
+        if not isinstance(band, dict) or not band.get("name"):
+            raise DataError(f"{_LISTS_FILE}: bands[{i}] must be an object with a name, min_age and max_age")
+        lo, hi = band.get("min_age"), band.get("max_age")
+        if lo != expect or (hi is not None and (not isinstance(hi, int) or hi < lo)) or (hi is None and i != len(bands) - 1):
             raise DataError(
-                f"{_LISTS_FILE}: list {name!r} must hold at least {MIN_LIST_ENTRIES} distinct, non-empty entries "
-                f"(it has {len(set(entries))})"
+                f"{_LISTS_FILE}: bands[{i}] ({band.get('name')!r}, ages {lo}-{hi}) must start at age {expect}; the bands "
+                "must cover every age from 0 without gaps or overlaps, the last one with max_age null"
             )
-        out[name] = entries
-    return out
+        out.append((str(band["name"]), lo))
+        expect = None if hi is None else hi + 1
+    if expect is not None:
+        raise DataError(f"{_LISTS_FILE}: the last band must have max_age null, so that every age has a band")
+    names = [n for n, _ in out]
+    if len(set(names)) != len(names) or _ADULT_BAND not in names or dict(out)[_ADULT_BAND] != ADULT_AGE:
+        raise DataError(f"{_LISTS_FILE}: band names must be distinct, and the band {_ADULT_BAND!r} must start at age {ADULT_AGE}")
+    return tuple(out)
+
+
+@lru_cache(maxsize=1)
+def enrichment_lists() -> CuratedLists:
+    """The curated lists, checked: every band of every attribute has a list of distinct,
+    non-empty entries (at least 40 for adults, 20 for each child band), and every age
+    keeps at least 20 to draw from once high-exertion entries are left out."""
+    raw = _read_json(_LISTS_FILE)
+    bands = _list_bands(raw)
+    limit = raw.get("high_activity_max_age")
+    if not isinstance(limit, int) or limit < ADULT_AGE:
+        raise DataError(f"{_LISTS_FILE}: 'high_activity_max_age' must be an age of at least {ADULT_AGE}, got {limit!r}")
+    entries: dict[str, dict[str, tuple[str, ...]]] = {}
+    high: dict[str, frozenset[str]] = {}
+    for name in LIST_ATTRIBUTES:
+        per_band = raw.get(name)
+        if not isinstance(per_band, dict) or set(per_band) != {b for b, _ in bands}:
+            raise DataError(f"{_LISTS_FILE}: {name!r} must hold one list for each band: {', '.join(b for b, _ in bands)}")
+        entries[name], tagged = {}, set()
+        for band, items in per_band.items():
+            texts = []
+            for item in items:
+                if isinstance(item, dict):
+                    if set(item) - {"text", "activity"} or item.get("activity") not in (None, "high"):
+                        raise DataError(f"{_LISTS_FILE}: {name}.{band}: an entry {item!r} may only have 'text' and 'activity': 'high'")
+                    text = str(item.get("text", "")).strip()
+                    if item.get("activity") == "high":
+                        tagged.add(text)
+                else:
+                    text = str(item).strip()
+                texts.append(text)
+            least = MIN_LIST_ENTRIES if band == _ADULT_BAND else MIN_BAND_ENTRIES
+            if any(not t for t in texts) or len(set(texts)) != len(texts) or len(texts) < least:
+                raise DataError(
+                    f"{_LISTS_FILE}: list {name}.{band} must hold at least {least} distinct, non-empty entries "
+                    f"(it has {len(set(texts))})"
+                )
+            entries[name][band] = tuple(texts)
+        high[name] = frozenset(tagged)
+    lists = CuratedLists(bands, entries, high, limit)
+    nexts = [first for _, first in bands[1:]] + [None]
+    for name in LIST_ATTRIBUTES:
+        for (band, first), following in zip(bands, nexts):
+            if following is not None and following <= limit + 1:
+                continue  # no age of this band is past the limit
+            if len(lists.choices(name, max(first, limit + 1))) < MIN_BAND_ENTRIES:
+                raise DataError(
+                    f"{_LISTS_FILE}: list {name}.{band} keeps fewer than {MIN_BAND_ENTRIES} entries for personas over "
+                    f"{limit} once the 'activity': 'high' entries are left out; write more low-exertion entries"
+                )
+    return lists
 
 
 @dataclass(frozen=True)
@@ -395,15 +502,16 @@ def big_five_scores(frame: pl.DataFrame, *, seed: int, standardized: bool = Fals
     the score on the BFI-2's 1-5 metric (not clipped to 1-5: the normal model
     is unbounded), or, with ``standardized=True``, its z-score against the norm
     sample's combined-sex mean and SD, which is what the cut points apply to.
+    Null for personas under ``BIG_FIVE_MIN_AGE``, who get no labels.
     """
     ids, ages = _check_frame(frame)
     seed = _seed(seed)
     scores, zref = _big_five(ids, ages, _optional_strings(frame, "sex"), _words(ids, seed))
-    values = zref if standardized else scores
+    values = np.where((ages < BIG_FIVE_MIN_AGE)[:, None], np.nan, zref if standardized else scores)
     return pl.DataFrame(
         {"persona_id": ids, **{d: values[:, i] for i, d in enumerate(BIG_FIVE_DOMAINS)}},
         schema={"persona_id": pl.String, **{d: pl.Float64 for d in BIG_FIVE_DOMAINS}},
-    )
+    ).with_columns(pl.col(BIG_FIVE_DOMAINS).fill_nan(None))
 
 
 # --------------------------------------------------------------------------- job description
@@ -527,8 +635,10 @@ def enrich(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:
     The same frame and seed give the same output, and a persona's values depend
     only on ``(seed, persona_id)`` and its own row. Big Five norms come from a
     Czech 15-26 sample (adults) and a US 14-18 sample (minors), neither of them
-    US adults. Raises ``DataError`` naming the column when ``persona_id`` or
-    ``age`` is missing or unusable.
+    US adults. Children get age-band lists and "Not applicable" for the Big
+    Five under ``BIG_FIVE_MIN_AGE`` and for religion under ``RELIGION_MIN_AGE``.
+    Raises ``DataError`` naming the column when ``persona_id`` or ``age`` is
+    missing or unusable.
     """
     ids, ages = _check_frame(frame)
     seed = _seed(seed)
@@ -538,14 +648,23 @@ def enrich(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:
 
     _, zref = _big_five(ids, ages, _optional_strings(frame, "sex"), words)
     labels = np.asarray(BIG_FIVE_LABELS, dtype=object)
+    too_young = ages < BIG_FIVE_MIN_AGE
     for i, col in enumerate(BIG_FIVE_COLUMNS):
-        columns[col] = labels[_labels(zref[:, i])] if n else np.array([], dtype=object)
+        columns[col] = np.where(too_young, _NOT_APPLICABLE, labels[_labels(zref[:, i])]) if n else np.array([], dtype=object)
 
+    # Each persona's uniform indexes the list its age may draw from; for adults
+    # 18-79 that is the whole adult list, in file order, as before age bands.
     lists = enrichment_lists()
+    order = np.argsort(ages, kind="stable")
+    distinct, starts = np.unique(ages[order], return_index=True)
+    by_age = list(zip(distinct.tolist(), np.split(order, starts[1:])))
     for name in LIST_ATTRIBUTES:
-        entries = np.asarray(lists[name], dtype=object)
-        idx = np.minimum((_uniform(words[:, _SLOT_LIST[name]]) * len(entries)).astype(np.int64), len(entries) - 1)
-        columns[name] = entries[idx]
+        u = _uniform(words[:, _SLOT_LIST[name]])
+        values = np.empty(n, dtype=object)
+        for age, rows in by_age:
+            entries = np.asarray(lists.choices(name, age), dtype=object)
+            values[rows] = entries[np.minimum((u[rows] * len(entries)).astype(np.int64), len(entries) - 1)]
+        columns[name] = values
 
     tables = belief_tables()
     adult = ages >= ADULT_AGE
@@ -562,7 +681,9 @@ def enrich(frame: pl.DataFrame, *, seed: int) -> pl.DataFrame:
         else:
             probs[~inside] = 1.0 / probs.shape[1]  # minors, overwritten below
         values = np.asarray(table.categories, dtype=object)[_pick(_uniform(words[:, _SLOT_BELIEF[name]]), probs)]
-        if name != "religion":
+        if name == "religion":
+            values = np.where(ages >= RELIGION_MIN_AGE, values, _NOT_APPLICABLE)
+        else:
             values = np.where(adult, values, TOO_YOUNG_FOR_POLITICS)
         columns[name] = values
 

@@ -23,9 +23,11 @@ all cache hits. They are declared in the spec's ``population.llm:`` block
   written after the check so that no call is spent on dropped profiles. The
   persona is shown without the fields being rewritten (each is written from
   the same census and procedural profile), the field label is the attribute
-  name with spaces. The model's text replaces the procedural value; where the
-  call failed (or the answer was empty after the re-asks) the procedural value
-  stays and is counted.
+  name with spaces, and the age is also stated on its own (``{age}``, e.g.
+  "34 years old"), so that a child's or a 95-year-old's text fits the age.
+  The model's text replaces the procedural value; where the call failed (or
+  the answer was empty after the re-asks) the procedural value stays and is
+  counted.
 - ``generate_axes`` (WikiPersonas G.1): one ``people_template`` call per axis;
   the answer's ``- category, name, description`` lines become a
   :class:`~persona_exp.population.famous.FamousSet` (lines that do not parse
@@ -141,6 +143,15 @@ def _label(name: str) -> str:
     return name.replace("_", " ")
 
 
+def _age_phrase(age: Any) -> str:
+    """The persona's age in words for the open-field prompt: "34 years old", "1 year old", "under 1 year old"
+    (the census writes age 0 for babies under one)."""
+    if age is None:
+        return "of unknown age"
+    age = int(age)
+    return "under 1 year old" if age == 0 else f"{age} year{'' if age == 1 else 's'} old"
+
+
 def write_open_fields(ctx: Any, frame: pl.DataFrame, fields: Sequence[str], *, role: str = "generator",
                       template: str = OPEN_FIELD) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Replaces the procedural value of each of ``fields`` by the model's text
@@ -157,9 +168,10 @@ def write_open_fields(ctx: Any, frame: pl.DataFrame, fields: Sequence[str], *, r
     keys: dict[tuple[int, str], str] = {}
     for i, row in enumerate(rows):
         persona = render_persona(row, shown)
+        age = _age_phrase(row.get("age"))
         for f in fields:
             if attribute(f).applies(row):
-                keys[i, f] = add_call(plan, ctx, FIELDS_STEP, role, template, {"persona": persona, "field": _label(f)}, parser="text")
+                keys[i, f] = add_call(plan, ctx, FIELDS_STEP, role, template, {"persona": persona, "field": _label(f), "age": age}, parser="text")
     results = ctx.run_stage(plan) if keys else {}
     columns = {f: frame.get_column(f).to_list() for f in fields}
     per_field = {f: {"written": 0, "failed": 0, "not_applicable": 0} for f in fields}

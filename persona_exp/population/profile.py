@@ -1,365 +1,472 @@
-"""The embedded default census profile and the synthetic weighted frame drawn from it.
+"""The embedded default population: real ACS PUMS person records calibrated to the nation.
 
 ``population: {source: census}`` without a PUMS file must work offline, so the
-package ships a *profile*: published national counts of the American Community
-Survey (2017 1-year estimates, one table per section, see ``data/README.md``),
-never microdata. :func:`synthetic_frame` turns it into a weighted frame of
-synthetic persons in the same columns the PUMS path derives, so both sources go
-through the same filters, weighted sampling, consistency rules and enrichment.
+package ships a calibrated sample (``data/default_persons.parquet``): the
+person records of twelve states of the 2018 ACS 1-year PUMS, reduced to the
+raw codes the census attributes need, with a weight raked to published
+national ACS tables. Real records keep the joint structure a set of
+independent marginals loses (education with income, race with birthplace and
+English ability...), and the default reads them through the same decoder as
+any PUMS file (``build.source_frame``), so both speak one vocabulary.
 
-How a synthetic person is drawn (each step from the named table; "band" is the
-table's own age band):
-
-1. age band x sex cell (S0101): the same number of rows in each of the 36
-   cells, each row weighted by the cell's population / its rows, so weighted
-   sampling reproduces the published age-sex pyramid while rare cells (women 85
-   and over) still have many distinct rows; the age is uniform within the band
-   (85 and over: 85-94, an assumption);
-2. race and Hispanic origin (B03002), independent of age and sex;
-3. education: under 18 from age (highest grade completed = typical US grade
-   progression, a rule, not a figure), 18 and over the B15001 level by band and
-   sex, then the detailed level within it in the national 25-and-over
-   proportions of B15003;
-4. employment status by band and sex (B23001, armed forces included); class of
-   worker (B24080), occupation group (C24010) and industry (C24030) by sex for
-   the civilian employed, independently of one another;
-5. personal income (B19325) by sex and work experience: an employed person
-   worked full-time year-round with the published ratio of such workers to the
-   employed of that sex, everyone else draws from the "other" distribution
-   (which mixes part-time workers and non-workers); the value is the bracket;
-6. marital status (B12002) and veteran status (B21001) by band and sex;
-7. disability (B18101) by band and sex, then hearing (B18102), vision
-   (B18103) and cognitive (B18104) difficulty given a disability, each with
-   P(type | disability) = count(type) / count(any disability);
-8. health insurance (B27001) by band and sex; births in the past 12 months
-   for women 15-50 (B13016) by band;
-9. language spoken at home and ability to speak English (B16004) by band; the
-   person's language stands in for the household's (under 5: the 5-17 mix);
-10. nativity and citizenship (B05003) by under/over 18 and sex; natives born
-    outside the 50 states and world region of birth of the foreign born in the
-    national proportions of DP02; ancestry from DP02's "people reporting"
-    counts (see the README for the caveats);
-11. household: group quarters, living alone, nonfamily and family households
-    and the presence of children from DP02's household counts (README).
-
-Randomness: 64-bit words of a PCG64 stream seeded with a constant, turned into
-53-bit uniforms here (numpy guarantees the bit stream, not its distribution
-methods), so the frame is the same on every machine.
+This module holds the published control totals (:func:`census_profile`,
+:func:`controls`: which record falls in which category of which table), the
+loader of the shipped records (:func:`default_records`), the calibration
+report (:func:`calibration_report`) and the joint-structure summary
+(:func:`joint_structure`, Cramér's V of key attribute pairs). The sample is
+built by :mod:`persona_exp.population.default_build` from the Bureau's files.
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import polars as pl
 
+from persona_exp.census.dictionary import embedded
 from persona_exp.errors import DataError
-from persona_exp.population.enrich import _OCCUPATION_FIELDS
 from persona_exp.population.attributes import (
+    EDUCATION,
     EDUCATION_LEVELS,
-    GROUP_QUARTERS,
-    NOT_APPLICABLE,
-    SPEAKS_ONLY_ENGLISH,
+    HISPANIC,
+    PERSON_VARIABLES,
+    RACE,
+    _tidy_label,
 )
 
-__all__ = ["DEFAULT_ROWS", "PROFILE_SEED", "census_profile", "synthetic_frame"]
+__all__ = [
+    "ABOUT_FILE",
+    "DEFAULT_FILE",
+    "EXTRA_VARIABLES",
+    "JOINT_PAIRS",
+    "Control",
+    "calibration_report",
+    "census_profile",
+    "controls",
+    "cramers_v",
+    "default_about",
+    "default_description",
+    "default_records",
+    "joint_structure",
+]
 
-DEFAULT_ROWS = 50_000
-PROFILE_SEED = 20170101
-TOP_AGE = 94  # the open 85+ band is spread over 85..94
 _FILE = "census_profile.json"
-SEXES = ("Male", "Female")
-NATIVE_OUTSIDE = "Born in Puerto Rico, a U.S. island area, or abroad to American parents"
-OTHER_ANCESTRY = "Other or unreported ancestry"
-WITH_CHILDREN = "With children under 18 years"
-ENGLISH_ABILITY = ("Very well", "Well", "Not well", "Not at all")
+DEFAULT_FILE = "default_persons.parquet"
+ABOUT_FILE = "default_persons.json"
+WEIGHT = "weight"  # the calibrated weight column of the shipped file (PWGTP keeps the Bureau's)
+EXTRA_VARIABLES: dict[str, int] = {"LANP": 4}  # read for the language control only (not an attribute), with its code width
+SPANISH = "1200"  # LANP code of Spanish (2018 PUMS)
+ABILITIES = ("very well", "well", "not well", "not at all")  # ENG 1..4
+FOREIGN_BORN = ("U.S. citizen by naturalization", "Not a U.S. citizen")
+
+
+def _packaged(name: str) -> Any:
+    return resources.files("persona_exp.population").joinpath("data").joinpath(name)
 
 
 @lru_cache(maxsize=1)
 def census_profile() -> dict[str, Any]:
-    """The packaged profile (published ACS counts), as a dict."""
-    resource = resources.files("persona_exp.population").joinpath("data").joinpath(_FILE)
+    """The packaged published ACS counts (2017 1-year, United States), as a dict."""
     try:
-        return json.loads(resource.read_text(encoding="utf-8"))
+        return json.loads(_packaged(_FILE).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:  # a broken install, not user input
         raise DataError(f"cannot read the packaged data file data/{_FILE}: {exc}") from exc
 
 
-class _Stream:
-    """53-bit uniforms from a PCG64 bit stream, consumed in order."""
-
-    def __init__(self, seed: int) -> None:
-        self._bits = np.random.PCG64(seed)
-
-    def uniform(self, n: int) -> np.ndarray:
-        raw = self._bits.random_raw(n)
-        return (np.asarray(raw, dtype=np.uint64) >> np.uint64(11)).astype(np.float64) * (1.0 / (1 << 53))
+# --------------------------------------------------------------------------- control totals
 
 
-def _pick(u: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Inverse-CDF draw; ``weights`` is one row (K,) or one row per draw (n, K), not normalised."""
-    w = np.asarray(weights, dtype=np.float64)
-    if w.ndim == 1:
-        w = np.broadcast_to(w, (u.shape[0], w.shape[0]))
-    cum = np.cumsum(w, axis=1)
-    total = cum[:, -1:]
-    if np.any(total <= 0):
-        raise DataError(f"{_FILE}: a distribution of the default profile has no positive count")
-    cum = cum / total
-    cum[:, -1] = 1.0
-    return np.minimum((u[:, None] >= cum).sum(axis=1), w.shape[1] - 1)
+@dataclass(frozen=True)
+class Control:
+    """One control margin: a published table's categories and counts, and
+    which category each PUMS record (raw codes) falls in."""
+
+    name: str
+    table: str
+    title: str
+    labels: tuple[str, ...]
+    targets: np.ndarray  # persons, as published (outside-universe remainder included)
+    category: Callable[[pl.DataFrame], np.ndarray]  # raw records -> index into labels
+
+    def categories(self, records: pl.DataFrame) -> np.ndarray:
+        """Each record's category index (int64); every record must have one."""
+        out = self.category(records)
+        outside = np.flatnonzero(out < 0)
+        if outside.size:
+            raise DataError(
+                f"control {self.name} ({self.table}): {outside.size} record(s) fall in none of its categories (first: row "
+                f"{int(outside[0])}); their codes are outside what the table covers."
+            )
+        return out
 
 
-def _band_index(ages: np.ndarray, bands: Sequence[Sequence[int | None]]) -> np.ndarray:
-    """Index of each age's band (-1 outside every band)."""
-    out = np.full(ages.shape, -1, dtype=np.int64)
+def _band(age: pl.Expr, bands: Sequence[Sequence[int | None]]) -> pl.Expr:
+    """Index of the age band (null outside every band)."""
+    out = pl.when(pl.lit(False)).then(pl.lit(None, dtype=pl.Int64))
     for i, (lo, hi) in enumerate(bands):
-        inside = (ages >= lo) & (ages <= (10**6 if hi is None else hi))
-        out[inside] = i
-    return out
+        inside = (age >= lo) if hi is None else age.is_between(lo, hi)
+        out = out.when(inside).then(pl.lit(i, dtype=pl.Int64))
+    return out.otherwise(pl.lit(None, dtype=pl.Int64))
 
 
-def _by_band_sex(table: dict, ages: np.ndarray, sexes: np.ndarray, rows: np.ndarray) -> np.ndarray:
-    """Per-row count vectors from a ``{"bands": ..., "Male": [[...]], "Female": [[...]]}`` table (rows in ``rows``)."""
-    band = _band_index(ages[rows], table["bands"])
-    if np.any(band < 0):
-        raise DataError(f"{_FILE}: age {int(ages[rows][band < 0][0])} lies outside the bands of a profile table")
-    male = np.asarray(table["Male"], dtype=np.float64)
-    female = np.asarray(table["Female"], dtype=np.float64)
-    return np.where((sexes[rows] == "Male")[:, None], male[band], female[band])
+def _band_label(band: Sequence[int | None]) -> str:
+    return f"{band[0]} and over" if band[1] is None else f"{band[0]}-{band[1]}"
 
 
-def _strings(n: int, fill: str | None) -> np.ndarray:
-    return np.full(n, fill, dtype=object)
+def _index(records: pl.DataFrame, expr: pl.Expr) -> np.ndarray:
+    return records.select(expr.fill_null(-1).cast(pl.Int64)).to_series().to_numpy()
 
 
-@lru_cache(maxsize=4)
-def synthetic_frame(rows: int = DEFAULT_ROWS, seed: int = PROFILE_SEED) -> pl.DataFrame:
-    """The weighted synthetic frame of the default profile (same columns as the PUMS path)."""
+_MALE = pl.col("SEX") == "1"
+_SEX = pl.when(_MALE).then(0).otherwise(1)
+_AGE = pl.col("AGEP")
+_SEXES = ("Male", "Female")
+
+
+def _age_sex(p: dict) -> Control:
+    t = p["age_sex"]
+    bands = t["bands"]
+    labels = tuple(f"{sex} {_band_label(b)}" for sex in _SEXES for b in bands)
+    targets = np.array([*t["Male"], *t["Female"]], dtype=np.float64)
+    return Control("age_sex", t["table"], "age x sex", labels, targets,
+                   lambda r: _index(r, _SEX * len(bands) + _band(_AGE, bands)))
+
+
+def _race(p: dict) -> Control:
+    counts = p["race"]["counts"]
+    names = list(counts)
+    code = {c: names.index(label) for c, label in RACE.items()}
+    expr = pl.when(pl.col("HISP") != "01").then(pl.lit(names.index(HISPANIC))).otherwise(
+        pl.col("RAC1P").replace_strict(code, default=None, return_dtype=pl.Int64))
+    return Control("race", p["race"]["table"], "race x Hispanic origin", tuple(names),
+                   np.array(list(counts.values()), dtype=np.float64), lambda r: _index(r, expr))
+
+
+def _total(p: dict) -> float:
+    return float(sum(p["age_sex"]["Male"]) + sum(p["age_sex"]["Female"]))
+
+
+def _education(p: dict) -> Control:
+    t = p["education"]
+    levels, bands = t["levels"], t["bands"]
+    level = pl.col("SCHL").replace_strict({c: levels.index(EDUCATION_LEVELS[lab]) for c, lab in EDUCATION.items()},
+                                          default=None, return_dtype=pl.Int64)
+    cell = 1 + (_SEX * len(bands) + _band(_AGE, bands)) * len(levels) + level
+    labels = ("under 18 (outside the table)",) + tuple(f"{sex} {_band_label(b)}: {lev}" for sex in _SEXES for b in bands for lev in levels)
+    counts = np.array([np.ravel(t["Male"]), np.ravel(t["Female"])], dtype=np.float64).ravel()
+    targets = np.concatenate([[_total(p) - counts.sum()], counts])
+    return Control("education", t["table"], "educational attainment by age group and sex (18 and over)", labels, targets,
+                   lambda r: _index(r, pl.when(_AGE < 18).then(0).otherwise(cell)))
+
+
+def _employment(p: dict) -> Control:
+    """B23001 with the armed forces counted among the employed: the seed's few
+    armed-forces records cannot meet each age band's count (some bands have
+    none), so the control keeps employed / unemployed / not in labor force."""
+    t = p["employment"]
+    bands = t["bands"]
+    kinds = ("employed (armed forces included)", "unemployed", "not in labor force")
+    status = pl.col("ESR").replace_strict({"1": 0, "2": 0, "4": 0, "5": 0, "3": 1, "6": 2}, default=None, return_dtype=pl.Int64)
+    cell = 1 + (_SEX * len(bands) + _band(_AGE, bands)) * len(kinds) + status
+
+    def fold(rows: list) -> np.ndarray:
+        a = np.asarray(rows, dtype=np.float64)
+        return np.stack([a[:, 0] + a[:, 1], a[:, 2], a[:, 3]], axis=1).ravel()
+
+    counts = np.concatenate([fold(t["Male"]), fold(t["Female"])])
+    labels = ("under 16 (outside the table)",) + tuple(f"{sex} {_band_label(b)}: {k}" for sex in _SEXES for b in bands for k in kinds)
+    return Control("employment", t["table"], "employment status by age and sex (16 and over)", labels,
+                   np.concatenate([[_total(p) - counts.sum()], counts]),
+                   lambda r: _index(r, pl.when(_AGE < 16).then(0).otherwise(cell)))
+
+
+def _nativity(p: dict) -> Control:
+    t = p["citizenship"]
+    bands, kinds = t["bands"], t["categories"]
+    status = pl.col("CIT").replace_strict({"1": 0, "2": 0, "3": 0, "4": 1, "5": 2}, default=None, return_dtype=pl.Int64)
+    labels = tuple(f"{sex} {_band_label(b)}: {k}" for sex in _SEXES for b in bands for k in kinds)
+    targets = np.array([np.ravel(t["Male"]), np.ravel(t["Female"])], dtype=np.float64).ravel()
+    return Control("nativity", t["table"], "nativity and citizenship by age and sex", labels, targets,
+                   lambda r: _index(r, (_SEX * len(bands) + _band(_AGE, bands)) * len(kinds) + status))
+
+
+def _language(p: dict) -> Control:
+    """B16004 with its three non-Spanish language groups added up: PUMS gives
+    the detailed language (LANP), and the Bureau's grouping of those codes is
+    not part of the embedded tables, while Spanish is one code."""
+    t = p["language"]
+    bands = t["bands"]
+    kinds = ("speaks only English", *(f"Spanish, English {a}" for a in ABILITIES), *(f"other language, English {a}" for a in ABILITIES))
+    ability = pl.col("ENG").cast(pl.Int64, strict=False) - 1
+    within = (pl.when(pl.col("ENG").is_null()).then(0)
+              .when(pl.col("LANP") == SPANISH).then(1 + ability)
+              .otherwise(1 + len(ABILITIES) + ability))
+    cell = 1 + _band(_AGE, bands) * len(kinds) + within
+    counts = []
+    for groups in t["groups"]:
+        other = np.sum([v for g, v in groups.items() if g not in ("English only", "Spanish")], axis=0)
+        counts += [groups["English only"][0], *groups["Spanish"], *other]
+    counts = np.asarray(counts, dtype=np.float64)
+    labels = ("under 5 (outside the table)",) + tuple(f"{_band_label(b)}: {k}" for b in bands for k in kinds)
+    return Control("language", t["table"], "language spoken at home by ability to speak English, by age (5 and over)", labels,
+                   np.concatenate([[_total(p) - counts.sum()], counts]),
+                   lambda r: _index(r, pl.when(_AGE < 5).then(0).otherwise(cell)))
+
+
+@lru_cache(maxsize=1)
+def controls() -> tuple[Control, ...]:
+    """The control margins the default is raked to, in raking order."""
     p = census_profile()
-    s = _Stream(seed)
+    return (_age_sex(p), _race(p), _education(p), _employment(p), _nativity(p), _language(p))
 
-    # 1. age x sex cells, equal rows per cell, weight = population / rows
-    age_sex = p["age_sex"]
-    cells = [(sex, i) for sex in SEXES for i in range(len(age_sex["bands"]))]
-    per_cell = np.full(len(cells), rows // len(cells))
-    per_cell[: rows % len(cells)] += 1
-    sexes = np.repeat(np.array([c[0] for c in cells], dtype=object), per_cell)
-    band = np.repeat(np.array([c[1] for c in cells]), per_cell)
-    lo = np.array([b[0] for b in age_sex["bands"]])[band]
-    hi = np.array([TOP_AGE if b[1] is None else b[1] for b in age_sex["bands"]])[band]
-    ages = lo + np.minimum((s.uniform(rows) * (hi - lo + 1)).astype(np.int64), hi - lo)
-    cell_pop = np.array([age_sex[sex][i] for sex, i in cells], dtype=np.float64)
-    weight = np.repeat(cell_pop / per_cell, per_cell)
-    n = rows
-    everyone = np.arange(n)
-    out: dict[str, np.ndarray] = {}
 
-    # 2. race and Hispanic origin
-    race_names = list(p["race"]["counts"])
-    race = np.asarray(race_names, dtype=object)[_pick(s.uniform(n), np.array(list(p["race"]["counts"].values()), float))]
-    out["race"] = race
+# World region of birth of the foreign born (DP02): reported as a check, not
+# controlled (see data/README.md). PUMS POBP code blocks; people born in the
+# U.S. island areas of the Pacific count with Oceania, Puerto Rico and the
+# U.S. Virgin Islands with Latin America.
+def _world_region(pob: pl.Expr) -> pl.Expr:
+    code = pob.cast(pl.Int64, strict=False)
+    return (pl.when(code.is_in([60, 66, 69])).then(pl.lit("Oceania"))
+            .when(code.is_in([72, 78])).then(pl.lit("Latin America"))
+            .when(code < 100).then(pl.lit(None, dtype=pl.String))
+            .when(code < 200).then(pl.lit("Europe"))
+            .when(code < 300).then(pl.lit("Asia"))
+            .when(code <= 301).then(pl.lit("Northern America"))
+            .when(code < 400).then(pl.lit("Latin America"))
+            .when(code < 500).then(pl.lit("Africa"))
+            .otherwise(pl.lit("Oceania")))
 
-    # 3. education
-    edu = _strings(n, NOT_APPLICABLE)
-    u = s.uniform(n)
-    edu[(ages >= 3) & (ages <= 4)] = "No schooling completed"
-    edu[ages == 5] = "Nursery school or preschool"
-    edu[ages == 6] = "Kindergarten"
-    school = (ages >= 7) & (ages <= 17)
-    edu[school] = np.array([f"Grade {a - 6}" for a in ages[school]], dtype=object)
-    adults = np.flatnonzero(ages >= 18)
-    e = p["education"]
-    level = _pick(u[adults], _by_band_sex(e, ages, sexes, adults))
-    detail = p["education_detail"]["counts"]
-    u2 = s.uniform(n)
-    for li, level_name in enumerate(e["levels"]):
-        members = [lab for lab, lev in EDUCATION_LEVELS.items() if lev == level_name]
-        idx = adults[level == li]
-        if idx.size:
-            pick = _pick(u2[idx], np.array([detail[m] for m in members], float))
-            edu[idx] = np.asarray(members, dtype=object)[pick]
-    out["education"] = edu
 
-    # 4. employment, class of worker, occupation, industry
-    emp = _strings(n, NOT_APPLICABLE)
-    working_age = np.flatnonzero(ages >= 16)
-    em = p["employment"]
-    emp[working_age] = np.asarray(em["categories"], dtype=object)[_pick(s.uniform(n)[working_age], _by_band_sex(em, ages, sexes, working_age))]
-    out["employment_status"] = emp
-    employed = emp == "Employed"
-    armed = emp == "In the armed forces"
-    for column, key in (("class_of_worker", "class_of_worker"), ("occupation_category", "occupation"), ("industry_category", "industry")):
-        col = _strings(n, NOT_APPLICABLE)
-        u = s.uniform(n)
-        for sex in SEXES:
-            idx = np.flatnonzero(employed & (sexes == sex))
-            names = list(p[key][sex])
-            col[idx] = np.asarray(names, dtype=object)[_pick(u[idx], np.array(list(p[key][sex].values()), float))]
-        out[column] = col
-    out["class_of_worker"][armed] = "Federal government employee"
-    out["occupation_category"][armed] = "Military"
-    out["industry_category"][armed] = "Armed forces"
-    fields = {name: _OCCUPATION_FIELDS[code] for name, code in p["occupation"]["field"].items()}
-    job = np.array([fields.get(o) for o in out["occupation_category"]], dtype=object)
-    job[armed] = None
+# --------------------------------------------------------------------------- the shipped records
 
-    # 5. personal income (15 and over)
-    inc = p["income"]
-    income = _strings(n, NOT_APPLICABLE)
-    income_low = np.full(n, -1, dtype=np.int64)
-    u, u_ft = s.uniform(n), s.uniform(n)
-    emp_tab = np.asarray(em["Male"]), np.asarray(em["Female"])
-    for si, sex in enumerate(SEXES):
-        counts = emp_tab[si]
-        workers = counts[:, 0].sum() + counts[:, 1].sum()
-        full_time = inc[sex]["Worked full-time, year-round"]
-        p_full = min(1.0, sum(full_time) / workers)
-        idx = np.flatnonzero((ages >= 15) & (sexes == sex))
-        is_full = (employed | armed)[idx] & (u_ft[idx] < p_full)
-        for group, mask in (("Worked full-time, year-round", is_full), ("Other", ~is_full)):
-            g = idx[mask]
-            k = _pick(u[g], np.array(inc[sex][group], float))
-            income[g] = np.asarray(inc["brackets"], dtype=object)[k]
-            income_low[g] = np.asarray(inc["lower"])[k]
-    out["income"] = income
 
-    # 6. marital status, veteran status
-    mar = _strings(n, NOT_APPLICABLE)
-    idx = np.flatnonzero(ages >= 15)
-    ms = p["marital_status"]
-    mar[idx] = np.asarray(ms["categories"], dtype=object)[_pick(s.uniform(n)[idx], _by_band_sex(ms, ages, sexes, idx))]
-    out["marital_status"] = mar
-    vet = _strings(n, NOT_APPLICABLE)
-    vet[ages == 17] = "Non-veteran"
-    idx = np.flatnonzero(ages >= 18)
-    vs = p["veteran_status"]
-    vet[idx] = np.asarray(vs["categories"], dtype=object)[_pick(s.uniform(n)[idx], _by_band_sex(vs, ages, sexes, idx))]
-    vet[armed] = "Active duty"
-    out["veteran_status"] = vet
+@lru_cache(maxsize=1)
+def _shipped() -> pl.DataFrame:
+    resource = _packaged(DEFAULT_FILE)
+    try:
+        with resources.as_file(resource) as path:
+            return pl.read_parquet(path)
+    except (OSError, pl.exceptions.PolarsError) as exc:  # a broken install, not user input
+        raise DataError(
+            f"cannot read the packaged default population data/{DEFAULT_FILE} ({exc}); rebuild it with "
+            "`python -m persona_exp.population.default_build ../shared/data` or reinstall the package."
+        ) from exc
 
-    # 7. disability and its types
-    d = p["disability"]
-    dband = _band_index(ages, d["bands"])
-    def share(kind: str) -> np.ndarray:
-        out_share = np.zeros(n)
-        for sex in SEXES:
-            rows_sex = sexes == sex
-            for b, entry in enumerate(d[sex][kind]):
-                if entry is not None:
-                    out_share[rows_sex & (dband == b)] = entry[0] / entry[1]
-        return out_share
-    p_any = share("any")
-    disabled = s.uniform(n) < p_any
-    out["disability"] = np.where(disabled, "With a disability", "Without a disability").astype(object)
-    for kind, column in (("hearing", "hearing_difficulty"), ("vision", "vision_difficulty"), ("cognitive", "cognitive_difficulty")):
-        given = np.divide(share(kind), p_any, out=np.zeros(n), where=p_any > 0)
-        col = np.where(disabled & (s.uniform(n) < given), "Yes", "No").astype(object)
-        if kind == "cognitive":
-            col[ages < 5] = NOT_APPLICABLE
-        out[column] = col
 
-    # 8. health insurance, fertility
-    hi_tab = p["health_insurance"]
-    out["health_insurance"] = np.asarray(hi_tab["categories"], dtype=object)[_pick(s.uniform(n), _by_band_sex(hi_tab, ages, sexes, everyone))]
-    fert = _strings(n, NOT_APPLICABLE)
-    ft = p["fertility"]
-    idx = np.flatnonzero((sexes == "Female") & (ages >= 15) & (ages <= 50))
-    fband = _band_index(ages[idx], ft["bands"])
-    fert[idx] = np.asarray(ft["categories"], dtype=object)[_pick(s.uniform(n)[idx], np.asarray(ft["Female"], float)[fband])]
-    out["fertility"] = fert
+@lru_cache(maxsize=1)
+def default_about() -> dict[str, Any]:
+    """The build record of the shipped sample: seed files, controls, raking result, census V."""
+    try:
+        return json.loads(_packaged(ABOUT_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise DataError(f"cannot read the packaged data file data/{ABOUT_FILE}: {exc}") from exc
 
-    # 9. language at home and English ability
-    lg = p["language"]
-    groups = list(lg["groups"][0])
-    cells_lang = [(g, None) if g == "English only" else (g, a) for g in groups for a in (ENGLISH_ABILITY if g != "English only" else (None,))]
-    table = np.array([[v for g in groups for v in band_groups[g]] for band_groups in lg["groups"]], dtype=np.float64)
-    lband = _band_index(np.maximum(ages, 5), lg["bands"])
-    k = _pick(s.uniform(n), table[lband])
-    out["household_language"] = np.array([cells_lang[i][0] for i in k], dtype=object)
-    english = np.array([SPEAKS_ONLY_ENGLISH if cells_lang[i][1] is None else cells_lang[i][1] for i in k], dtype=object)
-    english[ages < 5] = NOT_APPLICABLE
-    out["ability_to_speak_english"] = english
 
-    # 10. citizenship, place of birth, ancestry
-    ct = p["citizenship"]
-    cit = np.asarray(ct["categories"], dtype=object)[_pick(s.uniform(n), _by_band_sex(ct, ages, sexes, everyone))]
-    native = cit == "Native"
-    nb = p["native_birthplace"]["counts"]
-    outside = native & (s.uniform(n) < nb[NATIVE_OUTSIDE] / sum(nb.values()))
-    cit[native] = "Born in the United States"
-    cit[outside] = NATIVE_OUTSIDE
-    out["citizenship"] = cit
-    regions = p["world_region_of_birth"]["counts"]
-    pob = np.asarray(list(regions), dtype=object)[_pick(s.uniform(n), np.array(list(regions.values()), float))]
-    pob[native] = "United States"
-    pob[outside] = "Outside the United States, a U.S. citizen at birth"
-    out["place_of_birth"] = pob
-    out["ancestry"] = _ancestry(p, race, s.uniform(n))
+def as_pums_codes(frame: pl.DataFrame) -> pl.DataFrame:
+    """Compact code columns back to what ``read_pums`` gives: character codes
+    as zero-padded text (blanks null), numeric variables as Int64."""
+    codes = embedded()
+    out = []
+    for name in frame.columns:
+        var = codes.get(name)
+        col = pl.col(name)
+        if name in EXTRA_VARIABLES:
+            out.append(col.cast(pl.String).str.zfill(EXTRA_VARIABLES[name]))
+        elif name == WEIGHT or var is None:
+            out.append(col)
+        elif var.numeric:
+            out.append(col.cast(pl.Int64))
+        else:
+            out.append(col.cast(pl.String).str.zfill(var.width))
+    return frame.select(out)
 
-    # 11. households
-    hh = p["households"]
-    adult = ages >= 18
-    n_adult = sum(sum(r) for sex in SEXES for r in p["education"][sex])  # B15001: population 18 and over
-    gq_people = hh["total_population"] - hh["population_in_households"]
-    alone_people = hh["living_alone"]
-    shared_people = 2 * (hh["nonfamily"] - hh["living_alone"])  # at least two persons per such household
-    p_gq = gq_people / n_adult
-    p_alone = alone_people / (n_adult - gq_people)
-    p_shared = shared_people / (n_adult - gq_people)
-    u = s.uniform(n)
-    kind = np.where(~adult, "family", np.where(u < p_gq, "gq", np.where(u < p_gq + (1 - p_gq) * p_alone, "alone",
-                    np.where(u < p_gq + (1 - p_gq) * (p_alone + p_shared), "shared", "family"))))
-    family_types = ("Married-couple household", "Family household, male householder, no spouse present",
-                    "Family household, female householder, no spouse present")
-    adult_mix = np.array([hh["married_couple"], hh["male_householder_no_spouse"], hh["female_householder_no_spouse"]], float)
-    child_mix = np.array([hh["married_couple_with_own_children"], hh["male_householder_with_own_children"],
-                          hh["female_householder_with_own_children"]], float)
-    u = s.uniform(n)
-    ftype = np.where(adult, np.asarray(family_types, dtype=object)[_pick(u, adult_mix)],
-                     np.asarray(family_types, dtype=object)[_pick(u, child_mix)])
-    htype = np.where(kind == "gq", GROUP_QUARTERS, np.where(kind == "alone", "Living alone",
-                     np.where(kind == "shared", "Nonfamily household, not living alone", ftype))).astype(object)
-    p_children = hh["with_people_under_18"] / (hh["married_couple"] + hh["male_householder_no_spouse"] + hh["female_householder_no_spouse"])
-    presence = np.where(s.uniform(n) < p_children, WITH_CHILDREN, "No children").astype(object)
-    presence[~adult] = WITH_CHILDREN
-    presence[(kind == "alone") | (kind == "shared")] = "No children"
-    presence[kind == "gq"] = GROUP_QUARTERS
-    out["household_type"] = htype
-    out["family_presence_and_age"] = presence
-    out["household_language"][kind == "gq"] = GROUP_QUARTERS
 
-    frame = pl.DataFrame(
-        {
-            "weight": weight,
-            "state": pl.Series("state", [None] * n, dtype=pl.String),
-            "age": ages.astype(np.int64),
-            "sex": sexes.astype(str),
-            **{k: pl.Series(k, list(v), dtype=pl.String) for k, v in out.items()},
-            "_income": pl.Series("_income", np.where(income_low < 0, None, income_low).tolist(), dtype=pl.Int64),
-            "_occupation_raw": pl.Series("_occupation_raw", list(job), dtype=pl.String),
-        }
+@lru_cache(maxsize=1)
+def default_records() -> pl.DataFrame:
+    """The shipped records as PUMS person records (codes exactly as a PUMS file
+    is read), with ``PWGTP`` holding the calibrated national weight and the
+    Bureau's own weight kept as ``PWGTP_2018``."""
+    shipped = _shipped()
+    missing = [c for c in (*PERSON_VARIABLES, *EXTRA_VARIABLES, "PWGTP", WEIGHT) if c not in shipped.columns]
+    if missing:
+        raise DataError(
+            f"the packaged default population data/{DEFAULT_FILE} lacks column(s) {', '.join(missing)}; rebuild it with "
+            "`python -m persona_exp.population.default_build ../shared/data`."
+        )
+    records = as_pums_codes(shipped)
+    return records.rename({"PWGTP": "PWGTP_2018"}).with_columns(pl.col(WEIGHT).cast(pl.Float64).alias("PWGTP")).drop(WEIGHT)
+
+
+# --------------------------------------------------------------------------- joint structure
+
+
+@lru_cache(maxsize=1)
+def _occupation_groups() -> dict[str, str]:
+    """Detailed occupation (as the attribute shows it) -> its OCCP group prefix ("MGR", "EDU"...).
+    The Bureau's list has two labels without a prefix (1555, 8000); codes run
+    in group order, so they take the group of the code before them."""
+    labels = embedded()["OCCP"].labels
+    names, groups, group = [], [], None
+    for code in sorted(c for c in labels if c.isdigit() and c != "9920"):
+        label = labels[code]
+        if label[:3].isupper() and label[3:4] == "-":
+            group = label[:3]
+        names.append(label)
+        groups.append(group)
+    tidy = pl.DataFrame({"l": names}).select(_tidy_label(pl.col("l"))).to_series().to_list()
+    return dict(zip(tidy, groups))
+
+
+def _income_band(income: pl.Expr) -> pl.Expr:
+    """The ``income`` attribute text ("$45,300", "No income", "Loss of $1,200") as a band."""
+    amount = income.str.replace_all(r"[$,]", "").str.replace("Loss of ", "-").cast(pl.Int64, strict=False)
+    return (pl.when(income == "No income").then(pl.lit("none or loss"))
+            .when(amount.is_null()).then(pl.lit(None, dtype=pl.String))
+            .when(amount <= 0).then(pl.lit("none or loss"))
+            .when(amount < 10_000).then(pl.lit("under $10,000"))
+            .when(amount < 25_000).then(pl.lit("$10,000-24,999"))
+            .when(amount < 50_000).then(pl.lit("$25,000-49,999"))
+            .when(amount < 100_000).then(pl.lit("$50,000-99,999"))
+            .otherwise(pl.lit("$100,000 or more")))
+
+
+def _education_level() -> pl.Expr:
+    return pl.col("education").replace_strict(EDUCATION_LEVELS, default=None, return_dtype=pl.String)
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two attributes whose association the summary reports, in a universe."""
+
+    name: str
+    a: pl.Expr
+    b: pl.Expr
+    universe: pl.Expr
+
+
+JOINT_PAIRS: tuple[str, ...] = (
+    "education x occupation group (workers 25+)",
+    "education x income band (25+)",
+    "race x foreign born",
+    "race x English ability (5+)",
+    "disability x employment status (16+)",
+)
+
+
+def _pairs() -> tuple[Pair, ...]:
+    """The pairs of :data:`JOINT_PAIRS`, computed from the persona attributes
+    (so personas and a source frame are measured alike)."""
+    working = pl.col("employment_status").is_in(["Employed", "In the armed forces"])
+    group = pl.col("occupation_category").replace_strict(_occupation_groups(), default=None, return_dtype=pl.String)
+    foreign = pl.when(pl.col("citizenship").is_in(FOREIGN_BORN)).then(pl.lit("foreign born")).otherwise(pl.lit("native"))
+    edu_occ, edu_inc, race_fb, race_eng, dis_emp = JOINT_PAIRS
+    return (
+        Pair(edu_occ, _education_level(), group, (pl.col("age") >= 25) & working),
+        Pair(edu_inc, _education_level(), _income_band(pl.col("income")), pl.col("age") >= 25),
+        Pair(race_fb, pl.col("race"), foreign, pl.lit(True)),
+        Pair(race_eng, pl.col("race"), pl.col("ability_to_speak_english"), pl.col("age") >= 5),
+        Pair(dis_emp, pl.col("disability"), pl.col("employment_status"), pl.col("age") >= 16),
     )
-    return frame
 
 
-def _ancestry(p: dict, race: np.ndarray, u: np.ndarray) -> np.ndarray:
-    """Non-Hispanic White: DP02's ancestries (all but the two African/Caribbean ones) in proportion to
-    the people reporting them, per non-Hispanic White person; non-Hispanic Black: Subsaharan African and
-    West Indian likewise; the rest of each group and everyone else: "Other or unreported ancestry"."""
-    counts = p["ancestry"]["counts"]
-    race_counts = p["race"]["counts"]
-    african = ("Subsaharan African", "West Indian (excluding Hispanic origin groups)")
-    out = np.full(race.shape, OTHER_ANCESTRY, dtype=object)
-    for group, names in (("White", [a for a in counts if a not in african]), ("Black or African American", list(african))):
-        idx = np.flatnonzero(race == group)
-        shares = np.array([counts[a] for a in names], dtype=np.float64) / race_counts[group]
-        rest = max(0.0, 1.0 - shares.sum())
-        k = _pick(u[idx], np.append(shares, rest))
-        labels = np.asarray([*names, OTHER_ANCESTRY], dtype=object)
-        out[idx] = labels[k]
+def cramers_v(table: np.ndarray) -> float:
+    """Cramér's V of a (weighted) contingency table: sqrt(chi2 / (n (min(r, c) - 1))),
+    empty rows and columns left out; 0 for a table with one row or column."""
+    t = np.asarray(table, dtype=np.float64)
+    t = t[t.sum(axis=1) > 0][:, t.sum(axis=0) > 0]
+    if min(t.shape) < 2:
+        return 0.0
+    n = t.sum()
+    expected = np.outer(t.sum(axis=1), t.sum(axis=0)) / n
+    chi2 = float(((t - expected) ** 2 / expected).sum())
+    return float(np.sqrt(chi2 / (n * (min(t.shape) - 1))))
+
+
+def pair_table(frame: pl.DataFrame, pair: Pair, weight: str | None = None) -> np.ndarray:
+    """The pair's contingency table in its universe (weighted by ``weight``, else counts)."""
+    w = pl.col(weight).cast(pl.Float64) if weight else pl.lit(1.0)
+    cells = (
+        frame.filter(pair.universe)
+        .select(pair.a.alias("a"), pair.b.alias("b"), w.alias("w"))
+        .drop_nulls(["a", "b"])
+        .group_by("a", "b")
+        .agg(pl.col("w").sum())
+    )
+    if cells.height == 0:
+        return np.zeros((0, 0))
+    rows = sorted(cells["a"].unique().to_list())
+    cols = sorted(cells["b"].unique().to_list())
+    out = np.zeros((len(rows), len(cols)))
+    ri, ci = {v: i for i, v in enumerate(rows)}, {v: i for i, v in enumerate(cols)}
+    for a, b, x in cells.iter_rows():
+        out[ri[a], ci[b]] = x
     return out
+
+
+def joint_structure(frame: pl.DataFrame, weight: str | None = None) -> dict[str, float | None]:
+    """Cramér's V of each key pair (:data:`JOINT_PAIRS`) in ``frame``: personas
+    (counts, ``weight=None``) or a weighted source. None where the frame lacks
+    the columns or the universe is empty."""
+    out: dict[str, float | None] = {}
+    for pair in _pairs():
+        try:
+            table = pair_table(frame, pair, weight)
+        except pl.exceptions.ColumnNotFoundError:
+            out[pair.name] = None
+            continue
+        out[pair.name] = None if table.size == 0 else round(cramers_v(table), 4)
+    return out
+
+
+# --------------------------------------------------------------------------- calibration report
+
+
+def _tvd(p: np.ndarray, q: np.ndarray) -> float:
+    return float(0.5 * np.abs(p / p.sum() - q / q.sum()).sum())
+
+
+def calibration_report(records: pl.DataFrame | None = None) -> dict[str, Any]:
+    """Each control margin of the shipped sample against its published totals
+    (TVD of the shares, largest relative error of a category), the uncontrolled
+    check (world region of birth), and the build record. ``records`` defaults
+    to :func:`default_records`."""
+    records = default_records() if records is None else records
+    w = records["PWGTP"].to_numpy().astype(np.float64)
+    margins = []
+    for c in controls():
+        achieved = np.bincount(c.categories(records), weights=w, minlength=len(c.labels))
+        target = c.targets * (w.sum() / c.targets.sum())
+        rel = np.abs(achieved - target) / np.where(target > 0, target, np.nan)
+        worst = int(np.nanargmax(rel))
+        margins.append({
+            "name": c.name, "table": c.table, "title": c.title, "categories": len(c.labels),
+            "tvd": _tvd(achieved, c.targets), "max_rel_error": float(rel[worst]), "worst": c.labels[worst],
+            "rows": [{"category": lab, "target": float(t), "calibrated": round(float(a), 1)}
+                     for lab, t, a in zip(c.labels, c.targets, achieved)],
+        })
+    p = census_profile()["world_region_of_birth"]
+    region = records.select(_world_region(pl.col("POBP")).alias("r"), pl.col("CIT").is_in(["4", "5"]).alias("fb"), pl.col("PWGTP"))
+    got = region.filter("fb").group_by("r").agg(pl.col("PWGTP").sum())
+    weighted = dict(got.iter_rows())
+    names = list(p["counts"])
+    achieved = np.array([weighted.get(n, 0.0) for n in names])
+    published = np.array(list(p["counts"].values()), dtype=np.float64)
+    checks = [{
+        "name": "world_region_of_birth", "table": p["table"], "title": "world region of birth of the foreign born (not controlled)",
+        "tvd": round(_tvd(achieved, published), 6),
+        "rows": [{"category": n, "target": float(t), "calibrated": round(float(a), 1)} for n, t, a in zip(names, published, achieved)],
+    }]
+    return {"about": default_about(), "margins": margins, "checks": checks}
+
+
+def default_description() -> str:
+    """One line naming the default source, for population reports."""
+    about = default_about()
+    seed = about["seed"]
+    return (f"embedded default: {seed['records']:,} ACS {seed['year']} 1-year PUMS person records of {len(seed['states'])} states, "
+            f"raked to national ACS {about['controls']['year']} tables")

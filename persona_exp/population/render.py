@@ -19,7 +19,6 @@ import warnings
 from typing import Any, Literal, Mapping, NamedTuple, Sequence
 
 import polars as pl
-import xxhash
 
 from persona_exp.errors import DataError, InvalidArgumentError
 from persona_exp.population.attributes import ATTRIBUTES, attribute
@@ -124,16 +123,13 @@ def loo_variants(
     if target.name not in frame.columns:
         raise DataError(f"the persona frame has no {target.name!r} column.")
     rows = [r for r in frame.iter_rows(named=True) if target.applies(r)]
-    # Draws keyed by (seed, attribute, persona), never by position in a shared
-    # random stream: asking for more personas keeps the ones chosen before
-    # (the n lowest draw ranks) and their contexts, so a larger run pays only
-    # for the new personas' calls.
-    if len(rows) > n_personas:
-        ranks = [xxhash.xxh3_64_intdigest(f"loo|{int(seed)}|{target.name}|{r['persona_id']}".encode()) for r in rows]
-        keep = set(sorted(range(len(rows)), key=ranks.__getitem__)[:n_personas])
-        rows_chosen = [r for i, r in enumerate(rows) if i in keep]
-    else:
-        rows_chosen = rows
+    # The first n personas (in population order) to whom the attribute applies.
+    # A population is a sequence of independent weighted draws, so these are a
+    # random sample of them; and the choice is prefix-stable both ways: more
+    # personas, or a larger population (whose first personas are the smaller
+    # one's), keep the personas chosen before and their contexts (drawn by
+    # seed, attribute and persona id), so a larger run pays only for new calls.
+    rows_chosen = rows[:n_personas]
     others = [a for a in ATTRIBUTES if a.name != target.name and a.name in frame.columns]
     pairs = []
     for row in rows_chosen:

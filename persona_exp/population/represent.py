@@ -7,6 +7,8 @@ drawn from (after the filters), and their total variation distance
 grouped into brackets and income into dollar bands; other attributes use their
 values. Attributes with many rare values (occupation, ancestry...) have a
 larger TVD at a given sample size simply because each value is seen few times.
+An attribute the source holds no value of (the household attributes without a
+housing file) is reported missing, with why, never as a match.
 """
 
 from __future__ import annotations
@@ -90,11 +92,18 @@ def representativeness(
     *,
     weight: str = "weight",
     top: int = 12,
+    missing: Mapping[str, str] | None = None,
 ) -> list[dict[str, Any]]:
-    """Per attribute: TVD, category count and the ``top`` largest source categories (rest pooled)."""
+    """Per attribute: TVD, category count and the ``top`` largest source categories (rest pooled).
+    An attribute the source has no values for gets ``tvd: None`` and ``missing``:
+    why (from ``missing``, e.g. "no housing file"), never a perfect match."""
     out = []
     for name in attributes:
         if name not in sample.columns or name not in source.columns:
+            continue
+        if source[name].null_count() == source.height:  # no data is not a match: say so, and why
+            why = (missing or {}).get(name, "the source has no values for it")
+            out.append({"attribute": name, "tvd": None, "categories": 0, "distribution": [], "missing": why})
             continue
         p, q = _shares(sample, name, None), _shares(source, name, weight)
         order = sorted(set(p) | set(q), key=lambda k: (-q.get(k, 0.0), -p.get(k, 0.0), k))
@@ -138,7 +147,10 @@ def print_representativeness(report: Any, *, console: Any = None, detail: bool =
     for entry in report:
         rows = entry["distribution"]
         first = rows[0] if rows else {"value": "", "sample": 0.0, "source": 0.0}
-        was = [f"{before[entry['attribute']]:.3f}" if entry["attribute"] in before else "-"] if before else []
+        was = [f"{before[entry['attribute']]:.3f}" if before.get(entry["attribute"]) is not None else "-"] if before else []
+        if entry.get("tvd") is None:
+            table.add_row(entry["attribute"], "missing", *(["-"] if before else []), "0", f"({entry.get('missing', 'no data')})", "-", "-")
+            continue
         table.add_row(entry["attribute"], f"{entry['tvd']:.3f}", *was, str(entry["categories"]), str(first["value"]),
                       f"{100 * first['sample']:.1f}%", f"{100 * first['source']:.1f}%")
         if detail:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -79,17 +80,26 @@ def _sidecar(path: Path) -> Path:
 
 
 def save_population(pop: Population, path: str | os.PathLike[str]) -> Path:
-    """Write ``path`` (parquet) and its sidecar ``<stem>.json`` (report and key); returns the parquet path."""
+    """Write ``path`` (parquet) and its sidecar ``<stem>.json`` (report and key); returns the parquet path.
+
+    Safe when two runs store the same population at once: each writes its own
+    temporary files, and the sidecar lands before the parquet file, so whoever
+    sees the parquet file also finds its sidecar."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = pop.key or population_key(pop.frame)
-    tmp = path.with_name(f".{path.name}.tmp")
-    pop.frame.write_parquet(tmp)
-    os.replace(tmp, path)
+    mine = f"{os.getpid()}-{secrets.token_hex(4)}.tmp"
     side = _sidecar(path)
-    tmp_side = side.with_name(f".{side.name}.tmp")
-    tmp_side.write_text(json.dumps({"key": key, "key_scheme": KEY_SCHEME, "report": pop.report}, indent=1, sort_keys=True, default=str), encoding="utf-8")
-    os.replace(tmp_side, side)
+    tmp_side = side.with_name(f".{side.name}.{mine}")
+    tmp = path.with_name(f".{path.name}.{mine}")
+    try:
+        tmp_side.write_text(json.dumps({"key": key, "key_scheme": KEY_SCHEME, "report": pop.report}, indent=1, sort_keys=True, default=str), encoding="utf-8")
+        os.replace(tmp_side, side)
+        pop.frame.write_parquet(tmp)
+        os.replace(tmp, path)
+    finally:
+        for t in (tmp, tmp_side):
+            t.unlink(missing_ok=True)
     return path
 
 

@@ -20,11 +20,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT.parent / "shared" / "data"
 
-# The variables persona-exp decodes (the brief's list); HHL, HHT and HUPAC are housing variables.
+# The variables persona-exp decodes (the brief's list, and ADJINC, which incomes need); HHL, HHT and HUPAC are housing variables.
 LISTED = (
     "AGEP", "SEX", "RAC1P", "HISP", "ANC1P", "HHL", "SCHL", "ESR", "COW", "INDP", "OCCP", "PINCP",
     "MAR", "HHT", "HUPAC", "POBP", "CIT", "MIL", "DIS", "HICOV", "DREM", "DEYE", "DEAR", "ENG",
-    "FER", "ST", "NATIVITY", "WKHP", "DDRS", "DOUT", "DPHY",
+    "FER", "ST", "NATIVITY", "WKHP", "DDRS", "DOUT", "DPHY", "ADJINC",
 )  # fmt: skip
 NUMERIC = ("AGEP", "PINCP", "WKHP")
 HOUSING_VARS = ("HHL", "HHT", "HUPAC")

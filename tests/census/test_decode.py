@@ -23,8 +23,13 @@ def housing(housing_zip, cache_dir):
     return scan_housing(housing_zip, cache_dir=cache_dir).collect()
 
 
+# The two 2018 labels the Bureau printed without their major group prefix,
+# with the group of their neighbouring codes (read off the dictionary).
+_PREFIXED = {("OCCP", "1555"): "ENG-", ("OCCP", "8000"): "PRD-"}
+
+
 def _expected_label(raw_dictionary, var, code):
-    return raw_dictionary.blanks[var] if code == "" else raw_dictionary.labels[var][code]
+    return raw_dictionary.blanks[var] if code == "" else _PREFIXED.get((var, code), "") + raw_dictionary.labels[var][code]
 
 
 # --------------------------------------------------------------------------- the real files

@@ -59,9 +59,11 @@ def test_real_dictionary_has_every_variable_type_and_description(dictionary, raw
 
 def test_real_dictionary_single_code_labels_equal_the_raw_rows(dictionary, raw_dictionary):
     for var, labels in raw_dictionary.labels.items():
-        assert dictionary.labels[var] == labels, var
+        fixed = {c: lab for c, lab in dictionary.labels[var].items() if lab != labels.get(c)}
+        # the only change: occupation and industry labels the Bureau printed without their group prefix get it
+        assert all(var in ("OCCP", "INDP") and lab.endswith("-" + labels[c]) for c, lab in fixed.items()), (var, fixed)
         for code, label in labels.items():
-            assert dictionary[var].label(code) == label
+            assert dictionary[var].label(code) in (label, fixed.get(code))
     assert dictionary.labels["SCHL"]["01"] == "No schooling completed"
     for var, blank in raw_dictionary.blanks.items():
         assert dictionary[var].blank_label == blank
@@ -197,3 +199,25 @@ def test_build_script_regenerates_the_packaged_file(dictionary_csv, tmp_path, ca
 def test_no_embedded_tables_for_other_years():
     with pytest.raises(InvalidArgumentError, match="2017.*2018"):
         embedded(2017)
+
+
+def test_every_occupation_and_industry_code_has_its_group(dictionary, raw_dictionary):
+    """Each code of OCCP and INDP decodes to a label with its major group
+    prefix (the field of a job description reads it), except the codes that
+    name no job; a label printed without one takes its neighbours' group."""
+    import re
+
+    group = re.compile(r"^([A-Z]{3})-")
+    no_job = {"9920"}
+    for var in ("OCCP", "INDP"):
+        raw = raw_dictionary.labels[var]
+        missing = [c for c in raw if c not in no_job and not group.match(dictionary[var].label(c) or "")]
+        assert missing == [], (var, missing)
+        codes = sorted((c for c in raw if c.isdigit() and c not in no_job), key=int)
+        for before, code, after in zip(codes, codes[1:], codes[2:]):
+            if not group.match(raw[code]):  # a fixed label: the group of both neighbours
+                assert group.match(dictionary[var].label(code)).group(1) == group.match(raw[before]).group(1) == group.match(raw[after]).group(1)
+    assert dictionary["OCCP"].label("1555") == "ENG-Other Engineering Technologists And Technicians, Except Drafters"
+    from persona_exp.census.dictionary import embedded
+
+    assert embedded()["OCCP"].label("1555") == dictionary["OCCP"].label("1555")

@@ -77,3 +77,16 @@ def test_fewer_personas_reuse_a_subset(tmp_path):
     assert small.returncode == 0, small.stderr
     assert _design(tmp_path) < before
     assert all(s["ran"] == 0 for s in _by_step(small.stdout).values())
+
+
+def test_larger_population_keeps_its_personas_and_their_calls(tmp_path):
+    first = cli(tmp_path, "run", str(SPEC), *SMALL, "--set", "experiment.n_personas=4", "--set", "experiment.n_questions=3", "--no-progress", "--json")
+    assert first.returncode == 0, first.stderr
+    before = _design(tmp_path)
+    grown = cli(tmp_path, "run", str(SPEC), "--set", "population.size=450", *SMALL[2:], "--set", "experiment.n_personas=4",
+                "--set", "experiment.n_questions=3", "--no-progress", "--json")
+    assert grown.returncode == 0, grown.stderr
+    # The 450 personas begin with the 300 (same people, same ids, same enrichment), and
+    # the experiment's first four adults to whom each attribute applies are among them.
+    assert _design(tmp_path) == before
+    assert all(s["ran"] == 0 for s in _by_step(grown.stdout).values()), grown.stdout

@@ -32,7 +32,7 @@ from persona_exp.population import (
     enrich,
     enrichment_lists,
 )
-from persona_exp.population.enrich import _HASH_PERSON, _words
+from persona_exp.population.enrich import _HASH_PERSON, BIG_FIVE_MIN_AGE, RELIGION_MIN_AGE, _words
 
 SHARED_NORMS = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "bfi2_norms.json"
 N = 20_000
@@ -153,9 +153,13 @@ def test_labels_are_the_cut_standardized_scores():
     frame = _population(3000, np.arange(3000) % 90, prefix="c")
     z = big_five_scores(frame, seed=9, standardized=True)
     enriched = enrich(frame, seed=9)
+    young = (frame["age"] < BIG_FIVE_MIN_AGE).to_numpy()
     for domain in BIG_FIVE_DOMAINS:
-        expected = np.asarray(BIG_FIVE_LABELS)[np.searchsorted([-1.5, -0.5, 0.5, 1.5], z[domain].to_numpy(), side="right")]
-        assert enriched[f"big_five_{domain}"].to_list() == expected.tolist()
+        values = z[domain].to_numpy()
+        assert np.isnan(values[young]).all() and not np.isnan(values[~young]).any()  # null under the cut-off
+        expected = np.asarray(BIG_FIVE_LABELS)[np.searchsorted([-1.5, -0.5, 0.5, 1.5], values[~young], side="right")]
+        assert enriched[f"big_five_{domain}"].filter(~young).to_list() == expected.tolist()
+        assert set(enriched[f"big_five_{domain}"].filter(young)) == {"Not applicable"}
 
 
 # --------------------------------------------------------------------------- determinism
@@ -225,7 +229,8 @@ def test_minors_are_too_young_for_politics_and_adults_never_are():
     for column in ("ideology", "political_views"):
         assert (minors[column] == TOO_YOUNG_FOR_POLITICS).all()
         assert not (adults[column] == TOO_YOUNG_FOR_POLITICS).any()
-    assert minors["religion"].is_in(["Protestant", "Catholic", "Nothing in particular"]).any()
+    assert set(minors.filter(pl.col("age") < RELIGION_MIN_AGE)["religion"]) == {"Not applicable"}
+    assert minors.filter(pl.col("age") >= RELIGION_MIN_AGE)["religion"].is_in(RELIGIONS).all()
     assert set(minors.filter(pl.col("age") < 5)["detailed_job_description"]) == {"Too young to work"}
     assert set(minors.filter(pl.col("age").is_between(5, 15))["detailed_job_description"]) == {"Student"}
 
@@ -253,19 +258,21 @@ def test_job_descriptions(age, status, occupation, expected):
 # --------------------------------------------------------------------------- lists
 
 
-def test_each_curated_list_has_at_least_40_distinct_entries():
+def test_each_adult_list_has_at_least_40_distinct_entries():
     raw = json.loads(
         (Path(__file__).resolve().parents[2] / "persona_exp" / "population" / "data" / "enrichment_lists.json").read_text()
     )
     for name in ("defining_quirks", "mannerisms", "personal_time", "lifestyle"):
-        entries = [e.strip() for e in raw[name]]
+        entries = [(e["text"] if isinstance(e, dict) else e).strip() for e in raw[name]["adult"]]
         assert len(set(entries)) >= 40 and len(set(entries)) == len(entries), name
-        assert enrichment_lists()[name] == tuple(entries)
+        assert enrichment_lists().choices(name, 50) == tuple(entries)
 
 
 def test_list_attributes_draw_every_entry_uniformly():
     enriched = enrich(_population(N, 50), seed=12)
-    for name, entries in enrichment_lists().items():
+    lists = enrichment_lists()
+    for name in lists.entries:
+        entries = lists.choices(name, 50)
         assert _chisq_p(enriched[name], entries, np.full(len(entries), 1 / len(entries))) > P_MIN, name
 
 
@@ -301,7 +308,7 @@ def test_religion_of_young_adults_matches_the_landscape_study():
     assert _chisq_p(enriched["religion"], RELIGIONS, expected) > P_MIN
 
 
-@pytest.mark.parametrize("age", [8, 55])
+@pytest.mark.parametrize("age", [15, 55])
 def test_religion_outside_18_29_uses_the_all_adult_composition(age):
     enriched = enrich(_population(N, age), seed=43)
     assert _chisq_p(enriched["religion"], RELIGIONS, ALL_ADULTS) > P_MIN

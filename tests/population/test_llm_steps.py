@@ -16,6 +16,7 @@ from persona_exp.execute.sim import complete
 from persona_exp.pipeline import _population, load_spec, procedural_population_path, stage_context
 from persona_exp.population import build_population, render_persona
 from persona_exp.population.attributes import attribute
+from persona_exp.population.llm import _age_phrase
 from persona_exp.steps.calls import fill_template
 from persona_exp.steps.templates import CONSISTENCY, OPEN_FIELD
 
@@ -151,7 +152,7 @@ def test_open_fields_replace_the_procedural_values(tmp_path):
         persona = render_persona(old, shown)
         for f in fields:
             if attribute(f).applies(old):
-                expected = " ".join(sim_says(sampling, fill_template(OPEN_FIELD, {"persona": persona, "field": f.replace("_", " ")})).split())
+                expected = " ".join(sim_says(sampling, fill_template(OPEN_FIELD, {"persona": persona, "field": f.replace("_", " "), "age": _age_phrase(old["age"])})).split())
                 assert new[f] == expected != old[f]
                 adults += f == "political_views"
             else:  # e.g. political views of a child: no call, the procedural value stays
