@@ -90,3 +90,28 @@ def test_larger_population_keeps_its_personas_and_their_calls(tmp_path):
     # the experiment's first four adults to whom each attribute applies are among them.
     assert _design(tmp_path) == before
     assert all(s["ran"] == 0 for s in _by_step(grown.stdout).values()), grown.stdout
+
+
+def test_a_real_endpoint_is_sent_only_the_new_items_calls(tmp_path, openai_server):
+    """The same scale-up against a local OpenAI-compatible server, counting the
+    requests it receives: 2 -> 3 personas sends exactly the new persona's
+    judgments, a larger population sends nothing, one more attribute only its."""
+    state, url = openai_server
+    judge = ["--set", "models.judge.model=openai/test-model", "--set", f"models.judge.api_base={url}", "--set", "models.judge.concurrency=4"]
+
+    def run(*extra: str) -> set[tuple[str, str, str]]:
+        out = cli(tmp_path, "run", str(SPEC), *SMALL, *judge, "--set", "experiment.n_questions=2", *extra, "--no-progress", "--json")
+        assert out.returncode == 0, out.stderr
+        return _design(tmp_path)
+
+    first = run("--set", "experiment.n_personas=2")
+    sent = len(state.requests)
+    assert sent == 2 * len(first) == 2 * 3 * 2 * 2  # two judgments per item: 3 attributes x 2 personas x 2 questions
+    more = run("--set", "experiment.n_personas=3")
+    assert len(state.requests) - sent == 2 * (len(more) - len(first)) == 2 * 3 * 1 * 2
+    sent = len(state.requests)
+    assert run("--set", "experiment.n_personas=3", "--set", "population.size=450") == more
+    assert len(state.requests) == sent  # the larger population begins with the same people
+    wider = run("--set", "experiment.n_personas=3", "--set", "experiment.attributes=[age, sex, religion, marital_status]")
+    assert {a for a, _, _ in wider - more} == {"marital_status"}
+    assert len(state.requests) - sent == 2 * (len(wider) - len(more))
