@@ -12,8 +12,22 @@ persona's utility for an answer is a shared quality term plus, per attribute,
 ``effect[attribute] * preference . features``. `sim/judge` picks the answer of
 higher utility after adding logistic noise. `sim/generator` writes a plain
 answer to a question, a critique listing what the answer misses for the
-persona, and a revision that adds the one sentence (among ``1 + 7 * strength``
-candidates) the persona's utility favours most.
+persona, and a revision that puts in the one sentence (among
+``1 + 7 * strength`` candidates) the persona's preferences favour most. A plain
+answer (no persona) ends with the sentence a reader drawn for its question favours.
+
+No shortcuts. Features are the mean over an answer's words, so a longer answer
+is neither better nor worse by construction: the judge does not prefer length
+as such, in any seeded world. The generator tailors toward the persona's own
+preference terms, never toward the shared quality term (a model cannot know
+the judge's taste from a user id), so a prefix that says nothing about the
+judge's persona (WikiPersonas' opaque `tag`) wins no more than no prefix; a
+condition wins only through what it tells about the person the judge plays
+(the judge's ``effects``: with ``default_effect: 0`` nothing is planted). A
+revision adds the tailoring sentence to the plain answer (longer) or keeps only
+the answer's opener before it (shorter) by a seeded coin that comes up
+"longer" with probability ``longer_revisions`` (default 0.5), so the length of
+a DPF pair says nothing about which answer is the chosen one.
 
 Randomness, knob by knob (every knob is part of the call key, so changing one
 reruns exactly the calls of that role):
@@ -62,6 +76,7 @@ import numpy as np
 import xxhash
 
 DIM = 16
+REF_WORDS = 30  # about a plain answer's length: its features keep the scale the preference vectors assume
 _WORD = re.compile(r"[a-z0-9']+")
 _ATTR_LINE = re.compile(r"[ \t]*[-*]?[ \t]*([A-Za-z][A-Za-z0-9 _/()'-]{0,60}):[ \t]*(\S.*?)[ \t]*")
 _SKIP_KEYS = {"instruction", "completion", "critique", "response", "response a", "response b", "question", "format", "revised preference", "evaluation",
@@ -127,13 +142,18 @@ def _h(*parts: object) -> int:
 
 @lru_cache(maxsize=65536)
 def features(text: str) -> np.ndarray:
-    """Hashed word features: 16 numbers, about N(0, 1) each."""
+    """Hashed word features: 16 numbers, the mean of the words' +-1 codes,
+    scaled so that an answer of ``REF_WORDS`` words has entries of about N(0, 1).
+    A mean keeps the expected utility of an answer independent of its length
+    (a sum over the square root of the word count would scale a world's average
+    taste for its sentences with the square root of their number, so longer
+    answers would win, or lose, in every comparison of that world)."""
     words = _WORD.findall(text.lower())
     if not words:
         return np.zeros(DIM)
     hashes = np.fromiter((xxhash.xxh3_64_intdigest(w.encode()) for w in words), dtype=np.uint64, count=len(words))
     bits = ((hashes[:, None] >> np.arange(DIM, dtype=np.uint64)) & np.uint64(1)).astype(np.float64)
-    return (2.0 * bits - 1.0).sum(axis=0) / math.sqrt(len(words))
+    return (2.0 * bits - 1.0).mean(axis=0) * math.sqrt(REF_WORDS)
 
 
 @lru_cache(maxsize=65536)
@@ -185,18 +205,24 @@ class Simulator:
         self.default_effect = float(s.get("default_effect", 1.0))
         self.noise = float(s.get("noise", 1.0))
         self.strength = float(s.get("strength", 1.0))
+        self.longer_revisions = float(s.get("longer_revisions", 0.5))
 
     def effect(self, attribute: str) -> float:
         return self.effects.get(_norm_attr(attribute), self.default_effect)
 
-    def utility(self, answer: str, persona: Mapping[str, str]) -> float:
+    def preference(self, answer: str, persona: Mapping[str, str]) -> float:
+        """The persona's own part of the utility: what tailoring can aim at."""
         phi = features(answer)
-        u = float(_vector(self.seed, "quality") @ phi)
+        u = 0.0
         for attr, value in persona.items():
             e = self.effect(attr)
             if e:
                 u += e * float(_vector(self.seed, attr, value.lower()) @ phi)
         return u
+
+    def utility(self, answer: str, persona: Mapping[str, str]) -> float:
+        """What the judge weighs: shared quality plus the persona's preferences."""
+        return float(_vector(self.seed, "quality") @ features(answer)) + self.preference(answer, persona)
 
     def _uniform(self, *parts: object) -> float:
         u = (_h(self.seed, *parts, *self.sample) >> 11) * 2.0**-53
@@ -274,8 +300,27 @@ class Simulator:
         return [_TAILORED[(start + i * 7) % len(_TAILORED)] for i in range(min(n, len(_TAILORED)))]
 
     def _tailor(self, base: str, persona: Mapping[str, str], prompt: str, boost: float = 1.0) -> str:
+        """``base`` plus the candidate sentence the persona's preferences favour
+        (not the shared quality: that is the judge's, not the persona's)."""
         cands = self._candidates(prompt, boost)
-        return base + " " + self._choose(cands, [self.utility(base + " " + c, persona) for c in cands], "tailor", prompt)
+        return base + " " + self._choose(cands, [self.preference(base + " " + c, persona) for c in cands], "tailor", prompt)
+
+    def plain(self, question: str) -> str:
+        """The answer without a persona: the plain sentences, then the candidate
+        sentence that a reader drawn for this question favours. Ending like a
+        tailored answer, picked the same way, it differs from one only in whose
+        taste picked the last sentence, so a prefix that tells nothing about the
+        judge's persona neither helps nor hurts. (One fixed reader for all
+        questions would be a seeded taste that every plain answer shares: in
+        some worlds it would beat every prefix, in others lose to them.)"""
+        return self._tailor(base_answer(question), {_READER: question}, question)
+
+    def _revise(self, question: str, persona: Mapping[str, str], prompt: str) -> str:
+        """A revision: the tailoring sentence added to the plain answer (longer),
+        or in place of all but its opener (shorter, as the paper's "less tokens"
+        asks), by a seeded coin, so that length does not give the chosen answer away."""
+        longer = self._uniform("revision length", prompt) < self.longer_revisions
+        return self._tailor(self.plain(question) if longer else _base_sentences(question)[0], persona, prompt)
 
     def _toward(self, base: str, examples: list[str], prompt: str) -> str:
         """Adds the candidate sentence most like the examples' words."""
@@ -317,7 +362,8 @@ class Simulator:
         if wiki is not None:
             return wiki
         question = _question(prompt)
-        base = base_answer(question + (f"#{self.replicate}" if self.replicate else "") + (f"@{self.draw}" if self.draw else ""))
+        asked = question + (f"#{self.replicate}" if self.replicate else "") + (f"@{self.draw}" if self.draw else "")
+        base = base_answer(asked)
         persona = persona_attributes(prompt)
         if "write this person's" in low:
             h = _h(self.seed, "field", prompt, *self.sample)
@@ -326,7 +372,7 @@ class Simulator:
         if examples:
             return self._toward(base, examples, prompt)
         if "revise" in low or "revision" in low:
-            return f"REVISED PREFERENCE: {self._tailor(base, persona, prompt)}\nDONE"
+            return f"REVISED PREFERENCE: {self._revise(asked, persona, prompt)}\nDONE"
         if "critique" in low or "examine the completion" in low:
             # The critique restates who the reader is, so a revision prompt that
             # only sees the critique (as in the paper) can still be tailored.
@@ -342,10 +388,11 @@ class Simulator:
             # Answering for a persona: tailored; thinking step by step weighs more options.
             answer = self._tailor(base, persona, prompt, boost=2.0 if "step by step" in low else 1.0)
             return f"Thinking about who is asking first. ANSWER: {answer}" if "step by step" in low else answer
-        return base
+        return self.plain(asked)
 
 
 _YES_NO = "Answer with one word: yes"
+_READER = "reader of a plain answer"  # the attribute whose taste picks a plain answer's last sentence
 # Words by which a question asks for a judgment of value rather than a fact.
 _JUDGMENT_CUES = frozenset(
     "should ought better best worse worst right wrong fair unfair moral immoral acceptable justified believe agree disagree "
@@ -378,10 +425,15 @@ def _examples(prompt: str) -> list[str]:
     return marked or out
 
 
+def _base_sentences(question: str) -> tuple[str, str, str]:
+    """The plain answer's opener and two body sentences (deterministic in the question)."""
+    h = _h("base", question.strip())
+    return _OPENERS[h % len(_OPENERS)], _BODIES[(h >> 8) % len(_BODIES)], _BODIES[(h >> 16) % len(_BODIES)]
+
+
 def base_answer(question: str) -> str:
     """A plain, persona-free answer to a question (deterministic in the question)."""
-    h = _h("base", question.strip())
-    return f"{_OPENERS[h % len(_OPENERS)]} {_BODIES[(h >> 8) % len(_BODIES)]} {_BODIES[(h >> 16) % len(_BODIES)]}"
+    return " ".join(_base_sentences(question))
 
 
 def _starts(text: str, marker: str) -> list[int]:

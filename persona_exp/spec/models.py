@@ -89,6 +89,8 @@ class SimConfig(Strict):
     default_effect: float = Field(1.0, ge=0, le=100, description="effect of the attributes not in effects")
     noise: float = Field(1.0, gt=0, le=100, description="scale of the judge's logistic noise")
     strength: float = Field(1.0, ge=0, le=100, description="how strongly sim/generator revises toward the persona (weighs 1 + 7 * strength candidates)")
+    longer_revisions: float = Field(0.5, ge=0, le=1, description="share of sim/generator revisions longer than the answer they revise "
+                                    "(0.5: length says nothing about which is chosen; 0: always shorter, as the DPF instruction asks)")
     inconsistent_rate: float = Field(0.085, ge=0, le=1, description="share of profiles the simulated consistency check rejects (PERSONA: about 8.5%)")
     seed: int = Field(0, ge=0, le=SEED_MAX, description="fixes the simulated world (preferences, quality, noise)")
     draw: int = Field(0, ge=0, le=1_000_000, description="another sample of the same calls (new noise draws); runs differing only here are an A/A test")

@@ -6,7 +6,8 @@ import asyncio
 from persona_exp.execute import sim
 from persona_exp.execute.llm import litellm
 
-JUDGE = [{"role": "user", "content": "You are:\nAge: 30\nReligion: None\n\nResponse A: Family first.\n\nResponse B: Save money.\n\nWhich? Answer with A or B."}]
+# The two answers have the same words, so the same utility: only the draw and the temperature decide.
+JUDGE = [{"role": "user", "content": "You are:\nAge: 30\nReligion: None\n\nResponse A: Family first, then money.\n\nResponse B: Money first, then family.\n\nWhich? Answer with A or B."}]
 
 
 def test_litellm_completion_answers_from_the_simulator():
