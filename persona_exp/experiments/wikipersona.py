@@ -6,30 +6,44 @@ prefix best tells a model whose preferences to serve.
    this person would ask an assistant, and ``n_divergent`` per axis that its
    people would ask in common but want answered differently (prompts G.2);
    both pass the prompt filters and are split into train and test per list.
-3. Dataset (train questions): ``n_candidates`` chain-of-thought answers per
-   question (axis -> categories -> an answer for one category, prompt G.3),
-   filtered for comparable quality and diversity down to ``keep``; the
-   personal judge (prompt G.4) role-plays the persona and picks the best in a
+3. Dataset (train and, with ``heldout_pairs``, test questions):
+   ``n_candidates`` chain-of-thought answers per question (axis -> categories
+   -> an answer for one category, prompt G.3; for a divergent question the
+   prompt names its true axis and categories, one category per sample, as in
+   appendix B.1), sampled at ``candidate_temperature`` (paper: 2.0, top_p 0.8),
+   then filtered down to ``keep`` by the stages of ``filter`` (lexical,
+   embedding, reward: see ``persona_exp.steps.candidates``); the personal judge
+   (prompt G.4) role-plays the persona and picks the best in a
    single-elimination bracket (three comparisons for four). Exported as
-   chosen/rejected pairs.
+   chosen/rejected pairs with their split.
 4. Prefixes (test questions): the generator answers each test question under
-   each condition: ``none``, ``tag`` (an opaque user id), ``few_shot`` (the
+   each condition: ``none``, ``tag`` (an opaque user id), ``few_shot`` (2 of the
    persona's train questions with their winning answers), ``persona`` (a
-   persona inferred from those examples, prompt G.5), ``name`` and ``gold``
-   (a persona written from the name, prompt G.6). The personal judge compares
-   every two conditions' answers; the win-rate matrix (row over column) and
-   each condition's win rate against all others get bootstrap intervals over
-   personas x questions (a divergent question is asked of every person of its
-   axis); each condition's rate is tested against 0.5. (The paper also
-   fine-tunes models with these prefixes; here the prefixes condition a
-   prompted model.)
+   persona inferred from 4 such examples, prompt G.5), ``name``, ``gold`` (a
+   persona written from the name, prompt G.6) and ``random`` (the gold persona
+   of another person, drawn with the seed: the paper's random reference and
+   wrong-prefix control). The personal judge compares every two conditions'
+   answers; the win-rate matrix (row over column) and each condition's win
+   rate against all others get bootstrap intervals over personas x questions
+   (a divergent question is asked of every person of its axis); each
+   condition's rate is tested against 0.5.
+5. Evaluation against the held-out gold (with ``heldout_pairs``): ROUGE-1 and
+   ROUGE-L of each condition's answers against the chosen answer of the test
+   pair; preference accuracy: the judge, told only a condition's prefix,
+   predicts which answer of each test pair the person chose (random guess:
+   0.5); and the paper's Table 2: ROUGE-1 of each prefix against the person's
+   gold persona and against a random other person's, with its length. (The
+   paper also fine-tunes models with these prefixes and scores them by their
+   implicit reward; here the prefixes condition prompted models.)
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 from typing import Any, Literal
 
+import numpy as np
 import polars as pl
 import xxhash
 from pydantic import Field, field_validator, model_validator
@@ -43,7 +57,7 @@ from persona_exp.spec.models import FieldError, no_duplicates
 from persona_exp.prompts.filters import DEFAULT_FILTERS
 from persona_exp.steps import add_call, add_judgment, preferred
 from persona_exp.steps import templates as T
-from persona_exp.steps.candidates import sample_candidates, select_diverse
+from persona_exp.steps.candidates import FilterStage, LexicalStage, embed_candidates, filter_candidates, read_score, sample_candidates
 from persona_exp.steps.classify import ControversialFilter, controversial_entry, controversial_params
 from persona_exp.steps.questions import QuestionRequest, generate_questions
 from persona_exp.steps.tournament import Bracket, run_brackets
@@ -52,8 +66,38 @@ HEADLINE_TABLE = "wikipersona_conditions"  # the table `persona-exp show` and re
 ROLES = ("generator", "judge")
 POPULATION_SOURCES = ("famous",)
 USES_PROMPTS = False  # the questions are generated (step 2), not read from a prompt set
-Condition = Literal["none", "tag", "few_shot", "persona", "name", "gold"]
-CONDITIONS: tuple[str, ...] = ("none", "tag", "few_shot", "persona", "name", "gold")
+Condition = Literal["none", "tag", "few_shot", "persona", "name", "gold", "random"]
+CONDITIONS: tuple[str, ...] = ("none", "tag", "few_shot", "persona", "name", "gold", "random")
+NO_PREFIX = "Nothing is known about this user."  # what the judge is told for `none` when it predicts a choice
+
+# Appendix B.1: for a divergent question the candidates use its true axis and
+# categories, one category per sample (round robin), instead of letting the
+# model choose; the answer format is G.3's, so its parser reads it.
+DIVERGENT_COT = (
+    "You are a helpful assistant. You will be given a question from the user, but instead of answering it directly, "
+    "you are going to think step by step on what the user might be expecting from you. Individual preferences may "
+    "differ along many axis. This question is about the axis {axis}, whose categories are: {categories}.\n\n"
+    "Assume the user belongs to the category {category}, and cater your response to how they might like, agree with, "
+    "or be interested in. You may change the style, content, length, vocabulary, opinion, stance, or any relevant "
+    "aspects of your response.\n\n"
+    "Please respond in the following format:\n\n"
+    "Axis: {axis}\n\nCategories: {categories}\n\nChosen category: {category}\n\n"
+    "Response: {specific response for the person of the category}\n\n"
+    "User question: {question}"
+)
+
+# The personal judge predicting a held-out choice from a prefix alone (prompt G.4 with the prefix for the name).
+PREDICT_CHOICE = (
+    "You are a helpful assistant that selects the output that best follows the instruction. You will be asked to "
+    "simulate a person's preference given a question this person asks.\n\n"
+    "Here is what we know about the person:\n{prefix}\n\n"
+    "Instruction: Please simulate the preference of this person over the answers for the question below.\n\n"
+    "Input: {question}\n\n"
+    "Output (a): {response_a}\n\n"
+    "Output (b): {response_b}\n\n"
+    'Your answer should be a JSON object with the fields "Concise explanation" and "Output (a) is better than '
+    'Output (b)", a boolean; always make a decision, even if both are wrong (choose the least bad) or equal.'
+)
 
 
 class Params(IntervalParams):
@@ -61,28 +105,45 @@ class Params(IntervalParams):
         "personal_template": ("name", "n", "axes"),
         "divergent_template": ("names", "axis", "n", "categories"),
         "candidate_template": ("axes", "question"),
+        "divergent_candidate_template": ("axis", "categories", "category", "question"),
         "judge_template": ("persona", "question", "response_a", "response_b"),
+        "predict_template": ("prefix", "question", "response_a", "response_b"),
         "answer_template": ("question",),
         "prefixed_template": ("question", "prefix"),
         "infer_template": ("examples",),
         "gold_template": ("name",),
     }
     kind: Literal["wikipersona"] = "wikipersona"
-    n_personal: int = Field(6, ge=2, le=1000, description="personal questions generated per persona (paper: 100)")
-    n_divergent: int = Field(6, ge=2, le=1000, description="divergent questions generated per axis (paper: 100)")
+    # The defaults are the paper's; the shipped spec sets smaller numbers so that it runs offline in seconds.
+    n_personal: int = Field(100, ge=2, le=1000, description="personal questions generated per persona (paper: 100)")
+    n_divergent: int = Field(100, ge=2, le=1000, description="divergent questions generated per axis (paper: 100)")
     test_fraction: float = Field(0.5, gt=0, lt=1, description="share of each question list held out for the prefix comparison (paper: half)")
-    n_candidates: int = Field(8, ge=2, le=200, description="chain-of-thought answers sampled per train question (paper: 50)")
+    n_candidates: int = Field(50, ge=2, le=200, description="chain-of-thought answers sampled per question (paper: 50)")
+    candidate_temperature: float | None = Field(2.0, ge=0, le=2, description="sampling temperature of the candidates only (paper: 2.0; "
+                                                "null: the generator's own); some providers accept at most 1")
+    candidate_top_p: float | None = Field(0.8, gt=0, le=1, description="top_p of the candidates only (paper: 0.8; null: the generator's own)")
     keep: int = Field(4, ge=2, le=200, description="candidates kept after the quality and diversity filter (paper: 4); at most n_candidates")
-    length_band: float = Field(2.0, gt=1, le=100, description="keep candidates between median/band and median*band words")
-    max_similarity: float = Field(0.8, gt=0, le=1, description="word-set Jaccard similarity above which a candidate is a near-duplicate")
+    filter: list[FilterStage] = Field(default_factory=lambda: [LexicalStage()], min_length=1,
+                                      description="candidate filter stages, in order: lexical (default), embedding, reward")
+    heldout_pairs: bool = Field(True, description="also build preference pairs on the test questions (paper: as many as train): "
+                                "the gold answers for ROUGE and the held-out choices for preference accuracy")
+    predict_role: str = Field("judge", min_length=1, description="the model role that predicts held-out choices from a prefix (paper: the "
+                              "baseline model, not the labeler); the labeling judge itself also reproduces its own noise when told the name")
     conditions: list[Condition] = Field(default_factory=lambda: list(CONDITIONS), min_length=2)
-    few_shot: int = Field(2, ge=1, le=100, description="train examples in the few-shot prefix and for inferring a persona (paper: 2)")
+    few_shot: int = Field(2, ge=1, le=100, description="train examples in the few-shot prefix (paper: 2)")
+    infer_shots: int = Field(4, ge=1, le=100, description="train examples the persona is inferred from (paper: 4)")
     question_filters: list[Any] = Field(default_factory=lambda: [dict(f) for f in DEFAULT_FILTERS], description="prompt filters applied to generated questions")
 
     @field_validator("conditions")
     @classmethod
     def _once_each(cls, value: list[str]) -> list[str]:
         no_duplicates(value)
+        return value
+
+    @field_validator("filter")
+    @classmethod
+    def _stages_once(cls, value: list[Any]) -> list[Any]:
+        no_duplicates(value, lambda s: s.model_dump_json())
         return value
 
     @field_validator("question_filters")
@@ -99,11 +160,18 @@ class Params(IntervalParams):
     personal_template: str = T.PERSONAL_QUESTIONS
     divergent_template: str = T.DIVERGENT_QUESTIONS
     candidate_template: str = T.COT_RESPONSE
+    divergent_candidate_template: str = DIVERGENT_COT
     judge_template: str = T.PERSONAL_JUDGE
+    predict_template: str = PREDICT_CHOICE
     answer_template: str = T.ANSWER
     prefixed_template: str = T.PREFIXED_ANSWER
     infer_template: str = T.INFER_PERSONA
     gold_template: str = T.GOLD_PERSONA
+
+
+def roles(params: Params) -> tuple[str, ...]:
+    """The generator, the judge, the predicting role and each reward filter stage's role."""
+    return tuple(dict.fromkeys([*ROLES, params.predict_role, *(s.role for s in params.filter if s.kind == "reward")]))
 
 
 def _judge_persona(row: dict) -> str:
@@ -168,6 +236,61 @@ def _questions(ctx: Context, p: Params, people: list[dict], notes: list[str]) ->
     return _split(frame, p.test_fraction, ctx.seed), report
 
 
+def _candidate_sampling(ctx: Context, p: Params, notes: list[str]) -> dict[str, Any]:
+    """The candidates' sampling fields, and a note when they would come out
+    alike: at temperature 0 a real model returns the same answer every time."""
+    own = ctx.models["generator"].sampling()
+    override = {"temperature": p.candidate_temperature, "top_p": p.candidate_top_p}
+    temperature = p.candidate_temperature if p.candidate_temperature is not None else own.get("temperature")
+    if temperature == 0:
+        notes.append(f"WARNING: the {p.n_candidates} candidates per question are sampled at temperature 0, where a real model gives the same "
+                     "answer every time and the filter finds no diverse ones; set experiment.candidate_temperature (paper: 2.0) "
+                     "or the generator's temperature above 0.")
+    return override
+
+
+def _filtered(ctx: Context, p: Params, cand_plan: Plan, cand_keys: dict[str, list[str]], cand_results, questions: dict[str, dict], notes: list[str]
+              ) -> tuple[dict[str, list[str]], list[dict]]:
+    """Runs the filter stages over every question's candidates: the kept keys
+    per question id, and one report row per question."""
+    texts = {qid: [cand_results[k].output() if cand_results[k].ok else None for k in keys] for qid, keys in cand_keys.items()}
+    vectors: dict[int, dict[str, dict[int, list[float]]]] = {}
+    scores: dict[int, dict[str, dict[int, float | None]]] = {}
+    for s, stage in enumerate(p.filter):
+        if stage.kind == "embedding":
+            found = embed_candidates(ctx, stage, [t for ts in texts.values() for t in ts if t])
+            vectors[s] = {qid: {i: found[t] for i, t in enumerate(ts) if t} for qid, ts in texts.items()}
+        elif stage.kind == "reward":
+            plan = Plan()
+            plan.include(cand_plan.calls[k] for k in cand_plan.calls)  # the answers scored are slots of these calls
+            asked = {qid: {i: add_call(plan, ctx, "reward", stage.role, stage.template, {"question": questions[qid]["text"]}, {"response": k})
+                           for i, k in enumerate(cand_keys[qid]) if texts[qid][i]} for qid in cand_keys}
+            results = ctx.run_stage(plan)
+            scores[s] = {qid: {i: read_score(results[k].text) if results[k].ok else None for i, k in keys.items()} for qid, keys in asked.items()}
+            unread = sum(v is None for q in scores[s].values() for v in q.values())
+            if unread:
+                notes.append(f"reward filter ({stage.role}): {unread} of {sum(len(q) for q in scores[s].values())} candidates got no readable "
+                             "score (a number) and were kept unscored")
+    selected, rows = {}, []
+    for qid, keys in cand_keys.items():
+        sel = filter_candidates(texts[qid], p.keep, p.filter, vectors={s: v[qid] for s, v in vectors.items()},
+                                scores={s: v[qid] for s, v in scores.items()})
+        selected[qid] = [keys[i] for i in sel.kept]
+        rows.append({"question_id": qid, "split": questions[qid]["split"], "sampled": len(keys), "kept": len(sel.kept), "failed": sel.failed,
+                     "out_of_band": sel.out_of_band, "too_similar": sel.too_similar, "low_reward": sel.low_reward, "unscored": sel.unscored})
+    return selected, rows
+
+
+def _other(pid: str, pids: list[str], seed: int) -> str | None:
+    """Whose gold persona is ``pid``'s `random` prefix: another person, drawn with the seed."""
+    others = [o for o in pids if o != pid]
+    return others[xxhash.xxh3_64_intdigest(f"{seed}|random|{pid}".encode()) % len(others)] if others else None
+
+
+def _examples(shots: list[dict], texts: dict[str, str]) -> str:
+    return "\n\n".join(f"User Question {i + 1}:\n{x['question']}\nPreferred Response:\n{texts[x['chosen_key']]}" for i, x in enumerate(shots))
+
+
 def build(ctx: Context) -> Design:
     p: Params = ctx.params
     people = ctx.personas.to_dicts()
@@ -184,26 +307,32 @@ def build(ctx: Context) -> Design:
         own = [by_owner[k] for k in (row["persona_id"], f"axis:{row['axis']}") if k in by_owner]
         return pl.concat(own).unique(subset="id", keep="first", maintain_order=True).filter(pl.col("split") == split).to_dicts() if own else []
 
-    # Dataset: diverse candidates for every train question, then the persona's bracket.
-    train = {q["id"]: q for r in people for q in asked(r, "train")}
+    # Dataset: diverse candidates for every train (and held-out) question, then the persona's bracket.
+    splits = ("train", "test") if p.heldout_pairs else ("train",)
+    pooled = {q["id"]: q for sp in splits for r in people for q in asked(r, sp)}
     axes = ", ".join(sorted({r["axis"] for r in people}))
-    cand_plan, cand_keys, cand_results = sample_candidates(ctx, "candidates", "generator", p.candidate_template,
-                                                           {qid: {"axes": axes, "question": q["text"]} for qid, q in train.items()}, p.n_candidates)
-    selected: dict[str, list[str]] = {}
-    selection_rows = []
-    for qid, keys in cand_keys.items():
-        texts = [cand_results[k].output() if cand_results[k].ok else None for k in keys]
-        sel = select_diverse(texts, p.keep, length_band=p.length_band, max_similarity=p.max_similarity)
-        selected[qid] = [keys[i] for i in sel.kept]
-        selection_rows.append({"question_id": qid, "sampled": len(keys), "kept": len(sel.kept), "failed": sel.failed, "out_of_band": sel.out_of_band, "too_similar": sel.too_similar})
+    categories = {a: sorted({r["category"] for r in people if r["axis"] == a}) for a in {r["axis"] for r in people}}
+
+    def values(q: dict) -> Any:
+        if q["type"] != "divergent":
+            return {"axes": axes, "question": q["text"]}
+        cats = categories.get(q["topic"]) or [q["topic"]]
+        return lambda r: {"axis": q["topic"], "categories": ", ".join(cats), "category": cats[r % len(cats)], "question": q["text"]}
+
+    sampling = _candidate_sampling(ctx, p, notes)
+    cand_plan, cand_keys, cand_results = sample_candidates(
+        ctx, "candidates", "generator", p.candidate_template, {qid: values(q) for qid, q in pooled.items()}, p.n_candidates,
+        templates={qid: p.divergent_candidate_template for qid, q in pooled.items() if q["type"] == "divergent"}, sampling=sampling)
+    selected, selection_rows = _filtered(ctx, p, cand_plan, cand_keys, cand_results, pooled, notes)
     brackets, owners = [], []
-    for r in people:
-        for q in asked(r, "train"):
-            if len(selected.get(q["id"], [])) < 2:
-                notes.append(f"{r['persona_id']} / {q['id']}: fewer than two usable candidates, no preference pair")
-                continue
-            brackets.append(Bracket(selected[q["id"]], {"persona": _judge_persona(r), "question": q["text"]}, (ctx.seed, "bracket", r["persona_id"], q["id"])))
-            owners.append((r, q))
+    for sp in splits:
+        for r in people:
+            for q in asked(r, sp):
+                if len(selected.get(q["id"], [])) < 2:
+                    notes.append(f"{r['persona_id']} / {q['id']}: fewer than two usable candidates, no preference pair")
+                    continue
+                brackets.append(Bracket(selected[q["id"]], {"persona": _judge_persona(r), "question": q["text"]}, (ctx.seed, "bracket", r["persona_id"], q["id"])))
+                owners.append((r, q))
     run_brackets(ctx, cand_plan, "personal_judge", "judge", p.judge_template, brackets, parser="a_better")
     pairs, matches = [], []
     for b, (r, q) in zip(brackets, owners):
@@ -213,49 +342,86 @@ def build(ctx: Context) -> Design:
         losers = [k for k in b.entrants if k != b.winner]
         rejected = losers[xxhash.xxh3_64_intdigest(f"{ctx.seed}|{r['persona_id']}|{q['id']}".encode()) % len(losers)] if b.winner else None
         pairs.append({"persona_id": r["persona_id"], "name": r["name"], "axis": r["axis"], "category": r["category"], "question_id": q["id"], "question": q["text"],
-                      "question_type": q["type"], "candidates": len(b.entrants), "comparisons": len(b.matches), "chosen_key": b.winner, "rejected_key": rejected})
+                      "question_type": q["type"], "split": q["split"], "candidates": len(b.entrants), "comparisons": len(b.matches),
+                      "chosen_key": b.winner, "rejected_key": rejected})
     pair_frame = pl.DataFrame(pairs, schema={"persona_id": pl.String, "name": pl.String, "axis": pl.String, "category": pl.String, "question_id": pl.String,
-                                             "question": pl.String, "question_type": pl.String, "candidates": pl.Int64, "comparisons": pl.Int64,
-                                             "chosen_key": pl.String, "rejected_key": pl.String})
+                                             "question": pl.String, "question_type": pl.String, "split": pl.String, "candidates": pl.Int64,
+                                             "comparisons": pl.Int64, "chosen_key": pl.String, "rejected_key": pl.String})
+    texts = {k: cand_results[k].output() for k in cand_results if cand_results[k].ok}
 
-    # Prefix conditions on the test questions, judged pairwise by the persona.
-    plan = Plan()
-    plan.include(cand_plan.calls[k] for k in cand_plan.calls)
-    items = []
+    # Prefixes, written before the answers (staged) so that the judge can be told them as text.
+    pids = [r["persona_id"] for r in people]
+    shots_of: dict[str, list[dict]] = {}
+    prefix_plan = Plan()
+    infer_keys, gold_keys = {}, {}
     for r in people:
         pid = r["persona_id"]
-        shots = [x for x in pairs if x["persona_id"] == pid and x["chosen_key"]]
+        shots = [x for x in pairs if x["persona_id"] == pid and x["split"] == "train" and x["chosen_key"]]
         shots.sort(key=lambda x: xxhash.xxh3_64_intdigest(f"{ctx.seed}|shot|{pid}|{x['question_id']}".encode()))
-        shots = shots[: p.few_shot]
-        examples = "\n\n".join(f"User Question {i + 1}:\n{x['question']}\nPreferred Response:\n{cand_results[x['chosen_key']].output()}" for i, x in enumerate(shots))
-        conditions = [c for c in p.conditions if shots or c not in ("few_shot", "persona")]
+        shots_of[pid] = shots
+        if shots and "persona" in p.conditions:
+            infer_keys[pid] = add_call(prefix_plan, ctx, "infer_persona", "generator", p.infer_template, {"examples": _examples(shots[: p.infer_shots], texts)})
+    wanted_gold = set(pids) if {"gold", "random"} & set(p.conditions) else set()
+    for pid in pids:
+        if pid in wanted_gold:
+            name = next(r["name"] for r in people if r["persona_id"] == pid)
+            gold_keys[pid] = add_call(prefix_plan, ctx, "gold_persona", "generator", p.gold_template, {"name": name})
+    prefix_results = ctx.run_stage(prefix_plan) if len(prefix_plan) else {}
+
+    def said(key: str | None) -> str | None:
+        res = prefix_results.get(key) if key else None
+        return res.output() if res is not None and res.ok else None
+
+    plan = Plan()
+    plan.include(cand_plan.calls[k] for k in cand_plan.calls)
+    plan.include(prefix_plan.calls[k] for k in prefix_plan.calls)
+    items, prefix_rows, predictions = [], [], []
+    test_pairs = {(x["persona_id"], x["question_id"]): x for x in pairs if x["split"] == "test" and x["chosen_key"] and x["rejected_key"]}
+    for r in people:
+        pid = r["persona_id"]
+        other = _other(pid, pids, ctx.seed)
+        prefixes = {"tag": f"User tag: {_tag(pid)}", "name": f"Name: {r['name']}",
+                    "few_shot": _examples(shots_of[pid][: p.few_shot], texts) if shots_of[pid] else None,
+                    "persona": said(infer_keys.get(pid)), "gold": said(gold_keys.get(pid)), "random": said(gold_keys.get(other)) if other else None}
+        conditions = [c for c in p.conditions if c == "none" or prefixes.get(c)]
         if len(conditions) < len(p.conditions):
-            notes.append(f"{pid}: no train preference pairs, so no few_shot or persona condition")
-        prefixes: dict[str, tuple[dict, dict]] = {"tag": ({"prefix": f"User tag: {_tag(pid)}"}, {}), "name": ({"prefix": f"Name: {r['name']}"}, {}),
-                                                  "few_shot": ({"prefix": examples}, {})}
-        if "persona" in conditions:
-            prefixes["persona"] = ({}, {"prefix": add_call(plan, ctx, "infer_persona", "generator", p.infer_template, {"examples": examples})})
-        if "gold" in conditions:
-            prefixes["gold"] = ({}, {"prefix": add_call(plan, ctx, "gold_persona", "generator", p.gold_template, {"name": r["name"]})})
+            notes.append(f"{pid}: no {', '.join(c for c in p.conditions if c not in conditions)} prefix (no train preference pairs, "
+                         "a failed prefix call, or no other person for `random`), so those conditions are left out for this persona")
+        gold = prefixes["gold"] if "gold" in conditions else None
+        for c in conditions:
+            if c != "none":
+                prefix_rows.append({"persona_id": pid, "condition": c, "prefix": prefixes[c], "gold": gold, "random_gold": said(gold_keys.get(other)) if other else None})
         for q in asked(r, "test"):
             answers = {}
             for c in conditions:
                 if c == "none":
                     answers[c] = add_call(plan, ctx, "answer:none", "generator", p.answer_template, {"question": q["text"]})
                 else:
-                    values, inputs = prefixes[c]
-                    answers[c] = add_call(plan, ctx, f"answer:{c}", "generator", p.prefixed_template, {"question": q["text"], **values}, inputs)
+                    answers[c] = add_call(plan, ctx, f"answer:{c}", "generator", p.prefixed_template, {"question": q["text"], "prefix": prefixes[c]})
             for first, second in itertools.combinations(conditions, 2):
                 key, first_is_a = add_judgment(plan, ctx, "compare", "judge", p.judge_template, {"persona": _judge_persona(r), "question": q["text"]},
                                                answers[first], answers[second], (ctx.seed, "compare", pid, q["id"], first, second), parser="a_better")
                 items.append({"persona_id": pid, "axis": r["axis"], "question_id": q["id"], "question_type": q["type"], "first": first, "second": second,
                               "first_is_a": first_is_a, "first_key": answers[first], "second_key": answers[second], "judge_key": key})
+            pair = test_pairs.get((pid, q["id"]))
+            if pair is None:
+                continue
+            for c in conditions:
+                key, chosen_is_a = add_judgment(plan, ctx, "predict", p.predict_role, p.predict_template, {"prefix": prefixes.get(c) or NO_PREFIX, "question": q["text"]},
+                                                pair["chosen_key"], pair["rejected_key"], (ctx.seed, "predict", pid, q["id"], c), parser="a_better")
+                predictions.append({"persona_id": pid, "question_id": q["id"], "question_type": q["type"], "condition": c, "judge_key": key,
+                                    "chosen_is_a": chosen_is_a, "answer_key": answers[c], "chosen_key": pair["chosen_key"], "rejected_key": pair["rejected_key"]})
     if not items:
         raise PlanError("the wikipersona design has no test comparisons: no test questions were generated (see the notes of the question steps).")
     tables = {"wikipersona_questions": questions, "wikipersona_question_filters": pl.DataFrame(filter_report),
               "wikipersona_candidates": pl.DataFrame(selection_rows), "wikipersona_pairs": pair_frame,
               "wikipersona_matches": pl.DataFrame(matches, schema={"persona_id": pl.String, "question_id": pl.String, "round": pl.Int64, "first_key": pl.String,
-                                                                   "second_key": pl.String, "first_is_a": pl.Boolean, "judge_key": pl.String, "first_won": pl.Boolean})}
+                                                                   "second_key": pl.String, "first_is_a": pl.Boolean, "judge_key": pl.String, "first_won": pl.Boolean}),
+              "wikipersona_prefix_texts": pl.DataFrame(prefix_rows, schema={"persona_id": pl.String, "condition": pl.String, "prefix": pl.String,
+                                                                            "gold": pl.String, "random_gold": pl.String}),
+              "wikipersona_predictions": pl.DataFrame(predictions, schema={"persona_id": pl.String, "question_id": pl.String, "question_type": pl.String,
+                                                                          "condition": pl.String, "judge_key": pl.String, "chosen_is_a": pl.Boolean,
+                                                                          "answer_key": pl.String, "chosen_key": pl.String, "rejected_key": pl.String})}
     return Design(plan, pl.DataFrame(items), notes, tables)
 
 
@@ -313,9 +479,14 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
     preferences = pairs.select("persona_id", "name", "axis", "category", "question_type", "question_id", pl.col("question").alias("prompt")).with_columns(
         pl.Series("chosen", [text(k) for k in pairs["chosen_key"]], dtype=pl.String),
         pl.Series("rejected", [text(k) for k in pairs["rejected_key"]], dtype=pl.String),
-        pl.lit("train").alias("split"),
+        pairs["split"],
     ).filter(pl.col("chosen").is_not_null() & pl.col("rejected").is_not_null())
+    accuracy, accuracy_metric = _accuracy(design.tables["wikipersona_predictions"], results, p, ctx.seed)
+    rouge_frame = _answer_rouge(design.tables["wikipersona_predictions"], results, p, ctx.seed, conditions)
+    prefix_frame = _prefix_table(design.tables["wikipersona_prefix_texts"], [c for c in p.conditions if c != "none"])
     metrics = {
+        "accuracy": accuracy_metric,
+        "rouge1": {r["condition"]: r["rouge1"] for r in rouge_frame.iter_rows(named=True)},
         "win_rate": {r["condition"]: {"estimate": r["win_rate"], "low": r["ci_low"], "high": r["ci_high"]} for r in overall},
         "headline": marked,
         "multiplicity": {"method": cfg.multiplicity, "alpha": 1 - p.level, "null": "the condition wins half its games (0.5)"},
@@ -330,11 +501,113 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
         title=title,
         headline=headline,
         tables={"wikipersona_conditions": headline, "wikipersona_matrix": matrix_frame, "wikipersona_comparisons": items, "wikipersona_games": games,
-                "preferences": preferences,
+                "preferences": preferences, "wikipersona_accuracy": accuracy, "wikipersona_rouge": rouge_frame, "wikipersona_prefixes": prefix_frame,
                 **design.tables},
         metrics=metrics,
         exports=(("preferences", "jsonl"),),
     )
+
+
+def rouge(pairs: list[tuple[str, str]], kinds: tuple[str, ...] = ("rouge1", "rougeL")) -> list[dict[str, float]]:
+    """ROUGE F-measures of (candidate, reference) pairs, by the rouge-score
+    package (Google's reimplementation of Lin, 2004; no stemming, as its default)."""
+    from rouge_score import rouge_scorer
+
+    scorer = rouge_scorer.RougeScorer(list(kinds))
+    return [{k: v.fmeasure for k, v in scorer.score(ref, cand).items()} for cand, ref in pairs]
+
+
+def _accuracy(pred: pl.DataFrame, results, p: Params, seed: int) -> tuple[pl.DataFrame, dict]:
+    """Preference accuracy per condition: how often the judge, told only the
+    condition's prefix, picks the answer the person chose (paper Figure 3;
+    random guess: 0.5), with intervals over personas x questions and a test against 0.5."""
+    hits = [preferred(results, k, a) for k, a in zip(pred["judge_key"], pred["chosen_is_a"])]
+    judged = pred.with_columns(pl.Series("correct", hits, dtype=pl.Int8)).filter(pl.col("correct") >= 0)
+    rows, out = [], {}
+    for c in [c for c in p.conditions if c in set(judged["condition"].to_list())]:
+        g = judged.filter(pl.col("condition") == c)
+        e = interval("rate", g["correct"].cast(pl.Float64).to_numpy(), units={"persona": g["persona_id"].to_numpy(), "question": g["question_id"].to_numpy()},
+                     n_resamples=p.n_resamples, level=p.level, seed=seed, null=0.5)
+        row = {"condition": c, "accuracy": e.estimate, "ci_low": e.low, "ci_high": e.high, "pairs": g.height, "p_value": e.p}
+        for t in ("personal", "divergent"):
+            sub = g.filter(pl.col("question_type") == t)
+            row[f"{t}_accuracy"] = float(sub["correct"].mean()) if sub.height else float("nan")
+        rows.append({**row, "over": e.over(), "note": e.warning or ""})
+        out[c] = {"estimate": e.estimate, "low": e.low, "high": e.high}
+    schema = {"condition": pl.String, "accuracy": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "pairs": pl.Int64, "p_value": pl.Float64,
+              "personal_accuracy": pl.Float64, "divergent_accuracy": pl.Float64, "over": pl.String, "note": pl.String}
+    return pl.DataFrame(rows, schema=schema), out
+
+
+def _answer_rouge(pred: pl.DataFrame, results, p: Params, seed: int, conditions: list[str]) -> pl.DataFrame:
+    """ROUGE-1 and ROUGE-L of each condition's answers to the test questions
+    against the gold answer (the chosen answer of the held-out pair), with an
+    interval over personas x questions; ROUGE-1 against the rejected answer
+    beside it says whether a condition's answers lean to the chosen one."""
+    def out(key: str) -> str | None:
+        r = results.get(key)
+        return r.output() if r is not None and r.ok and r.output() else None
+
+    rows = []
+    for c in conditions:
+        g = pred.filter(pl.col("condition") == c).to_dicts()
+        g = [x for x in g if out(x["answer_key"]) and out(x["chosen_key"]) and out(x["rejected_key"])]
+        if not g:
+            continue
+        chosen = rouge([(out(x["answer_key"]), out(x["chosen_key"])) for x in g])
+        rejected = rouge([(out(x["answer_key"]), out(x["rejected_key"])) for x in g], ("rouge1",))
+        personas = [x["persona_id"] for x in g]
+        r1 = _mean_interval([s["rouge1"] for s in chosen], personas, p, seed)
+        rL = _mean_interval([s["rougeL"] for s in chosen], personas, p, seed)
+        rows.append({"condition": c, "rouge1": r1[0], "rouge1_low": r1[1], "rouge1_high": r1[2], "rougeL": rL[0], "rougeL_low": rL[1],
+                     "rougeL_high": rL[2], "rouge1_rejected": float(sum(s["rouge1"] for s in rejected) / len(rejected)), "answers": len(g),
+                     "over": f"{len(set(personas))} personas"})
+    schema = {"condition": pl.String, "rouge1": pl.Float64, "rouge1_low": pl.Float64, "rouge1_high": pl.Float64, "rougeL": pl.Float64,
+              "rougeL_low": pl.Float64, "rougeL_high": pl.Float64, "rouge1_rejected": pl.Float64, "answers": pl.Int64, "over": pl.String}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def _mean_interval(values: list[float], personas: list[str], p: Params, seed: int) -> tuple[float, float, float]:
+    """A mean and its percentile interval by a cluster bootstrap over personas
+    (a persona's answers are not independent; ROUGE is not a 0/1 outcome, so
+    the rate intervals do not apply)."""
+    x = np.asarray(values, dtype=float)
+    ids = {pid: i for i, pid in enumerate(dict.fromkeys(personas))}
+    cl = np.asarray([ids[pid] for pid in personas])
+    sums, counts = np.bincount(cl, x, len(ids)), np.bincount(cl, None, len(ids))
+    if len(ids) < 2:
+        return float(x.mean()), float("nan"), float("nan")
+    draw = np.random.default_rng(seed).integers(0, len(ids), size=(p.n_resamples, len(ids)))
+    means = sums[draw].sum(axis=1) / counts[draw].sum(axis=1)
+    tail = (1 - p.level) / 2
+    return float(x.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+
+
+def _prefix_table(prefixes: pl.DataFrame, conditions: list[str]) -> pl.DataFrame:
+    """The paper's Table 2: per prefix, ROUGE-1 against the person's gold
+    persona, against a random other person's gold persona, and its length in
+    words (mean and standard deviation over personas)."""
+    def mean_sd(xs: list[float]) -> tuple[float, float]:
+        if not xs:
+            return float("nan"), float("nan")
+        m = sum(xs) / len(xs)
+        return m, math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+
+    rows = []
+    for c in conditions:
+        g = prefixes.filter(pl.col("condition") == c).to_dicts()
+        if not g:
+            continue
+        own = [x for x in g if x["gold"]]
+        rand = [x for x in g if x["random_gold"]]
+        r1 = mean_sd([s["rouge1"] for s in rouge([(x["prefix"], x["gold"]) for x in own], ("rouge1",))])
+        rr = mean_sd([s["rouge1"] for s in rouge([(x["prefix"], x["random_gold"]) for x in rand], ("rouge1",))])
+        words = mean_sd([float(len(x["prefix"].split())) for x in g])
+        rows.append({"condition": c, "rouge1": r1[0], "rouge1_sd": r1[1], "rouge1_random": rr[0], "rouge1_random_sd": rr[1],
+                     "words": words[0], "words_sd": words[1], "personas": len(g)})
+    schema = {"condition": pl.String, "rouge1": pl.Float64, "rouge1_sd": pl.Float64, "rouge1_random": pl.Float64, "rouge1_random_sd": pl.Float64,
+              "words": pl.Float64, "words_sd": pl.Float64, "personas": pl.Int64}
+    return pl.DataFrame(rows, schema=schema)
 
 
 def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, level: float = 0.95, seed: int, examples: int) -> dict:

@@ -264,11 +264,53 @@ def _wikipersona(run: _Run) -> list[str]:
                           ("wikipersona_question_filters", "Prompt filters on the generated question lists")):
         if name in t and t[name].height:
             out.append(_table(run, t[name], caption=caption, limit=12, name=name))
+    out.extend(_wikipersona_paper_tables(run))
     prefs = t.get("preferences")
     if prefs is not None and prefs.height:
         # Preference pairs come from the train questions; the design's items are test comparisons, so no row names one.
         out.append(_table(run, prefs.select("name", "question_type", "prompt", "chosen", "rejected"), caption=f"First preference pairs (of {prefs.height:,})",
                           limit=5, name="preferences", link=False))
+    return out
+
+
+def _wikipersona_paper_tables(run: _Run) -> list[str]:
+    """The paper's results in its form: Table 2 (each prefix's ROUGE-1 against
+    the gold persona, against a random person's, and its length), Table 3 (the
+    pairwise win rates in percent, row over column, with the row's average),
+    preference accuracy on held-out pairs (Figure 3's measure; random guess
+    0.5) and ROUGE of the answers against the held-out chosen answer."""
+    t, out = run.tables, []
+    pre = t.get("wikipersona_prefixes")
+    if pre is not None and pre.height:
+        def pm(m: str, sd: str, digits: int) -> pl.Expr:
+            return pl.format("{} ± {}", pl.col(m).round(digits), pl.col(sd).round(digits))
+        table2 = pre.select("condition", pm("rouge1", "rouge1_sd", 2).alias("R1"), pm("rouge1_random", "rouge1_random_sd", 2).alias("R1 (random)"),
+                            pm("words", "words_sd", 0).alias("# words"), "personas")
+        out.append(_table(run, table2, caption="Paper Table 2: ROUGE-1 of each prefix against the person's gold persona, against a random other "
+                          "person's gold persona, and its length in words (mean ± sd over personas)", name="wikipersona_prefixes", link=False))
+    m, c = t.get("wikipersona_matrix"), t.get("wikipersona_conditions")
+    if m is not None and m.height and c is not None:
+        names = [n for n in c["condition"].to_list()]
+        pct = {(r["condition"], r["opponent"]): r["win_rate"] for r in m.iter_rows(named=True)}
+        rows = []
+        for a in names:
+            row: dict[str, Any] = {"condition": a}
+            for b in names:
+                v = pct.get((a, b))
+                row[b] = "-" if a == b else ("" if v is None or not math.isfinite(v) else f"{100 * v:.0f}")
+            w = c.filter(pl.col("condition") == a)["win_rate"]
+            row["Avg."] = f"{100 * w[0]:.0f}" if w.len() and w[0] is not None and math.isfinite(w[0]) else ""
+            rows.append(row)
+        out.append(_table(run, pl.DataFrame(rows), caption="Paper Table 3 form: pairwise win rate (%) of the row's prefix over the column's; "
+                          "Avg. is the row's win rate against all others (intervals in the matrix table above)", name="wikipersona_table3", link=False))
+    acc = t.get("wikipersona_accuracy")
+    if acc is not None and acc.height:
+        out.append(_table(run, acc, caption="Preference accuracy on held-out pairs: how often the judge, told only the prefix, picks the answer "
+                          "the person chose (random guess: 0.5; p_value against 0.5)", name="wikipersona_accuracy", link=False))
+    rg = t.get("wikipersona_rouge")
+    if rg is not None and rg.height:
+        out.append(_table(run, rg, caption="ROUGE-1 and ROUGE-L (F) of each condition's answers against the held-out chosen answer, with "
+                          "intervals over personas; rouge1_rejected: against the rejected answer", name="wikipersona_rouge", link=False))
     return out
 
 

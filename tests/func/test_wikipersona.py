@@ -24,12 +24,12 @@ def default_run(tmp_path_factory):
 def test_default_spec_runs_end_to_end(default_run):
     out = default_run
     head = out.analysis.headline
-    assert set(head["condition"]) == {"none", "tag", "few_shot", "persona", "name", "gold"}
-    # Every condition meets the five others on every test question of every persona.
+    assert set(head["condition"]) == {"none", "tag", "few_shot", "persona", "name", "gold", "random"}
+    # Every condition meets the six others on every test question of every persona.
     comparisons = out.analysis.tables["wikipersona_comparisons"]
     per_item = comparisons.group_by("persona_id", "question_id").len()
-    assert (per_item["len"] == 15).all()
-    assert (head["games"] == comparisons.height * 2 // 6).all()
+    assert (per_item["len"] == 21).all()
+    assert (head["games"] == comparisons.height * 2 // 7).all()
     assert ((head["ci_low"] <= head["win_rate"]) & (head["win_rate"] <= head["ci_high"])).all()
     # The matrix is consistent: r over c and c over r add up to one.
     m = {(r["condition"], r["opponent"]): r["win_rate"] for r in out.analysis.tables["wikipersona_matrix"].iter_rows(named=True)}
@@ -133,7 +133,7 @@ def test_runs_with_a_litellm_judge(tmp_path, openai_server):
     out = run(SPEC, [f"output.dir={tmp_path}", "population.size=4", "experiment.conditions=[none, name]", "experiment.n_candidates=4",
                      "models.judge.model=openai/test-judge", f"models.judge.api_base={url}", "experiment.n_resamples=200"], progress=False)
     assert out.counts.failed == out.counts.parse_failed == 0
-    judge_calls = sum(v["calls"] for k, v in out.counts.by_step.items() if k in ("personal_judge", "compare"))
+    judge_calls = sum(v["calls"] for k, v in out.counts.by_step.items() if k in ("personal_judge", "compare", "predict"))
     assert len(state.requests) == judge_calls > 0
     assert all(r["body"]["model"] == "test-judge" for r in state.requests)
     assert out.manifest["models"]["judge"]["reported"] == ["test-judge"]

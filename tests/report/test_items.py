@@ -149,7 +149,8 @@ def test_judge_samples_show_question_both_answers_and_verdict_from_the_tables(ki
         assert label_a == f"answer A (from {step_of[inputs[0]]})" and label_b == f"answer B (from {step_of[inputs[1]]})"
         # The question and persona are the ones the judge was sent; the verdict is the parsed value, then the raw answer.
         message = json.loads(sent.filter(pl.col("key") == key)["messages"][0])[-1]["content"]
-        assert fields["question"] and fields["question"] in message and fields["persona"] in message
+        who = fields.get("persona", fields.get("prefix"))  # WikiPersonas' predict step is told a prefix, not a persona
+        assert fields["question"] and fields["question"] in message and who and who in message
         assert f'<dd class="verdict">{row["value"]}' in card and fields["raw answer"] == row["text"]
     assert judged >= 3
 
