@@ -210,6 +210,10 @@ def _population(spec: ExperimentSpec, root: Path, ctx: Context | None = None):
     from persona_exp.population.llm import apply_llm_steps, build_generated_famous, needs_model
 
     pspec = spec.population
+    if pspec.source == "persona":
+        from persona_exp.population.released import released_population
+
+        return released_population(pspec)
     if needs_model(pspec) and (ctx is None or ctx.stage is None):
         raise PersonaExpError(
             "population.llm asks a model (consistency check, open fields or generated people), so building this population needs "

@@ -96,11 +96,14 @@ def call_key(
     s = sampling_bytes if sampling_bytes is not None else sampling_json(sampling)
     head = b'["llm_call",{'
     if inputs:
-        head += b'"inputs":' + canonical_json(dict(inputs)) + b","
+        if all(type(k) is str and type(v) is str for k, v in inputs.items()):  # slot name -> key: written directly, same bytes
+            head += b'"inputs":{' + b",".join(_string(k).encode() + b":" + _string(v).encode() for k, v in sorted(inputs.items())) + b"},"
+        else:
+            head += b'"inputs":' + canonical_json(dict(inputs)) + b","
     body = (
         head + b'"messages":[' + b",".join(_message_json(m) for m in messages) + b'],"model":'
         + (_string(model).encode() if isinstance(model, str) else canonical_json(model))
-        + b',"replicate":' + canonical_json(replicate)
+        + b',"replicate":' + (str(replicate).encode() if type(replicate) is int else canonical_json(replicate))
         + (b',"response_format":' + _string(response_format).encode() if response_format is not None else b"")
         + b',"sampling":' + s + b"},[]]"
     )

@@ -160,7 +160,8 @@ FAMOUS_ONLY_LLM = ("generate_axes", "people_template")
 class PopulationSpec(Strict):
     """The ``population:`` block of an experiment spec."""
 
-    source: Literal["census", "famous"] = "census"
+    source: Literal["census", "famous", "persona"] = "census"
+    path: str | None = Field(None, description="persona: the released PERSONA personas (JSONL, CSV or parquet; see population.released)")
     persons: str | None = Field(None, description="PUMS person file (csv or the Bureau's zip); None = the embedded default profile")
     housing: str | None = Field(None, description="PUMS housing file (optional): household language, type, children")
     dictionary: str | None = Field(None, description="PUMS data dictionary CSV (optional; embedded 2018 tables otherwise)")
@@ -208,6 +209,12 @@ class PopulationSpec(Strict):
     def _fields_match_source(self) -> "PopulationSpec":
         census_only = ("persons", "housing", "dictionary", "filters", "consistency", "replace", "enrich")
         other = census_only if self.source == "famous" else ("people", "axes")
+        if self.source == "persona":  # a file of finished personas: nothing to draw, filter or enrich
+            other = (*census_only, "people", "axes", "llm")
+            if self.path is None:
+                raise ValueError("source: persona reads the released personas from a file; set population.path (JSONL, CSV or parquet)")
+        elif self.path is not None:
+            other = (*other, "path")
         # A field counts as given when it differs from its default, so a stored
         # (fully dumped) spec validates again.
         fields = type(self).model_fields

@@ -19,7 +19,7 @@ from persona_exp.errors import DataError
 from persona_exp.prompts._frame import SCHEMA, UNKNOWN_TOPIC, make_frame
 
 #: Text columns tried in order when none is named: PRISM's opening prompt first.
-TEXT_COLUMNS = ("opening_prompt", "question", "text")
+TEXT_COLUMNS = ("opening_prompt", "question", "text", "instruction", "prompt")  # the last two: released PERSONA files
 #: Topic columns tried in order when none is named: PRISM's cluster label first.
 TOPIC_COLUMNS = ("topic_cluster", "topic")
 

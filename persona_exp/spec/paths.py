@@ -33,6 +33,7 @@ INPUT_FILES: dict[tuple[str, ...], tuple[str, ...]] = {
     ("population", "housing"): (),
     ("population", "dictionary"): (),
     ("population", "people"): (),
+    ("population", "path"): (),
     ("prompts", "source"): ("default",),
     ("experiment", "human"): (),
 }

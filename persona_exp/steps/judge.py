@@ -23,6 +23,7 @@ def add_judgment(
     flip: tuple[Any, ...] | bool,
     *,
     parser: str = "choice",
+    replicate: int = 0,
 ) -> tuple[str, bool]:
     """Adds the judge call comparing the outputs of calls ``first`` and
     ``second``; ``flip`` is the item's identity for the coin (or the decided
@@ -30,7 +31,7 @@ def add_judgment(
     (judge key, whether ``first`` is shown as A)."""
     first_is_a = flip if isinstance(flip, bool) else seeded_flip(*flip)
     order = {"response_a": first, "response_b": second} if first_is_a else {"response_a": second, "response_b": first}
-    return add_call(plan, ctx, step, role, template, values, order, parser=parser), first_is_a
+    return add_call(plan, ctx, step, role, template, values, order, parser=parser, replicate=replicate), first_is_a
 
 
 def preferred(results: Mapping[str, Any], key: str | None, first_is_a: bool) -> int:

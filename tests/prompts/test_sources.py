@@ -97,11 +97,11 @@ def test_unknown_topic_column_names_file_and_column(tmp_path):
 
 
 def test_no_known_text_column_lists_the_ones_tried(tmp_path):
-    path = write_jsonl(tmp_path / "p.jsonl", [{"prompt": "Is this the right column?"}])
+    path = write_jsonl(tmp_path / "p.jsonl", [{"body": "Is this the right column?"}])
     with pytest.raises(DataError) as err:
         prompts.load_file(path)
     msg = str(err.value)
-    assert str(path) in msg and "opening_prompt" in msg and "'prompt'" in msg
+    assert str(path) in msg and "opening_prompt" in msg and "'body'" in msg
 
 
 @pytest.mark.parametrize(
