@@ -13,6 +13,11 @@ distribution of the per-persona kappas, a test of each attribute against the
 mean of the others (corrected for testing them all, ``analysis.multiplicity``),
 an interval for each attribute's rank, and whether the top attribute is
 separable from the next.
+
+``answers: target`` (persona-bench's LOO on a target model): the two answers
+judged are a ``target`` model's instead, its answer to the question alone and
+its answer for the persona version with a_i (``target_template``); the
+generator role is then not used. The default, ``refined``, is the paper's.
 """
 
 from __future__ import annotations
@@ -29,10 +34,11 @@ from persona_exp.errors import PlanError
 from persona_exp.experiments.base import Analysis, Context, Design, RefineParams, check_attributes, check_design_size, choose_questions
 from persona_exp.plan import Plan
 from persona_exp.population.attributes import ATTRIBUTE_NAMES
-from persona_exp.steps import add_judgment, add_refinement, preferred
+from persona_exp.steps import add_call, add_judgment, add_refinement, preferred
+from persona_exp.steps import templates as T
 
 HEADLINE_TABLE = "loo_attributes"  # the table `persona-exp show` and reports lead with
-ROLES = ("generator", "judge")
+ROLES = ("generator", "judge")  # of the default answers (refined); see roles()
 
 # k random others are drawn from the attributes other than a_i; k must leave a
 # choice, or the "random" context would be every other attribute.
@@ -40,7 +46,11 @@ MAX_K = len(ATTRIBUTE_NAMES) - 2
 
 
 class Params(RefineParams):
+    TEMPLATE_FIELDS = {**RefineParams.TEMPLATE_FIELDS, "target_template": ("question", "persona")}
     kind: Literal["loo"] = "loo"
+    answers: Literal["refined", "target"] = Field(
+        "refined", description="the pair judged: the generator's baseline and DPF revision (refined, the paper's), or a target model's plain and persona-conditioned answers (target)")
+    target_template: str = Field(T.ANSWER_WITH_PERSONA, description="the target model's prompt for its answer to the persona (answers: target)")
     attributes: list[str] | Literal["all"] = Field("all", description='the attributes a_i to test, by name or label, or "all" (the 33)')
     n_personas: int = Field(40, ge=2, le=100_000, description="personas per attribute (paper: 40)")
     k: int = Field(3, ge=1, le=MAX_K, description=f"random other attributes in the version without a_i (paper: 3); fewer than the {MAX_K + 1} others")
@@ -61,6 +71,19 @@ class Params(RefineParams):
         attributes = len(ATTRIBUTE_NAMES) if self.attributes == "all" else len(self.attributes)
         check_design_size({"attributes": attributes, "personas": self.n_personas, "questions": self.n_questions})
         return self
+
+
+def roles(params: Params) -> tuple[str, ...]:
+    return ROLES if params.answers == "refined" else ("target", "judge")
+
+
+def _answers(plan: Plan, ctx: Context, p: Params, question: str, persona: str) -> tuple[str, str]:
+    """The keys of the two answers judged: (baseline, persona-refined). With a
+    target model they are its answer to the question alone and its answer for the persona."""
+    if p.answers == "refined":
+        return add_refinement(plan, ctx, p, question, persona)
+    base = add_call(plan, ctx, "target_answer:none", "target", p.answer_template, {"question": question})
+    return base, add_call(plan, ctx, "target_answer:persona", "target", p.target_template, {"question": question, "persona": persona})
 
 
 def _attributes(params: Params) -> list[str]:
@@ -89,7 +112,7 @@ def build(ctx: Context) -> Design:
             without = render_persona(row, pair.base)
             with_attr = render_persona(row, pair.with_attribute)
             for q in questions.iter_rows(named=True):
-                base, refined = add_refinement(plan, ctx, p, q["text"], with_attr)
+                base, refined = _answers(plan, ctx, p, q["text"], with_attr)
                 coin = (ctx.seed, attr, pair.persona_id, q["id"])
                 j0, refined_is_a = add_judgment(plan, ctx, "judge", "judge", p.judge_template, {"question": q["text"], "persona": without}, refined, base, coin)
                 j1, _ = add_judgment(plan, ctx, "judge", "judge", p.judge_template, {"question": q["text"], "persona": with_attr}, refined, base, refined_is_a)
@@ -145,6 +168,8 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
     ]
     if top:
         lines.append(top["sentence"])
+    if p.answers == "target":
+        lines.append("answers judged: the target model's answer to the question alone vs its answer for the persona (prefer_refined: the persona answer won)")
     metrics = {
         "kappa": {r["attribute"]: {"estimate": r["kappa"], "low": r["ci_low"], "high": r["ci_high"]} for r in rows},
         "headline": marked,

@@ -11,6 +11,7 @@ executes a partial plan with the same runner and cache as the final run.
 - ``refine``: baseline answer, DPF critique and revision.
 - ``judge``: a role-play pairwise judgment with a seeded A/B order.
 - ``tournament``: best of n candidates by single elimination.
+- ``debate``: two debaters argue over an answer, a judge decides (persona-bench).
 - ``questions``: LLM-generated question sets (WikiPersonas personal/divergent).
 - ``classify``: yes/no classifiers (controversial prompts, profile consistency).
 - ``templates``: the papers' prompts, the defaults every spec can override.

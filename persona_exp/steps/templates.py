@@ -266,3 +266,36 @@ GOLD_PERSONA = (
     "The person is {name}\n\n"
     "Respond with two short paragraphs, one for user basic information, and one for preferences."
 )
+
+# persona-bench's debate critic. Neither PERSONA paper prints debate prompts;
+# these are written for persona-exp in the style of the critics above: two
+# debaters argue over one answer ({response}) for `rounds` rounds ({debate} is
+# the transcript so far), then a judge decides.
+DEBATE_FOR = (
+    "Two critics debate whether a response serves this person well. You are critic A: defend the response.\n"
+    "The person asking:\n{persona}\n\n"
+    "Question: {question}\n\n"
+    "Response: {response}\n\n"
+    "Debate so far:\n{debate}\n\n"
+    "In at most three sentences, argue why this response already suits this person, answering critic B's points if there are any."
+)
+
+DEBATE_AGAINST = (
+    "Two critics debate whether a response serves this person well. You are critic B: find its faults.\n"
+    "The person asking:\n{persona}\n\n"
+    "Question: {question}\n\n"
+    "Response: {response}\n\n"
+    "Debate so far:\n{debate}\n\n"
+    "In at most three sentences, argue what this response misses for this person, answering critic A's points if there are any."
+)
+
+DEBATE_JUDGE = (
+    "You are the judge of a debate between two critics about a personalized answer.\n"
+    "The person asking:\n{persona}\n\n"
+    "Question: {question}\n\n"
+    "Response: {response}\n\n"
+    "The debate:\n{debate}\n\n"
+    "Weigh both critics' arguments. Does the response need revision to serve this person well? "
+    'Reply with JSON only: {"needs_revision": true} or {"needs_revision": false}.'
+)
+
