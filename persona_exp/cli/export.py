@@ -22,6 +22,8 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="file (jsonl, parquet) or folder (hf) to write; default <experiment>-<run-id>-<table>.<format> or <experiment>-<run-id>-hf/")
     p.add_argument("--table", default="pairs", choices=TABLES, help="which table jsonl/parquet write (default pairs; hf writes both)")
     p.add_argument("--dir", default=".persona-exp", help="output folder of the runs (default .persona-exp)")
+    p.add_argument("--persona-split", choices=("train", "test"), default=None,
+                   help="only the rows of the train or test personas (a DPF run with experiment.persona_split)")
     p.set_defaults(handler=main)
 
 
@@ -30,7 +32,7 @@ def main(args: argparse.Namespace) -> int:
     from persona_exp.export import export_run
 
     run = _resolve(args.dir, args.run, None)
-    paths, notes = export_run(run, args.format, args.output, table=args.table)
+    paths, notes = export_run(run, args.format, args.output, table=args.table, persona_split=args.persona_split)
     for note in notes:
         print(f"note: {note}", file=sys.stderr)
     what = "pairs and judgments" if args.format == "hf" else args.table

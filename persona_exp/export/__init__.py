@@ -202,14 +202,19 @@ def _wikipersona(info: RunInfo, tables: dict[str, pl.DataFrame]) -> tuple[dict[s
 # --------------------------------------------------------------------------- writing
 
 
-def export_run(info: RunInfo, fmt: str, output: str | Path | None = None, table: str = "pairs") -> tuple[list[Path], list[str]]:
+def export_run(info: RunInfo, fmt: str, output: str | Path | None = None, table: str = "pairs",
+               persona_split: str | None = None) -> tuple[list[Path], list[str]]:
     """Writes ``table`` of the run as ``fmt`` (jsonl or parquet: one file), or
-    both tables as a ``datasets`` folder (hf). Returns the paths written and notes."""
+    both tables as a ``datasets`` folder (hf). ``persona_split`` keeps only the
+    rows of the train or test personas (a DPF run with experiment.persona_split).
+    Returns the paths written and notes."""
     if fmt not in FORMATS:
         raise DataError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}.")
     if table not in TABLES:
         raise DataError(f"unknown table {table!r}; use one of {', '.join(TABLES)}.")
     frames, notes = export_tables(info)
+    if persona_split is not None:
+        frames = _of_persona_split(info, frames, persona_split)
     if fmt == "hf":
         folder = Path(output) if output else Path(f"{info.experiment}-{info.run_id}-hf")
         return _write_hf(info, frames, folder, notes), notes
@@ -225,6 +230,19 @@ def export_run(info: RunInfo, fmt: str, output: str | Path | None = None, table:
         tmp.unlink(missing_ok=True)
         raise DataError(f"cannot write {path} ({exc.strerror or exc}).") from None
     return [path], notes
+
+
+def _of_persona_split(info: RunInfo, frames: dict[str, pl.DataFrame], which: str) -> dict[str, pl.DataFrame]:
+    """The rows of one persona split: a table with a persona_split column is
+    filtered by it, one with persona_id by the ids the split holds."""
+    have = {k: f for k, f in frames.items() if "persona_split" in f.columns}
+    ids = {pid for f in have.values() for pid, s in f.select("persona_id", "persona_split").iter_rows() if s == which}
+    if not ids:
+        raise DataError(f"--persona-split {which}: run {info.experiment}/{info.run_id} has no {which} personas, so it has no persona split "
+                        "(set experiment.persona_split in a DPF spec to hold personas out).")
+    return {k: f.filter(pl.col("persona_split") == which) if "persona_split" in f.columns
+            else f.filter(pl.col("persona_id").is_in(list(ids))) if "persona_id" in f.columns else f
+            for k, f in frames.items()}
 
 
 def _check_parent(path: Path) -> None:

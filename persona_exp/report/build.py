@@ -16,7 +16,8 @@ Plots per experiment kind (``data-plot`` names):
 * agreement: ``kappa-matrix`` (Fig. 6/8), ``kappa-hist``;
 * dpf: ``dpf-verification``; conditioning: ``conditioning-accuracy``;
 * wikipersona: ``wikipersona-win-rates`` (win-rate matrix of the prefixes);
-* every run: ``population-census`` (Fig. 2) and ``population-tvd``;
+* every run: ``population-census`` (Fig. 2) and ``population-tvd``; with
+  topics on its prompts, ``prompt-topics`` (Fig. 3);
 * a comparison: ``diff-deltas``.
 """
 
@@ -387,6 +388,19 @@ def _population(run: _Run, *, heading_note: str = "") -> str:
     return "".join(out)
 
 
+def _prompt_topics(run: _Run) -> str:
+    """PERSONA Fig. 3: how the run's prompts spread over topics (prompt sets
+    with a topic column: PRISM's clusters, the embedded questions' themes)."""
+    prompts = run.tables.get("prompts")
+    if prompts is None or "topic" not in prompts.columns or prompts.height == 0:
+        return note("The run's prompts carry no topic, so there is no topic distribution.")
+    counts = prompts.select(pl.col("topic").fill_null("(no topic)")).group_by("topic").len().sort(["len", "topic"], descending=[True, False])
+    rows = [(str(t), int(n)) for t, n in counts.iter_rows()]
+    fig = figure("prompt-topics", plots.topic_bars(rows),
+                 f"PERSONA Fig. 3 style: the {prompts.height} prompts of this run by topic (count and share).", run=run.tag)
+    return fig + table([{"topic": t, "prompts": n, "share": round(n / prompts.height, 4)} for t, n in rows], caption="prompts per topic", name="prompt-topics")
+
+
 def _entry_ok(e: Any) -> bool:
     """An attribute of a representativeness report as population.represent writes it."""
     try:
@@ -681,6 +695,7 @@ def _single(run: _Run) -> str:
         section("Results", _results(run), anchor="results"),  # registers the items its tables link to
         section("Examples", run.audit.examples(), anchor="examples"),
         section("Sample items per step", run.audit.samples(), anchor="samples"),
+        section("Prompts", _prompt_topics(run), anchor="prompts"),
         section("Population beside the census", _population(run), anchor="population"),
         section("Details", details("resolved spec", run.manifest.get("spec", {})) + details("metrics.json", run.metrics)
                 + table([{"table": k, "rows": v.height, "columns": v.width} for k, v in run.tables.items()], caption="stored tables", name="tables"),
@@ -689,7 +704,7 @@ def _single(run: _Run) -> str:
     m = run.manifest
     title = f"persona-exp report: {m.get('experiment')} / {run.info.run_id}"
     subtitle = str(m.get("spec", {}).get("description") or f"{run.kind} experiment")
-    nav = [("overview", "Overview"), ("results", "Results"), ("examples", "Examples"), ("samples", "Sample items"), ("population", "Population"),
+    nav = [("overview", "Overview"), ("results", "Results"), ("examples", "Examples"), ("samples", "Sample items"), ("prompts", "Prompts"), ("population", "Population"),
            ("details", "Details")]
     return page(title, subtitle, "".join(body), nav=nav, footer=_footer([run]))
 

@@ -441,3 +441,27 @@ def tvd_bars(entries: Sequence[Mapping[str, Any]], *, prefix: str | None = None)
     ax.legend(loc="lower right")
     return to_svg(fig, prefix)
 
+
+@_styled
+def topic_bars(counts: Sequence[tuple[str, int]], *, prefix: str | None = None) -> str:
+    """PERSONA Fig. 3: the share of the prompts in each topic, largest on top."""
+    from matplotlib.ticker import PercentFormatter
+
+    items = sorted(counts, key=lambda c: (-c[1], c[0]))
+    total = sum(n for _, n in items) or 1
+    fig = _figure(7.5, 1.2 + 0.26 * max(len(items), 2))
+    ax = fig.add_subplot()
+    y = np.arange(len(items))[::-1]
+    shares = [n / total for _, n in items]
+    ax.barh(y, shares, color=SAMPLE_COLOR)
+    for yy, (_, n), share in zip(y, items, shares):
+        ax.text(share, yy, f" {n} ({100 * share:.1f}%)", va="center", fontsize=8)
+    ax.set_yticks(y)
+    ax.set_yticklabels([_short(t, 40) for t, _ in items])
+    ax.set_xlabel("share of the prompts")
+    ax.set_title(f"Prompt topics ({total} prompts)")
+    ax.set_xlim(0, max(shares, default=0.05) * 1.3)
+    ax.xaxis.set_major_formatter(PercentFormatter(1.0, decimals=0))
+    ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
+    return to_svg(fig, prefix)
+

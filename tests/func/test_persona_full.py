@@ -71,3 +71,25 @@ def test_without_cycling_too_few_prompts_is_an_error_that_says_what_to_do(tmp_pa
     with pytest.raises(PlanError, match="prompt_draws: cycle"):
         prepare(SPEC, ["population.size=5", "experiment.prompt_draws=distinct", "experiment.persona_split.test=0.36"], dry=True, progress=False,
                 simulate=True)
+
+
+def test_export_keeps_one_persona_split(tmp_path, monkeypatch, capsys):
+    import polars as pl
+
+    from persona_exp.cli import main as cli
+
+    monkeypatch.chdir(tmp_path)
+    dpf = str(ROOT / "experiments" / "dpf.yaml")
+    assert cli(["run", dpf, "--set", "population.size=40", "--set", "experiment.persona_split={test: 0.3}", "--no-progress"]) == 0
+    parts = {}
+    for which in ("train", "test", None):
+        out = tmp_path / f"{which}.parquet"
+        assert cli(["export", "latest", "--format", "parquet", "-o", str(out), *(["--persona-split", which] if which else [])]) == 0
+        parts[which] = pl.read_parquet(out)
+    assert set(parts["test"]["persona_split"]) == {"test"} and set(parts["train"]["persona_split"]) == {"train"}
+    assert parts["test"].height + parts["train"].height == parts[None].height and parts["test"].height > 0
+    assert not set(parts["test"]["persona_id"]) & set(parts["train"]["persona_id"])  # a persona is on one side only
+    assert cli(["run", dpf, "--set", "population.size=40", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli(["export", "latest", "--format", "jsonl", "-o", str(tmp_path / "x.jsonl"), "--persona-split", "test"]) == 2
+    assert "has no persona split" in capsys.readouterr().err

@@ -13,7 +13,7 @@ from persona_exp import stats
 from persona_exp.report import plots
 from persona_exp.report.html import figure, page
 
-SINGLE_PLOTS = {"loo-kappa", "loo-kappa-hist", "population-census", "population-tvd"}
+SINGLE_PLOTS = {"loo-kappa", "loo-kappa-hist", "prompt-topics", "population-census", "population-tvd"}
 
 
 def assert_not_blank(png: Path, coloured: float = 0.0003) -> None:
@@ -61,6 +61,7 @@ def test_single_report_in_browser(reports, browser, tmp_path):
     assert_drawn(figs["loo-kappa-hist"], "Cohen's kappa", "share of values per bin", "all attributes", "most influential")
     assert_drawn(figs["population-census"], "age (TVD", "sex (TVD", "personas", "census (weighted)", "share", "Population beside the census")
     assert_drawn(figs["population-tvd"], "total variation distance", "Representativeness per attribute", "attribute")
+    assert_drawn(figs["prompt-topics"], "Prompt topics", "share of the prompts")
     assert_not_blank(browser.screenshot(reports.single, tmp_path / "single.png"))
 
 

@@ -319,3 +319,14 @@ def test_a_run_without_transcripts_still_reports_its_items(kinds, tmp_path):
     assert list(cards) == [row[c] for c in ("base_key", "revise_key", "judge_without_key", "judge_with_key")]
     assert _fields(cards[row["revise_key"]])["answer"] == calls.filter(pl.col("key") == row["revise_key"])["text"][0]
     _anchors_resolve(text)
+
+
+def test_prompt_topics_figure_counts_the_runs_prompts(kinds, pages):
+    """PERSONA Fig. 3: the topic distribution of the run's prompts, as the prompts table holds them."""
+    prompts = kinds.table("loo", "prompts")
+    part = _section(pages["loo"], "prompts")
+    assert 'data-plot="prompt-topics"' in part
+    expected = dict(prompts.group_by("topic").len().iter_rows())
+    assert len(expected) > 1
+    for topic, n in expected.items():
+        assert re.search(rf"<td[^>]*>{re.escape(html.escape(topic))}</td><td[^>]*>{n}</td>", part), topic

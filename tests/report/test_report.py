@@ -38,7 +38,7 @@ def test_single_report_is_self_contained_with_plots_and_tables(reports, runs):
     text = reports.single.read_text(encoding="utf-8")
     assert_self_contained(text)
     plots = _plots(text)
-    assert sorted(p for p, _, _ in plots) == ["loo-kappa", "loo-kappa-hist", "population-census", "population-tvd"]
+    assert sorted(p for p, _, _ in plots) == ["loo-kappa", "loo-kappa-hist", "population-census", "population-tvd", "prompt-topics"]
     for name, _, inner in plots:
         assert "<svg" in inner and "<text" in inner and "<figcaption>" in inner, name
     # The manifest summary and the headline table, in the order of influence.
