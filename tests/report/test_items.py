@@ -57,7 +57,7 @@ def _people_file(path: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def kinds(runs, cli, tmp_path_factory) -> Kinds:
-    """Small runs of the kinds the session's runs lack, in one store; LOO and agreement come from the session's runs."""
+    """Small runs of the kinds the shared test runs lack, in one store; LOO and agreement come from the shared test runs."""
     root = tmp_path_factory.mktemp("kinds")
     people = _people_file(root / "people.yaml")
     ids = {}
