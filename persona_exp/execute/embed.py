@@ -1,8 +1,8 @@
 """Text embeddings, for the diversity stage of WikiPersonas' candidate filter.
 
 Any provider litellm knows answers through ``litellm.aembedding``; every
-vector is stored in the call cache under a key made of the model and the
-input text, so a rerun (or another experiment embedding the same text) asks
+vector is stored in the call cache under a key made of the model, the
+endpoint (``api_base``: another server is another model) and the input text, so a rerun (or another experiment embedding the same text) asks
 nothing again. ``sim/embed`` is the offline model: a hashed bag of words and
 word pairs, L2-normalised, so texts that share words are close (cosine) and
 unrelated ones are not, which is all a diversity filter needs to be tested;
@@ -12,7 +12,6 @@ it is not a semantic model.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -22,6 +21,7 @@ import numpy as np
 import xxhash
 
 from persona_exp.errors import ExecutionError
+from persona_exp.plan.keys import node_key
 
 SIM_MODEL = "sim/embed"
 SIM_DIM = 256
@@ -29,9 +29,10 @@ _WORD = re.compile(r"[a-z0-9']+")
 _BATCH = 64  # inputs per request: well under the providers' limits
 
 
-def cache_key(model: str, text: str) -> str:
-    """The cache key of one text's embedding: the model and the text."""
-    return "embed:" + hashlib.sha256(json.dumps([model, text]).encode()).hexdigest()
+def cache_key(model: str, text: str, api_base: str | None = None) -> str:
+    """The cache key of one text's embedding: the model, its endpoint and the text
+    (keyed like every call, see plan.keys)."""
+    return node_key("embed", {"model": model, "api_base": api_base, "text": text})
 
 
 def sim_embed(text: str) -> list[float]:
@@ -65,13 +66,13 @@ async def _remote(model: str, texts: list[str], api_base: str | None) -> list[li
     return out
 
 
-def cached(model: str, texts: Sequence[str], cache_path: Path | None) -> dict[str, list[float]]:
+def cached(model: str, texts: Sequence[str], cache_path: Path | None, api_base: str | None = None) -> dict[str, list[float]]:
     """The embeddings of ``texts`` already in the cache (text -> vector)."""
     if cache_path is None or not Path(cache_path).exists():
         return {}
     from persona_exp.execute.cache import CallCache
 
-    keys = {cache_key(model, t): t for t in texts}
+    keys = {cache_key(model, t, api_base): t for t in texts}
     with CallCache(cache_path) as cache:
         found = cache.get_many(keys)
     return {keys[k]: json.loads(c.response) for k, c in found.items()}
@@ -83,7 +84,7 @@ def embed(model: str, texts: Sequence[str], cache_path: Path | None, *, api_base
     unique = list(dict.fromkeys(texts))
     if model == SIM_MODEL:
         return {t: sim_embed(t) for t in unique}
-    have = cached(model, unique, cache_path)
+    have = cached(model, unique, cache_path, api_base)
     todo = [t for t in unique if t not in have]
     if todo:
         vectors = asyncio.run(_remote(model, todo, api_base))
@@ -92,6 +93,6 @@ def embed(model: str, texts: Sequence[str], cache_path: Path | None, *, api_base
 
             with CallCache(cache_path) as cache:
                 for t, v in zip(todo, vectors):
-                    cache.put(cache_key(model, t), json.dumps(v), {"prompt_tokens": len(t.split())}, model)
+                    cache.put(cache_key(model, t, api_base), json.dumps(v), {"prompt_tokens": len(t.split())}, model)
         have.update(zip(todo, vectors))
     return have

@@ -224,7 +224,7 @@ def embed_candidates(ctx: Any, stage: EmbeddingStage, texts: Sequence[str]) -> d
     stager = ctx.stage
     cache_path = getattr(stager, "cache_path", None)
     if stage.model != SIM_MODEL and getattr(stager, "dry", False):
-        have = cached(stage.model, texts, cache_path)
+        have = cached(stage.model, texts, cache_path, stage.api_base)
         missing = len(set(texts) - set(have))
         if missing:
             raise StagePending(f"embedding ({stage.model})", stager.plan, missing)

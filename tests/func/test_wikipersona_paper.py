@@ -186,6 +186,9 @@ def test_embeddings_are_cached_by_model_and_text(tmp_path, monkeypatch):
     assert again["a b"] == first["a b"] == [3.0, 1.0] and again["d e f"] == [5.0, 1.0]
     other = E.embed("openai/another-model", ["a b"], cache)  # another model is another key
     assert sent[-1] == ["a b"] and other["a b"] == [3.0, 1.0]
+    elsewhere = E.embed("openai/text-embedding-3-small", ["a b"], cache, api_base="http://127.0.0.1:9/v1")  # another endpoint too
+    assert len(sent) == 4 and sent[-1] == ["a b"] and elsewhere["a b"] == [3.0, 1.0]
+    assert E.embed("openai/text-embedding-3-small", ["a b"], cache, api_base="http://127.0.0.1:9/v1") == elsewhere and len(sent) == 4
 
 
 def test_report_shows_the_papers_tables(small_run):
