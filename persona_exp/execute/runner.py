@@ -418,22 +418,14 @@ class Runner:
             except CallFailed as exc:
                 r.status, r.error, r.reason = "failed", str(exc), exc.reason
                 r.text = exc.text or text
-                r.prompt_tokens += exc.usage["prompt_tokens"]
-                r.completion_tokens += exc.usage["completion_tokens"]
-                r.cost = None if exc.cost is None or r.cost is None else r.cost + exc.cost
-                r.attempts += exc.attempts
-                r.latency_ms = _plus(r.latency_ms, exc.latency_ms)
+                _add_spending(r, exc)
                 return r
             finally:
                 if leased:
                     self.cache.release(rkey)
             sent += 1
             r.reasks += 1
-            r.prompt_tokens += ans.usage["prompt_tokens"]
-            r.completion_tokens += ans.usage["completion_tokens"]
-            r.cost = None if ans.cost is None or r.cost is None else r.cost + ans.cost
-            r.attempts += ans.attempts
-            r.latency_ms = _plus(r.latency_ms, ans.latency_ms)
+            _add_spending(r, ans)
             text = ans.text
         if allowed:
             r.value, r.text, r.lenient = lenient(c.parser, first), first, True
@@ -443,6 +435,16 @@ class Runner:
         r.error = (f"unparseable answer after {attempt - 1} re-asks ({sent} sent in this run; {again}): {failure} "
                    f"The answer began: {' '.join(text.split())[:160]!r}")
         return r
+
+
+def _add_spending(r: CallResult, spent: Any) -> None:
+    """Adds a re-ask's tokens, cost, requests and time (an Answer, or the
+    CallFailed of one that got none) to its call's result."""
+    r.prompt_tokens += spent.usage["prompt_tokens"]
+    r.completion_tokens += spent.usage["completion_tokens"]
+    r.cost = None if spent.cost is None or r.cost is None else r.cost + spent.cost
+    r.attempts += spent.attempts
+    r.latency_ms = _plus(r.latency_ms, spent.latency_ms)
 
 
 def _plus(a: float | None, b: float | None) -> float | None:

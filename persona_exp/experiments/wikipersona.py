@@ -88,15 +88,10 @@ DIVERGENT_COT = (
 
 # The personal judge predicting a held-out choice from a prefix alone (prompt G.4 with the prefix for the name).
 PREDICT_CHOICE = (
-    "You are a helpful assistant that selects the output that best follows the instruction. You will be asked to "
-    "simulate a person's preference given a question this person asks.\n\n"
-    "Here is what we know about the person:\n{prefix}\n\n"
-    "Instruction: Please simulate the preference of this person over the answers for the question below.\n\n"
-    "Input: {question}\n\n"
-    "Output (a): {response_a}\n\n"
-    "Output (b): {response_b}\n\n"
-    'Your answer should be a JSON object with the fields "Concise explanation" and "Output (a) is better than '
-    'Output (b)", a boolean; always make a decision, even if both are wrong (choose the least bad) or equal.'
+    T.PERSONAL_JUDGE_OPENING
+    + "Here is what we know about the person:\n{prefix}\n\n"
+    + "Instruction: Please simulate the preference of this person over the answers for the question below.\n\n"
+    + T.PERSONAL_JUDGE_ANSWERS
 )
 
 

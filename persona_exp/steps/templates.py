@@ -229,15 +229,23 @@ COT_RESPONSE = (
     "User question: {question}"
 )
 
-PERSONAL_JUDGE = (
+# WikiPersonas' personal judge (G.4): its opening and the part after the
+# person, shared with the judge that predicts a choice from a prefix alone.
+PERSONAL_JUDGE_OPENING = (
     "You are a helpful assistant that selects the output that best follows the instruction. You will be asked to "
     "simulate a person's preference given a question this person asks.\n\n"
-    "Instruction: Please simulate the preference of this person over the answers for the question below.\n{persona}\n\n"
+)
+PERSONAL_JUDGE_ANSWERS = (
     "Input: {question}\n\n"
     "Output (a): {response_a}\n\n"
     "Output (b): {response_b}\n\n"
     'Your answer should be a JSON object with the fields "Concise explanation" and "Output (a) is better than '
     'Output (b)", a boolean; always make a decision, even if both are wrong (choose the least bad) or equal.'
+)
+PERSONAL_JUDGE = (
+    PERSONAL_JUDGE_OPENING
+    + "Instruction: Please simulate the preference of this person over the answers for the question below.\n{persona}\n\n"
+    + PERSONAL_JUDGE_ANSWERS
 )
 
 PREFIXED_ANSWER = (

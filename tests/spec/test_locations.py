@@ -34,20 +34,19 @@ def test_the_nearest_name_is_suggested_or_nothing():
     assert did_you_mean(None, ["age"]) == "" and did_you_mean("", ["age"]) == ""
 
 
-def test_bytes_that_are_not_utf8_are_located(tmp_path):
+@pytest.mark.parametrize(
+    ("content", "where_and_what"),
+    [
+        (b"name: x\ndescription: caf\xe9 au lait\n", "2:17: the spec is not UTF-8 text (byte 0xe9"),  # bytes that are not UTF-8
+        (b"name: x\nseed: 1\x00\n", "2:8: this is not valid YAML (character U+0000 "),  # a control character
+    ],
+)
+def test_unreadable_bytes_are_located(tmp_path, content, where_and_what):
     path = tmp_path / "s.yaml"
-    path.write_bytes(b"name: x\ndescription: caf\xe9 au lait\n")
+    path.write_bytes(content)
     with pytest.raises(SpecError) as info:
         read_spec_file(path)
-    assert str(info.value).startswith(f"{path}:2:17: the spec is not UTF-8 text (byte 0xe9")
-
-
-def test_control_characters_are_located(tmp_path):
-    path = tmp_path / "s.yaml"
-    path.write_bytes(b"name: x\nseed: 1\x00\n")
-    with pytest.raises(SpecError) as info:
-        read_spec_file(path)
-    assert str(info.value).startswith(f"{path}:2:8: this is not valid YAML (character U+0000 ")
+    assert str(info.value).startswith(f"{path}:{where_and_what}")
 
 
 def test_errors_after_validation_get_their_fields_position(tmp_path):
