@@ -235,7 +235,12 @@ def _persona_split_table(pairs: pl.DataFrame) -> pl.DataFrame:
 
 
 def diff(ta: dict[str, pl.DataFrame], tb: dict[str, pl.DataFrame], *, n_resamples: int, level: float = 0.95, seed: int, examples: int) -> dict:
-    """The verification rate per split, paired over the pairs both runs judged."""
-    return paired_rates(ta, tb, table="preferences", ids=["persona_id", "prompt_id", "split"], outcome="persona_prefers_chosen", group=["split"],
+    """The verification rate per split, paired over the pairs both runs judged.
+    A pair is a persona, prompt and replicate (``prompt_draws: cycle`` gives a
+    persona a prompt again as a new sample); runs stored before replicates
+    existed pair without it."""
+    both = all("replicate" in t.get("preferences", pl.DataFrame()).columns for t in (ta, tb))
+    ids = ["persona_id", "prompt_id", *(["replicate"] if both else []), "split"]
+    return paired_rates(ta, tb, table="preferences", ids=ids, outcome="persona_prefers_chosen", group=["split"],
                         units={"persona": "persona_id", "prompt": "prompt_id"}, metric="prefers_revision", n_resamples=n_resamples, level=level,
                         seed=seed, examples=examples)

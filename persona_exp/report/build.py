@@ -237,6 +237,32 @@ def _conditioning(run: _Run) -> list[str]:
             "Higher is better; each interval resamples its row's units (the table's column over).", run=run.tag))
     if "conditioning_slices" in t:
         out.append(_table(run, t["conditioning_slices"], caption="Accuracy by attribute-value slice", limit=40, name="conditioning_slices"))
+    return out + _conditioning_comparison(run)
+
+
+def _conditioning_comparison(run: _Run) -> list[str]:
+    """persona-bench's comparison evaluation: each mode's answer against the
+    baseline mode's in the critic's pairwise judgments (win rate, tested
+    against 0.5), overall and per intersectional slice."""
+    t, out = run.tables, []
+    c = t.get("conditioning_comparison")
+    if c is None or not c.height:
+        return out
+    against = c["against"][0] if "against" in c.columns else "the baseline mode"
+    out.append(_table(run, c, caption=f"Comparison: share of pairwise judgments (the critic role-playing the persona) preferring each mode's answer "
+                      f"to mode {against}'s; p_adjusted and survives: the test against 0.5 after the run's multiplicity correction; chose_a: share "
+                      "of judgments for position A (a position-bias check)", name="conditioning_comparison", link=False))
+    level = _fmt_level(run)
+    out.append(figure("conditioning-comparison", plots.interval_plot(
+        c["mode"].to_list(), c["win_rate"].to_list(), c["ci_low"].to_list(), c["ci_high"].to_list(), title=f"Win rate against mode {against}",
+        xlabel=f"share of judgments preferring the mode's answer to mode {against}'s", reference=0.5, reference_label="no preference (0.5)",
+        flagged=[bool(s) for s in c["survives"].to_list()] if "survives" in c.columns else None, series_label=f"win rate, {level:.0%} CI", xlim=(0, 1)),
+        "Red: the win rate differs from 0.5 after the multiplicity correction; each interval resamples its row's units (the table's column over).",
+        run=run.tag))
+    s = t.get("conditioning_comparison_slices")
+    if s is not None and s.height:
+        out.append(_table(run, s, caption="Comparison win rates by intersectional slice, each with its interval and test (slices are their own family)",
+                          limit=40, name="conditioning_comparison_slices", link=False))
     return out
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,29 @@ def test_export_keeps_one_persona_split(tmp_path, monkeypatch, capsys):
     capsys.readouterr()
     assert cli(["export", "latest", "--format", "jsonl", "-o", str(tmp_path / "x.jsonl"), "--persona-split", "test"]) == 2
     assert "has no persona split" in capsys.readouterr().err
+
+
+def test_diff_of_runs_with_cycled_prompts_pairs_each_replicate_once(tmp_path, monkeypatch, capsys):
+    """With ``prompt_draws: cycle`` a persona meets a prompt again as another
+    replicate; the diff pairs (persona, prompt, replicate), so every pair of
+    the design is compared exactly once."""
+    from persona_exp.cli import main as cli
+    from persona_exp.store.runs import load_run, resolve_run
+
+    monkeypatch.chdir(tmp_path)
+    dpf = str(ROOT / "experiments" / "dpf.yaml")
+    sets = ["population.size=6", "experiment.n_train=150", "experiment.n_seen_test=20", "experiment.n_heldout=20", "experiment.prompt_draws=cycle"]
+    args = [x for s in sets for x in ("--set", s)]
+    assert cli(["run", dpf, *args, "--no-progress"]) == 0
+    assert cli(["run", dpf, *args, "--set", "models.judge.sim.draw=1", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert cli(["diff", "latest~1", "latest", "--json", "--n-resamples", "200"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    prefs = load_run(resolve_run(tmp_path / ".persona-exp", "latest"))[1]["preferences"]
+    assert prefs["replicate"].max() >= 1  # the design does repeat prompts
+    per_split = dict(prefs.group_by("split").len().iter_rows())
+    compared = {m["metric"]: m for m in out["metrics"] if m["status"] == "compared"}
+    assert compared, out["metrics"]
+    for split, n in per_split.items():
+        m = next(m for name, m in compared.items() if split in name)
+        assert m["comparison"].startswith(f"paired over {n} shared items"), m["comparison"]
