@@ -59,6 +59,15 @@ def win_rate_ci(
     method_name: str,
     seed: int,
 ) -> CiTuple: ...
+def mean_ci(
+    values: npt.NDArray[np.float64],
+    clusters: list[npt.NDArray[np.int64]],
+    cluster_names: list[str],
+    n_resamples: int,
+    level: float,
+    method_name: str,
+    seed: int,
+) -> CiTuple: ...
 def weighted_sample(weights: npt.NDArray[np.float64], n: int, replace: bool, seed: int, in_draw_order: bool = False) -> npt.NDArray[np.int64]: ...
 def rake(
     initial: npt.NDArray[np.float64],

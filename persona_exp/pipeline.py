@@ -293,6 +293,10 @@ def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool =
         full.update(design.plan)
         design.plan = full
     t2 = time.perf_counter()
+    caveats = getattr(module, "caveats", lambda ctx: [])(ctx)  # what would make answers alike: said before anything is sent
+    design.notes[:0] = [c for c in caveats if c not in design.notes]
+    if dry:
+        warnings += caveats
     return Prepared(spec, str(spec_path), root, cache_path, ctx, design, population, prompt_report,
                     {"population_s": t1 - t0, "plan_s": t2 - t1}, stager, pending, warnings, list(overrides))
 

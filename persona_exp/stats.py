@@ -59,6 +59,7 @@ __all__ = [
     "kappa_ci",
     "kappa_diff_ci",
     "kappa_matrix",
+    "mean_ci",
     "Raked",
     "rake",
     "weighted_sample",
@@ -399,8 +400,8 @@ _DESIGN_DOC = """
     2000; Owen 2007), and this combination counts it once, like the two-way
     cluster-robust variance of Cameron, Gelbach & Miller (2011). The quantile
     is Student's t with the design's degrees of freedom (clusters - 1;
-    Satterthwaite's for two factors). Kappa and rates use a Wilson score
-    interval on the [0, 1] scale (kappa's observed disagreement, or the rate)
+    Satterthwaite's for two factors). Kappa, rates and means use a Wilson score
+    interval on the [0, 1] scale (kappa's observed disagreement, or the value)
     with the effective sample size that standard error implies, so intervals
     near 0 or 1 keep their coverage and never collapse to a point; when every
     resample is identical the worst-case variance over the smallest number of
@@ -518,7 +519,29 @@ def win_rate(
     )
 
 
-for _f in (kappa_ci, kappa_diff_ci, win_rate):
+def mean_ci(
+    values: Any,
+    *,
+    clusters: Any = None,
+    n_resamples: int = 1000,
+    level: float = 0.95,
+    method: str = "auto",
+    seed: int = 0,
+) -> Interval:
+    """Mean of values in [0, 1] (ROUGE, a rescaled score) with a confidence interval over the design.
+
+    The rates' machinery with real-valued sums: each unit (item, cluster, or
+    persona x question cell) is reduced to its count and sum of values, so
+    the design's resampling, crossed variance and score interval are those
+    of :func:`win_rate` (0/1 values give exactly its interval). Values must
+    lie in [0, 1]; rescale a bounded score to (x - lo) / (hi - lo) first.
+    {design}"""
+    arr = _float_array(values, "values")
+    ids, names = _design(clusters, arr.shape[0])
+    return _interval(_core.mean_ci(arr, ids, names, *_resampling(n_resamples, level, method, seed)), (0.0, 1.0))
+
+
+for _f in (kappa_ci, kappa_diff_ci, win_rate, mean_ci):
     _f.__doc__ = _f.__doc__.replace("{design}", _DESIGN_DOC)
 
 

@@ -18,7 +18,7 @@ use crate::resample;
 use crate::stats::bootstrap::Method;
 use crate::stats::design::Ci;
 use crate::stats::fleiss::{fleiss_kappa as fleiss, FleissMethod};
-use crate::stats::{confusion as conf, intervals, kappa, winrate, Weights};
+use crate::stats::{confusion as conf, intervals, kappa, mean, winrate, Weights};
 
 fn to_py(py: Python<'_>, e: Error) -> PyErr {
     let message = format!("{} {}", e.arg, e.message);
@@ -249,6 +249,23 @@ fn win_rate_ci(
 }
 
 #[pyfunction]
+fn mean_ci(
+    py: Python<'_>,
+    values: PyReadonlyArray1<'_, f64>,
+    clusters: Vec<PyReadonlyArray1<'_, i64>>,
+    cluster_names: Vec<String>,
+    n_resamples: usize,
+    level: f64,
+    method_name: &str,
+    seed: u64,
+) -> PyResult<CiTuple> {
+    let m = method(py, method_name)?;
+    let v = values.as_slice().map_err(|_| data_error(py, "values", "must be C-contiguous"))?;
+    let cl = cluster_slices(&clusters, &cluster_names);
+    py.detach(|| mean::mean_ci(v, &cl, n_resamples, level, m, seed)).map(ci_tuple).or_py(py)
+}
+
+#[pyfunction]
 #[pyo3(signature = (weights, n, replace, seed, in_draw_order=false))]
 fn weighted_sample<'py>(py: Python<'py>, weights: PyReadonlyArray1<'py, f64>, n: usize, replace: bool, seed: u64, in_draw_order: bool) -> PyResult<Bound<'py, PyArray1<i64>>> {
     let w = weights.as_slice().map_err(|_| data_error(py, "weights", "must be C-contiguous"))?;
@@ -328,6 +345,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(kappa_ci, m)?)?;
     m.add_function(wrap_pyfunction!(kappa_diff_ci, m)?)?;
     m.add_function(wrap_pyfunction!(win_rate_ci, m)?)?;
+    m.add_function(wrap_pyfunction!(mean_ci, m)?)?;
     m.add_function(wrap_pyfunction!(weighted_sample, m)?)?;
     m.add_function(wrap_pyfunction!(rake, m)?)?;
     m.add_function(wrap_pyfunction!(assign_prompts, m)?)?;

@@ -23,7 +23,7 @@ import polars as pl
 from persona_exp import stats
 from persona_exp.errors import InvalidArgumentError
 
-KINDS = ("rate", "kappa", "rate_diff", "kappa_diff")
+KINDS = ("rate", "mean", "kappa", "rate_diff", "kappa_diff")
 
 
 @dataclass(frozen=True)
@@ -90,7 +90,7 @@ def normal_p(est: float, null: float, se: float) -> float:
 
 
 def _point(kind: str, data: Sequence[np.ndarray]) -> float:
-    if kind == "rate":
+    if kind in ("rate", "mean"):
         return float(np.mean(data[0]))
     if kind == "rate_diff":
         return float(np.mean(data[1] - data[0]))
@@ -109,7 +109,8 @@ def interval(
 ) -> Estimate:
     """The estimate and bootstrap interval of one statistic over ``units``.
 
-    ``kind``: ``rate`` (mean of outcomes in [0, 1]; ``data`` = outcomes),
+    ``kind``: ``rate`` (mean of outcomes 0, 0.5 or 1; ``data`` = outcomes),
+    ``mean`` (mean of real values in [0, 1] such as ROUGE; ``data`` = values),
     ``kappa`` (Cohen's kappa of two binary label arrays), ``rate_diff`` (mean of
     b - a over paired outcomes ``a, b``), ``kappa_diff`` (kappa(a1, b1) -
     kappa(a2, b2) over the same items). ``units`` maps each factor that varies
@@ -132,6 +133,8 @@ def interval(
     scale, shift = 1.0, 0.0
     if kind == "rate":
         res = stats.win_rate(arrays[0].astype(float), **opts)
+    elif kind == "mean":
+        res = stats.mean_ci(arrays[0].astype(float), **opts)
     elif kind == "rate_diff":  # (b - a + 1) / 2 is a rate in [0, 1]; map its interval back
         res = stats.win_rate((arrays[1].astype(float) - arrays[0].astype(float) + 1) / 2, **opts)
         scale, shift = 2.0, -1.0

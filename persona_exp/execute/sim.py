@@ -8,9 +8,11 @@ the sample index (``draw``, ``replicate``).
 
 How it decides. An answer text has a feature vector (hashed words, 16 numbers).
 Every (attribute, value) pair of a persona has a seeded preference vector; the
-persona's utility for an answer is a shared quality term plus, per attribute,
-``effect[attribute] * preference . features``. `sim/judge` picks the answer of
-higher utility after adding logistic noise. `sim/generator` writes a plain
+persona's utility for an answer is ``quality`` times a shared quality term (a
+seeded taste every persona of the world has; ``quality`` defaults to 1, and 0
+switches it off) plus, per attribute, ``effect[attribute] * preference .
+features``. `sim/judge` picks the answer of higher utility after adding
+logistic noise. `sim/generator` writes a plain
 answer to a question, a critique listing what the answer misses for the
 persona, and a revision that puts in the one sentence (among
 ``1 + 7 * strength`` candidates) the persona's preferences favour most. A plain
@@ -23,16 +25,44 @@ preference terms, never toward the shared quality term (a model cannot know
 the judge's taste from a user id), so a prefix that says nothing about the
 judge's persona (WikiPersonas' opaque `tag`) wins no more than no prefix; a
 condition wins only through what it tells about the person the judge plays
-(the judge's ``effects``: with ``default_effect: 0`` nothing is planted). A
+(the judge's ``effects``). With ``default_effect: 0`` and ``quality: 0`` nothing
+is planted at all: the judge's verdicts are its noise, so no condition can be
+told apart (with the quality term on, an answer can be better for everyone,
+and a condition whose answers happen to be so gains a small real edge). A
 revision adds the tailoring sentence to the plain answer (longer) or keeps only
 the answer's opener before it (shorter) by a seeded coin that comes up
 "longer" with probability ``longer_revisions`` (default 0.5), so the length of
 a DPF pair says nothing about which answer is the chosen one.
 
+Reward scores. A prompt that asks for a score of one response ("one number from
+1 ... to 10", WikiPersonas' reward filter) gets the response's utility for the
+persona the prompt shows (the shared quality term alone when it shows none)
+plus logistic noise, squashed by a logistic onto the asked scale (1 to 10 when
+none is named: ``low + (high - low) / (1 + exp(-u / 4))``), two decimals.
+`sim/judge` and `sim/generator` both answer it. So a reward filter offline keeps
+the candidates of higher simulated utility, as far as the noise lets it.
+
+Debates (persona-bench's debate critic). The debaters are `sim/generator`
+("You are critic A" defends the response, "You are critic B" finds its
+faults). Each quotes what it argues for: critic A the response's sentence the
+persona's preferences favour most, critic B the candidate tailoring sentence
+not in the response that the persona would favour most at the end of the plain
+answer (the candidates are drawn anew per prompt, so per round). The debate
+judge (`sim/judge` given a transcript of "Critic A (round n): ..." arguments)
+weighs the response against the strongest answer B argues for (the plain answer
+ending with one of B's quoted sentences, the best for the judge's persona; the
+plain answer when B quotes none) plus a persuasion term: logistic noise of the
+judge's ``noise`` seeded by all the arguments. Without arguments a critic
+compares with the plain answer, its noise seeded by the response alone. So
+debate verdicts differ from the plain critic's, the same arguments give the
+same verdict, and a planted preference still decides on average.
+
 Randomness, knob by knob (every knob is part of the call key, so changing one
 reruns exactly the calls of that role):
 
 * ``sim.seed`` fixes the simulated world: preference vectors, quality and noise.
+  (``sim.quality``, the weight of the shared quality term, is left out of the
+  call key at its default of 1, so keys from before the knob stay valid.)
 * ``sim.draw`` (default 0) and the plan's ``replicate`` index pick another
   sample of the same request: the judge's and critic's logistic noise, the
   consistency check's coin, and the generator's plain answer, candidate
@@ -206,6 +236,7 @@ class Simulator:
         self.noise = float(s.get("noise", 1.0))
         self.strength = float(s.get("strength", 1.0))
         self.longer_revisions = float(s.get("longer_revisions", 0.5))
+        self.quality = float(s.get("quality", 1.0))  # weight of the shared quality term in `utility`
 
     def effect(self, attribute: str) -> float:
         return self.effects.get(_norm_attr(attribute), self.default_effect)
@@ -220,9 +251,13 @@ class Simulator:
                 u += e * float(_vector(self.seed, attr, value.lower()) @ phi)
         return u
 
+    def quality_term(self, answer: str) -> float:
+        """The shared quality of an answer (unweighted): the taste every persona of this world has."""
+        return float(_vector(self.seed, "quality") @ features(answer))
+
     def utility(self, answer: str, persona: Mapping[str, str]) -> float:
-        """What the judge weighs: shared quality plus the persona's preferences."""
-        return float(_vector(self.seed, "quality") @ features(answer)) + self.preference(answer, persona)
+        """What the judge weighs: ``quality`` times the shared quality term, plus the persona's preferences."""
+        return self.quality * self.quality_term(answer) + self.preference(answer, persona)
 
     def _uniform(self, *parts: object) -> float:
         u = (_h(self.seed, *parts, *self.sample) >> 11) * 2.0**-53
@@ -264,6 +299,8 @@ class Simulator:
             return self.yes_no(prompt)
         if "needs_revision" in frame and ("response" in slots or _answer(prompt, "Response:") is not None):
             return self.critic(prompt, slots)
+        if _asks_score(frame) and ("response" in slots or _answer(prompt, "Response:") is not None):
+            return self.score(prompt, slots)
         personal = "Output (a)" in frame
         if "response_a" in slots and "response_b" in slots:
             a, b = slots["response_a"].strip(), slots["response_b"].strip()
@@ -284,14 +321,65 @@ class Simulator:
 
     def critic(self, prompt: str, slots: Mapping[str, str] | None = None) -> str:
         """A critic's verdict on one response: it needs revision when it serves the
-        persona (if one is shown) worse than a plain answer would, after noise."""
+        persona (if one is shown) worse than a plain answer would, after noise;
+        with a debate in the prompt, worse than what critic B argues for."""
+        slots = slots or {}
+        response = slots["response"].strip() if "response" in slots else _answer(prompt, "Response:") or ""
+        arguments = debate_arguments(prompt)
+        frame = _blank(prompt, (*slots.values(), response, *(text for _, text in arguments)))
+        persona = persona_attributes(frame)
+        plain = base_answer(_question(frame))
+        if arguments:
+            return self._debate_verdict(response, persona, plain, arguments)
+        margin = self.utility(response, persona) - self.utility(plain, persona) + self._noise("critic", sorted(persona.items()), response, plain)
+        return json.dumps({"needs_revision": bool(margin <= 0)})
+
+    def _debate_verdict(self, response: str, persona: Mapping[str, str], plain: str, arguments: list[tuple[str, str]]) -> str:
+        """A debate judge's verdict: the response against the strongest answer
+        critic B argues for (the plain answer ending with one of B's quoted
+        sentences; the plain answer alone when B quotes none), plus a
+        persuasion term: logistic noise seeded by every argument, so other
+        arguments can sway it."""
+        proposals = [plain + " " + q for side, text in arguments if side == "B" for q in _QUOTED.findall(text)]
+        rival = max(proposals, key=lambda a: self.utility(a, persona)) if proposals else plain
+        persuasion = self._noise("debate", sorted(persona.items()), response, *arguments)
+        margin = self.utility(response, persona) - self.utility(rival, persona) + persuasion
+        return json.dumps({"needs_revision": bool(margin <= 0)})
+
+    def score(self, prompt: str, slots: Mapping[str, str] | None = None) -> str:
+        """A reward model's score of one response: its utility for the persona
+        the prompt shows (the shared quality alone when it shows none) plus
+        logistic noise, squashed onto the scale the prompt asks for ("from 1
+        ... to 10"; 1 to 10 when it names none), two decimals."""
         slots = slots or {}
         response = slots["response"].strip() if "response" in slots else _answer(prompt, "Response:") or ""
         frame = _blank(prompt, (*slots.values(), response))
         persona = persona_attributes(frame)
+        u = self.utility(response, persona) + self._noise("reward", sorted(persona.items()), response)
+        m = _SCALE.search(frame)
+        low, high = (float(m.group(1)), float(m.group(2))) if m and float(m.group(2)) > float(m.group(1)) else (1.0, 10.0)
+        return f"{low + (high - low) / (1.0 + math.exp(-u / SCORE_SCALE)):.2f}"
+
+    def argue(self, prompt: str, slots: Mapping[str, str] | None = None) -> str:
+        """A debater's argument over a response (persona-bench's debate critic).
+        Critic A, defending it, quotes the response's sentence the persona
+        favours most; critic B, finding its faults, quotes the candidate
+        sentence (not in the response) the persona would favour most at the
+        end of the plain answer: another way to tailor it. Each quotes what
+        it argues for, which the judge reads."""
+        slots = slots or {}
+        response = slots["response"].strip() if "response" in slots else _answer(prompt, "Response:") or ""
+        arguments = debate_arguments(prompt)
+        frame = _blank(prompt, (*slots.values(), response, *(text for _, text in arguments)))
+        persona = persona_attributes(frame)
+        if not _AGAINST.search(frame):
+            sentences = _sentences(response) or [response]
+            best = max(sentences, key=lambda x: self.preference(x, persona))
+            return f'This response already suits this person; its strongest point for them is: "{best}"'
+        cands = [c for c in self._candidates(prompt) if c not in response] or [c for c in _TAILORED if c not in response]
         plain = base_answer(_question(frame))
-        margin = self.utility(response, persona) - self.utility(plain, persona) + self._noise("critic", sorted(persona.items()), response, plain)
-        return json.dumps({"needs_revision": bool(margin <= 0)})
+        best = self._choose(cands, [self.preference(plain + " " + c, persona) for c in cands], "argue", prompt)
+        return f'This response misses what matters to this person; it should also say: "{best}"'
 
     def _candidates(self, prompt: str, boost: float = 1.0) -> list[str]:
         """The tailoring sentences weighed for a prompt: more with more ``strength``."""
@@ -354,13 +442,19 @@ class Simulator:
             return f"Name: {name}\n{name} is a public figure; the simulator knows nothing more, and answers for them by name."
         return None
 
-    def generate(self, prompt: str) -> str:
+    def generate(self, prompt: str, slots: Mapping[str, str] | None = None) -> str:
         low = prompt.lower()
         if _YES_NO in prompt:
             return self.yes_no(prompt)
         wiki = self.wikipersonas(prompt, low)
         if wiki is not None:
             return wiki
+        if (slots and "response" in slots) or _RESPONSE_LINE.search(prompt):  # one response to score or argue over
+            frame = _blank(prompt, tuple((slots or {}).values()))
+            if _asks_score(frame):
+                return self.score(prompt, slots)
+            if _DEBATER_ASK.search(frame):
+                return self.argue(prompt, slots)
         question = _question(prompt)
         asked = question + (f"#{self.replicate}" if self.replicate else "") + (f"@{self.draw}" if self.draw else "")
         base = base_answer(asked)
@@ -392,6 +486,14 @@ class Simulator:
 
 
 _YES_NO = "Answer with one word: yes"
+SCORE_SCALE = 4.0  # utility units per logistic unit of a reward score: about the spread of candidates' quality
+_SCORE_ASK = re.compile(r"\b(?:one|a|single) (?:number|score)\b", re.I)
+_SCALE = re.compile(r"\bfrom\s+(-?\d+(?:\.\d+)?)\b[^\n]*?\bto\s+(-?\d+(?:\.\d+)?)", re.I)
+_AGAINST = re.compile(r"\byou are critic b\b|\bfind (?:its|the) faults\b", re.I)  # the debater who argues against the response
+_RESPONSE_LINE = re.compile(r"(?:^|\n)[ \t#*>_-]*Response:")
+_DEBATER_ASK = re.compile(r"\byou are critic [AB]\b", re.I)
+_QUOTED = re.compile(r'"([^"\n]{3,})"')
+_DEBATER = re.compile(r"(?:^|\n)[ \t*#>_-]*Critic ([AB]) \(round \d+\):[ \t]*")
 _READER = "reader of a plain answer"  # the attribute whose taste picks a plain answer's last sentence
 # Words by which a question asks for a judgment of value rather than a fact.
 _JUDGMENT_CUES = frozenset(
@@ -423,6 +525,30 @@ def _examples(prompt: str) -> list[str]:
     out += re.findall(r"prefers answers like: '(.+?)'", prompt)
     marked = [s for text in out for s in _TAILORED if s in text]
     return marked or out
+
+
+def _asks_score(frame: str) -> bool:
+    """Whether a prompt asks for a score on a scale (a reward model's "one
+    number from 1 to 10"); a question's "a number of ways" is not one."""
+    return bool(_SCORE_ASK.search(frame) and _SCALE.search(frame))
+
+
+def _sentences(text: str) -> list[str]:
+    return [x.strip() for x in re.split(r"(?<=[.!?])\s+", text.strip()) if x.strip()]
+
+
+def debate_arguments(prompt: str) -> list[tuple[str, str]]:
+    """The arguments of a debate transcript in a prompt, in order, as (side,
+    text): each follows a "Critic A (round 1):" marker and ends at the next
+    marker or the first blank line."""
+    marks = list(_DEBATER.finditer(prompt))
+    out = []
+    for i, m in enumerate(marks):
+        end = marks[i + 1].start() if i + 1 < len(marks) else len(prompt)
+        text = _field(prompt[m.end():end])
+        if text:
+            out.append((m.group(1), text))
+    return out
 
 
 def _base_sentences(question: str) -> tuple[str, str, str]:
@@ -498,7 +624,7 @@ def complete(
     if name == "judge":
         text = sim.judge(prompt, slots)
     elif name == "generator":
-        text = sim.generate(prompt)
+        text = sim.generate(prompt, slots)
     else:
         from persona_exp.errors import ExecutionError
 

@@ -126,6 +126,16 @@ class Params(IntervalParams):
         return "none" if "none" in self.modes else self.modes[0]
 
 
+def caveats(ctx: Context) -> list[str]:
+    """Said before anything is sent: several samples per item at temperature 0
+    are the same answer from a real model, so pass@k would measure nothing."""
+    p: Params = ctx.params
+    if p.samples > 1 and ctx.models["generator"].sampling().get("temperature") == 0:
+        return [f"WARNING: {p.samples} samples per item are drawn at the generator's temperature 0, where a real model gives the same answer "
+                "every time, so pass@k equals pass@1 (the simulator draws anew per sample regardless); set models.generator.temperature above 0."]
+    return []
+
+
 def build(ctx: Context) -> Design:
     from persona_exp.population import attribute, render_persona
 

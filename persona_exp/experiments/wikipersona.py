@@ -43,13 +43,12 @@ import itertools
 import math
 from typing import Any, Literal
 
-import numpy as np
 import polars as pl
 import xxhash
 from pydantic import Field, field_validator, model_validator
 
 from persona_exp import prompts as prompt_sets
-from persona_exp.analysis import Estimate, design_sentence, interval, mark, paired_rates, settings
+from persona_exp.analysis import Estimate, design_sentence, interval, mark, paired_rates, settings, tested
 from persona_exp.errors import PlanError
 from persona_exp.experiments.base import Analysis, Context, Design, IntervalParams, checked_prompt_filters
 from persona_exp.plan import Plan
@@ -123,7 +122,8 @@ class Params(IntervalParams):
     heldout_pairs: bool = Field(True, description="also build preference pairs on the test questions (paper: as many as train): "
                                 "the gold answers for ROUGE and the held-out choices for preference accuracy")
     predict_role: str = Field("judge", min_length=1, description="the model role that predicts held-out choices from a prefix (paper: the "
-                              "baseline model, not the labeler); the labeling judge itself also reproduces its own noise when told the name")
+                              "baseline model, not the labeler); when it is the labeling judge, its predictions are a new sample (replicate 1), "
+                              "so that it does not read back the draws that made the labels")
     conditions: list[Condition] = Field(default_factory=lambda: list(CONDITIONS), min_length=2)
     few_shot: int = Field(2, ge=1, le=100, description="train examples in the few-shot prefix (paper: 2)")
     infer_shots: int = Field(4, ge=1, le=100, description="train examples the persona is inferred from (paper: 4)")
@@ -231,17 +231,23 @@ def _questions(ctx: Context, p: Params, people: list[dict], notes: list[str]) ->
     return _split(frame, p.test_fraction, ctx.seed), report
 
 
-def _candidate_sampling(ctx: Context, p: Params, notes: list[str]) -> dict[str, Any]:
-    """The candidates' sampling fields, and a note when they would come out
-    alike: at temperature 0 a real model returns the same answer every time."""
+def caveats(ctx: Context) -> list[str]:
+    """What would make the run's answers alike, said before anything is sent
+    (`plan` and `run` show it): at temperature 0 a real model returns the same
+    candidate every time, so the diversity filter has nothing to choose from."""
+    p: Params = ctx.params
     own = ctx.models["generator"].sampling()
-    override = {"temperature": p.candidate_temperature, "top_p": p.candidate_top_p}
     temperature = p.candidate_temperature if p.candidate_temperature is not None else own.get("temperature")
-    if temperature == 0:
-        notes.append(f"WARNING: the {p.n_candidates} candidates per question are sampled at temperature 0, where a real model gives the same "
-                     "answer every time and the filter finds no diverse ones; set experiment.candidate_temperature (paper: 2.0) "
-                     "or the generator's temperature above 0.")
-    return override
+    if temperature != 0:
+        return []
+    return [f"WARNING: the {p.n_candidates} candidates per question are sampled at temperature 0, where a real model gives the same "
+            "answer every time and the filter finds no diverse ones; set experiment.candidate_temperature (paper: 2.0) "
+            "or the generator's temperature above 0."]
+
+
+def _candidate_sampling(p: Params) -> dict[str, Any]:
+    """The candidates' own sampling fields (None: the generator's)."""
+    return {"temperature": p.candidate_temperature, "top_p": p.candidate_top_p}
 
 
 def _filtered(ctx: Context, p: Params, cand_plan: Plan, cand_keys: dict[str, list[str]], cand_results, questions: dict[str, dict], notes: list[str]
@@ -314,7 +320,7 @@ def build(ctx: Context) -> Design:
         cats = categories.get(q["topic"]) or [q["topic"]]
         return lambda r: {"axis": q["topic"], "categories": ", ".join(cats), "category": cats[r % len(cats)], "question": q["text"]}
 
-    sampling = _candidate_sampling(ctx, p, notes)
+    sampling = _candidate_sampling(p)
     cand_plan, cand_keys, cand_results = sample_candidates(
         ctx, "candidates", "generator", p.candidate_template, {qid: values(q) for qid, q in pooled.items()}, p.n_candidates,
         templates={qid: p.divergent_candidate_template for qid, q in pooled.items() if q["type"] == "divergent"}, sampling=sampling)
@@ -372,6 +378,9 @@ def build(ctx: Context) -> Design:
     plan.include(prefix_plan.calls[k] for k in prefix_plan.calls)
     items, prefix_rows, predictions = [], [], []
     test_pairs = {(x["persona_id"], x["question_id"]): x for x in pairs if x["split"] == "test" and x["chosen_key"] and x["rejected_key"]}
+    # The labeling judge predicting its own held-out choices is asked for a new sample (replicate 1): a call
+    # identical to its labeling one (the gold prefix, the name) would otherwise read back the draw that made the label.
+    own_sample = 1 if p.predict_role == "judge" else 0
     for r in people:
         pid = r["persona_id"]
         other = _other(pid, pids, ctx.seed)
@@ -403,7 +412,8 @@ def build(ctx: Context) -> Design:
                 continue
             for c in conditions:
                 key, chosen_is_a = add_judgment(plan, ctx, "predict", p.predict_role, p.predict_template, {"prefix": prefixes.get(c) or NO_PREFIX, "question": q["text"]},
-                                                pair["chosen_key"], pair["rejected_key"], (ctx.seed, "predict", pid, q["id"], c), parser="a_better")
+                                                pair["chosen_key"], pair["rejected_key"], (ctx.seed, "predict", pid, q["id"], c), parser="a_better",
+                                                replicate=own_sample)
                 predictions.append({"persona_id": pid, "question_id": q["id"], "question_type": q["type"], "condition": c, "judge_key": key,
                                     "chosen_is_a": chosen_is_a, "answer_key": answers[c], "chosen_key": pair["chosen_key"], "rejected_key": pair["rejected_key"]})
     if not items:
@@ -476,7 +486,7 @@ def analyze(ctx: Context, design: Design, results) -> Analysis:
         pl.Series("rejected", [text(k) for k in pairs["rejected_key"]], dtype=pl.String),
         pairs["split"],
     ).filter(pl.col("chosen").is_not_null() & pl.col("rejected").is_not_null())
-    accuracy, accuracy_metric = _accuracy(design.tables["wikipersona_predictions"], results, p, ctx.seed)
+    accuracy, accuracy_metric = _accuracy(design.tables["wikipersona_predictions"], results, p, ctx.seed, cfg.multiplicity)
     rouge_frame = _answer_rouge(design.tables["wikipersona_predictions"], results, p, ctx.seed, conditions)
     prefix_frame = _prefix_table(design.tables["wikipersona_prefix_texts"], [c for c in p.conditions if c != "none"])
     metrics = {
@@ -512,13 +522,14 @@ def rouge(pairs: list[tuple[str, str]], kinds: tuple[str, ...] = ("rouge1", "rou
     return [{k: v.fmeasure for k, v in scorer.score(ref, cand).items()} for cand, ref in pairs]
 
 
-def _accuracy(pred: pl.DataFrame, results, p: Params, seed: int) -> tuple[pl.DataFrame, dict]:
+def _accuracy(pred: pl.DataFrame, results, p: Params, seed: int, multiplicity: str) -> tuple[pl.DataFrame, dict]:
     """Preference accuracy per condition: how often the judge, told only the
     condition's prefix, picks the answer the person chose (paper Figure 3;
-    random guess: 0.5), with intervals over personas x questions and a test against 0.5."""
+    random guess: 0.5), with intervals over personas x questions and a test
+    against 0.5, corrected over the conditions (``analysis.multiplicity``)."""
     hits = [preferred(results, k, a) for k, a in zip(pred["judge_key"], pred["chosen_is_a"])]
     judged = pred.with_columns(pl.Series("correct", hits, dtype=pl.Int8)).filter(pl.col("correct") >= 0)
-    rows, out = [], {}
+    rows, out, named = [], {}, []
     for c in [c for c in p.conditions if c in set(judged["condition"].to_list())]:
         g = judged.filter(pl.col("condition") == c)
         e = interval("rate", g["correct"].cast(pl.Float64).to_numpy(), units={"persona": g["persona_id"].to_numpy(), "question": g["question_id"].to_numpy()},
@@ -528,19 +539,25 @@ def _accuracy(pred: pl.DataFrame, results, p: Params, seed: int) -> tuple[pl.Dat
             sub = g.filter(pl.col("question_type") == t)
             row[f"{t}_accuracy"] = float(sub["correct"].mean()) if sub.height else float("nan")
         rows.append({**row, "over": e.over(), "note": e.warning or ""})
-        out[c] = {"estimate": e.estimate, "low": e.low, "high": e.high}
+        named.append((c, e))
+    for row, m in zip(rows, tested(named, multiplicity, 1 - p.level)):
+        row.update(p_adjusted=m["p_adjusted"], survives=m["survives"])
+        out[row["condition"]] = {"estimate": row["accuracy"], "low": row["ci_low"], "high": row["ci_high"], "survives": m["survives"]}
     schema = {"condition": pl.String, "accuracy": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "pairs": pl.Int64, "p_value": pl.Float64,
-              "personal_accuracy": pl.Float64, "divergent_accuracy": pl.Float64, "over": pl.String, "note": pl.String}
+              "personal_accuracy": pl.Float64, "divergent_accuracy": pl.Float64, "over": pl.String, "note": pl.String, "p_adjusted": pl.Float64,
+              "survives": pl.Boolean}
     return pl.DataFrame(rows, schema=schema), out
 
 
 def _answer_rouge(pred: pl.DataFrame, results, p: Params, seed: int, conditions: list[str]) -> pl.DataFrame:
     """ROUGE-1 and ROUGE-L of each condition's answers to the test questions
-    against the gold answer (the chosen answer of the held-out pair), with an
-    interval that resamples personas only (the questions are held fixed, so it
-    is narrower than a crossed interval would be; its coverage is not yet
-    checked by simulation); ROUGE-1 against the rejected answer
-    beside it says whether a condition's answers lean to the chosen one."""
+    against the gold answer (the chosen answer of the held-out pair), with
+    intervals that resample personas and questions: a persona's test
+    questions are its own personal ones (nested in it) and its axis's
+    divergent ones (asked of every person of the axis, so crossed with
+    personas), and a ROUGE mean varies with both samples. ROUGE-1 against
+    the rejected answer beside it says whether a condition's answers lean to
+    the chosen one."""
     def out(key: str) -> str | None:
         r = results.get(key)
         return r.output() if r is not None and r.ok and r.output() else None
@@ -553,31 +570,26 @@ def _answer_rouge(pred: pl.DataFrame, results, p: Params, seed: int, conditions:
             continue
         chosen = rouge([(out(x["answer_key"]), out(x["chosen_key"])) for x in g])
         rejected = rouge([(out(x["answer_key"]), out(x["rejected_key"])) for x in g], ("rouge1",))
-        personas = [x["persona_id"] for x in g]
-        r1 = _mean_interval([s["rouge1"] for s in chosen], personas, p, seed)
-        rL = _mean_interval([s["rougeL"] for s in chosen], personas, p, seed)
-        rows.append({"condition": c, "rouge1": r1[0], "rouge1_low": r1[1], "rouge1_high": r1[2], "rougeL": rL[0], "rougeL_low": rL[1],
-                     "rougeL_high": rL[2], "rouge1_rejected": float(sum(s["rouge1"] for s in rejected) / len(rejected)), "answers": len(g),
-                     "over": f"{len(set(personas))} personas (questions held fixed)"})
+        units = {"persona": [x["persona_id"] for x in g], "question": [x["question_id"] for x in g]}
+        r1 = _mean_interval([s["rouge1"] for s in chosen], units, p, seed)
+        rL = _mean_interval([s["rougeL"] for s in chosen], units, p, seed)
+        rows.append({"condition": c, "rouge1": r1.estimate, "rouge1_low": r1.low, "rouge1_high": r1.high, "rougeL": rL.estimate, "rougeL_low": rL.low,
+                     "rougeL_high": rL.high, "rouge1_rejected": float(sum(s["rouge1"] for s in rejected) / len(rejected)), "answers": len(g),
+                     "over": r1.over(), "note": "; ".join(dict.fromkeys(w for w in (r1.warning, rL.warning) if w))})
     schema = {"condition": pl.String, "rouge1": pl.Float64, "rouge1_low": pl.Float64, "rouge1_high": pl.Float64, "rougeL": pl.Float64,
-              "rougeL_low": pl.Float64, "rougeL_high": pl.Float64, "rouge1_rejected": pl.Float64, "answers": pl.Int64, "over": pl.String}
+              "rougeL_low": pl.Float64, "rougeL_high": pl.Float64, "rouge1_rejected": pl.Float64, "answers": pl.Int64, "over": pl.String,
+              "note": pl.String}
     return pl.DataFrame(rows, schema=schema)
 
 
-def _mean_interval(values: list[float], personas: list[str], p: Params, seed: int) -> tuple[float, float, float]:
-    """A mean and its percentile interval by a cluster bootstrap over personas
-    (a persona's answers are not independent; ROUGE is not a 0/1 outcome, so
-    the rate intervals do not apply)."""
-    x = np.asarray(values, dtype=float)
-    ids = {pid: i for i, pid in enumerate(dict.fromkeys(personas))}
-    cl = np.asarray([ids[pid] for pid in personas])
-    sums, counts = np.bincount(cl, x, len(ids)), np.bincount(cl, None, len(ids))
-    if len(ids) < 2:
-        return float(x.mean()), float("nan"), float("nan")
-    draw = np.random.default_rng(seed).integers(0, len(ids), size=(p.n_resamples, len(ids)))
-    means = sums[draw].sum(axis=1) / counts[draw].sum(axis=1)
-    tail = (1 - p.level) / 2
-    return float(x.mean()), float(np.quantile(means, tail)), float(np.quantile(means, 1 - tail))
+def _mean_interval(values: list[float], units: dict[str, list[str]], p: Params, seed: int) -> Estimate:
+    """A mean of ROUGE scores (in [0, 1]) with the crossed interval over
+    personas x questions (``interval("mean")``): both are random samples, and
+    resampling personas alone would hold the questions fixed and understate
+    the uncertainty wherever questions are shared. Nested questions (asked of
+    one persona) add nothing beyond the persona term, so the same interval is
+    right for the mix. Fewer than 5 personas or questions give no interval."""
+    return interval("mean", values, units=units, n_resamples=p.n_resamples, level=p.level, seed=seed)
 
 
 def _prefix_table(prefixes: pl.DataFrame, conditions: list[str]) -> pl.DataFrame:

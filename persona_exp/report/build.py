@@ -333,11 +333,11 @@ def _wikipersona_paper_tables(run: _Run) -> list[str]:
     acc = t.get("wikipersona_accuracy")
     if acc is not None and acc.height:
         out.append(_table(run, acc, caption="Preference accuracy on held-out pairs: how often the judge, told only the prefix, picks the answer "
-                          "the person chose (random guess: 0.5; p_value against 0.5)", name="wikipersona_accuracy", link=False))
+                          "the person chose (random guess: 0.5; p_value against 0.5, p_adjusted and survives after the run's multiplicity correction over the conditions)", name="wikipersona_accuracy", link=False))
     rg = t.get("wikipersona_rouge")
     if rg is not None and rg.height:
         out.append(_table(run, rg, caption="ROUGE-1 and ROUGE-L (F) of each condition's answers against the held-out chosen answer, with "
-                          "intervals over personas; rouge1_rejected: against the rejected answer", name="wikipersona_rouge", link=False))
+                          "intervals over personas x questions; rouge1_rejected: against the rejected answer", name="wikipersona_rouge", link=False))
     return out
 
 

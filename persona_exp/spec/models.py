@@ -12,7 +12,7 @@ import types
 import typing
 from typing import Any, Callable, Sequence
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 SEED_MAX = 2**63 - 1  # seeds are stored and hashed as signed 64-bit integers
 
@@ -78,9 +78,11 @@ class SimConfig(Strict):
     does not move the judge; larger = it matters more); ``default_effect``
     applies to attributes not listed. ``noise`` scales the judge's logistic
     noise; ``strength`` is how strongly `sim/generator` revises toward what a
-    persona favours. ``inconsistent_rate`` is how often the simulated LLM
-    consistency check calls a profile impossible. ``draw`` picks another sample
-    of every call of the role (see `persona_exp.execute.sim`).
+    persona favours. ``quality`` weighs the shared quality term every persona's
+    utility has (0: only planted effects move the judge, so nothing planted
+    means no condition can win). ``inconsistent_rate`` is how often the
+    simulated LLM consistency check calls a profile impossible. ``draw`` picks
+    another sample of every call of the role (see `persona_exp.execute.sim`).
     """
 
     effects: dict[str, typing.Annotated[float, Field(ge=0, le=100)]] = Field(
@@ -94,6 +96,18 @@ class SimConfig(Strict):
     inconsistent_rate: float = Field(0.085, ge=0, le=1, description="share of profiles the simulated consistency check rejects (PERSONA: about 8.5%)")
     seed: int = Field(0, ge=0, le=SEED_MAX, description="fixes the simulated world (preferences, quality, noise)")
     draw: int = Field(0, ge=0, le=1_000_000, description="another sample of the same calls (new noise draws); runs differing only here are an A/A test")
+    quality: float = Field(1.0, ge=0, le=100, description="weight of the shared quality term in every persona's utility (0: off, so that only "
+                           "planted effects move the judge)")
+
+    @model_serializer(mode="wrap")
+    def _default_quality_unwritten(self, handler: Any) -> Any:
+        """The dump enters every sim call key: ``quality`` at its default is
+        left out, so settings that do not set it keep the keys (and cached
+        answers) they had before the knob existed."""
+        out = handler(self)
+        if isinstance(out, dict) and self.quality == 1.0:
+            out.pop("quality", None)
+        return out
 
 
 class ModelConfig(Strict):

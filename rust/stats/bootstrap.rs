@@ -48,10 +48,14 @@ impl Method {
 pub struct Tables {
     /// Code of each kept cell, ascending.
     pub used: Vec<u64>,
-    /// Number of clusters (1 for the item bootstrap).
+    /// Number of rows (clusters; 1 for a pooled item table).
     pub clusters: usize,
-    /// `clusters x used.len()` counts, row-major.
-    pub counts: Vec<u64>,
+    /// `clusters x used.len()` masses, row-major: item counts, or for a mean
+    /// (`of_values`) each row's (count, sum of values).
+    pub counts: Vec<f64>,
+    /// One row of item counts, resampled as a multinomial over its cells.
+    /// Otherwise each row is a unit drawn whole (a cluster, or an item of a mean).
+    pub pooled: bool,
 }
 
 impl Tables {
@@ -82,26 +86,42 @@ impl Tables {
         let u = used.len();
         let (n_clusters, counts) = match clusters {
             None => {
-                let mut t = vec![0u64; u];
+                let mut t = vec![0.0; u];
                 for &c in codes {
-                    t[index(c)] += 1;
+                    t[index(c)] += 1.0;
                 }
                 (1, t)
             }
             Some((ids, n_clusters)) => {
-                let mut t = vec![0u64; n_clusters * u];
+                let mut t = vec![0.0; n_clusters * u];
                 for (&c, &g) in codes.iter().zip(ids) {
-                    t[g as usize * u + index(c)] += 1;
+                    t[g as usize * u + index(c)] += 1.0;
                 }
                 (n_clusters, t)
             }
         };
-        Tables { used, clusters: n_clusters, counts }
+        Tables { used, clusters: n_clusters, counts, pooled: clusters.is_none() }
     }
 
-    pub fn total(&self) -> Vec<u64> {
+    /// Tables for the mean of real `values`: cell 0 counts the items, cell 1
+    /// sums their values, so the mean is cell 1 / cell 0 of any resample (the
+    /// rate of a 0/1 outcome is the special case). Without clusters every item
+    /// is its own row, which makes the resample an item bootstrap: a
+    /// multinomial over cells would not know which values make up a sum.
+    pub fn of_values(values: &[f64], clusters: Option<(&[u32], usize)>) -> Tables {
+        let rows = clusters.map_or(values.len(), |(_, n)| n);
+        let mut counts = vec![0.0; 2 * rows];
+        for (i, &y) in values.iter().enumerate() {
+            let g = clusters.map_or(i, |(ids, _)| ids[i] as usize);
+            counts[2 * g] += 1.0;
+            counts[2 * g + 1] += y;
+        }
+        Tables { used: vec![0, 1], clusters: rows, counts, pooled: false }
+    }
+
+    pub fn total(&self) -> Vec<f64> {
         let u = self.used.len();
-        let mut t = vec![0u64; u];
+        let mut t = vec![0.0; u];
         for row in self.counts.chunks_exact(u.max(1)) {
             for (x, &y) in t.iter_mut().zip(row) {
                 *x += y;
@@ -148,14 +168,15 @@ where
     F: Fn(&[u64], &[f64]) -> f64 + Sync,
 {
     let u = t.used.len();
-    let total = t.total();
+    // A pooled table holds whole item counts (exact in f64 below 2^53).
+    let total: Vec<u64> = t.total().iter().map(|&c| c as u64).collect();
     let n: u64 = total.iter().sum();
     (0..n_resamples)
         .into_par_iter()
         .map(|b| {
             let mut rng = stream(seed, b as u64);
             let mut acc = vec![0.0f64; u];
-            if t.clusters == 1 {
+            if t.pooled {
                 // Multinomial(n, total / n) by sequential conditional binomials.
                 let (mut left_n, mut left_mass) = (n, n);
                 for j in 0..u {
@@ -182,7 +203,7 @@ where
                     if times > 0 {
                         let row = &t.counts[g * u..(g + 1) * u];
                         for (x, &y) in acc.iter_mut().zip(row) {
-                            *x += (times as u64 * y) as f64;
+                            *x += times as f64 * y;
                         }
                     }
                 }
@@ -192,15 +213,15 @@ where
         .collect()
 }
 
-/// Jackknife values `(theta_i, weight)`: leave one item out per used cell
-/// (weighted by its count) or leave one cluster out.
+/// Jackknife values `(theta_i, weight)`: leave one item out per used cell of
+/// a pooled table (weighted by its count), otherwise leave one row out.
 pub fn jackknife<F>(t: &Tables, stat: &F) -> Vec<(f64, f64)>
 where
     F: Fn(&[u64], &[f64]) -> f64 + Sync,
 {
-    let total: Vec<f64> = t.total().iter().map(|&c| c as f64).collect();
+    let total = t.total();
     let u = t.used.len();
-    if t.clusters == 1 {
+    if t.pooled {
         (0..u)
             .filter(|&j| total[j] > 0.0)
             .map(|j| {
@@ -214,7 +235,7 @@ where
             .into_par_iter()
             .map(|g| {
                 let row = &t.counts[g * u..(g + 1) * u];
-                let x: Vec<f64> = total.iter().zip(row).map(|(&s, &r)| s - r as f64).collect();
+                let x: Vec<f64> = total.iter().zip(row).map(|(&s, &r)| s - r).collect();
                 (stat(&t.used, &x), 1.0)
             })
             .collect()

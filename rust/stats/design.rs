@@ -22,9 +22,10 @@
 //! **The interval.** A normal interval from the bootstrap standard error, with
 //! a Student t quantile whose degrees of freedom come from the number of
 //! clusters (Satterthwaite's approximation for the crossed sum, G - 1 for one
-//! factor), because a variance from 20 questions is itself uncertain. Rates
-//! and kappa use a score (Wilson 1927) interval on the [0, 1] scale of the rate
-//! or of kappa's observed disagreement D_o (kappa = 1 - D_o / D_e, D_e held at
+//! factor), because a variance from 20 questions is itself uncertain. Rates,
+//! means of [0, 1] values (`mean.rs`) and kappa use a score (Wilson 1927)
+//! interval on the [0, 1] scale of the rate or mean, or of kappa's observed
+//! disagreement D_o (kappa = 1 - D_o / D_e, D_e held at
 //! its estimate), with the effective sample size u (1 - u) / se_u^2 implied by
 //! the design's standard error. Near 0 or 1 that interval stays inside the
 //! range and keeps its width, where a normal or percentile interval collapses.
@@ -86,19 +87,29 @@ pub struct Cells {
     pub g2: Vec<u32>,
     /// Entries of cell c are `start[c]..start[c + 1]`.
     pub start: Vec<usize>,
-    /// Index into `used` and count of each entry.
-    pub entries: Vec<(u32, u64)>,
+    /// Index into `used` and mass (item count, or for a mean the count or
+    /// the sum of values) of each entry.
+    pub entries: Vec<(u32, f64)>,
+}
+
+/// Dense (factor 1, factor 2) cell id per item, with each cell's two levels.
+fn cell_ids(f1: &Factor, f2: &Factor) -> (Vec<u32>, Vec<u32>, Vec<u32>) {
+    let keys: Vec<i64> = f1.ids.iter().zip(&f2.ids).map(|(&a, &b)| a as i64 * f2.levels as i64 + b as i64).collect();
+    let (cell, n_cells) = dense_ids(&keys, keys.len()).expect("one key per item");
+    let (mut g1, mut g2) = (vec![0u32; n_cells], vec![0u32; n_cells]);
+    for (i, &c) in cell.iter().enumerate() {
+        g1[c as usize] = f1.ids[i];
+        g2[c as usize] = f2.ids[i];
+    }
+    (cell, g1, g2)
 }
 
 impl Cells {
     fn new(slots: &[u32], f1: &Factor, f2: &Factor) -> Cells {
-        let keys: Vec<i64> = f1.ids.iter().zip(&f2.ids).map(|(&a, &b)| a as i64 * f2.levels as i64 + b as i64).collect();
-        let (cell, n_cells) = dense_ids(&keys, keys.len()).expect("one key per item");
-        let (mut g1, mut g2) = (vec![0u32; n_cells], vec![0u32; n_cells]);
+        let (cell, g1, g2) = cell_ids(f1, f2);
+        let n_cells = g1.len();
         let mut start = vec![0usize; n_cells + 1];
-        for (i, &c) in cell.iter().enumerate() {
-            g1[c as usize] = f1.ids[i];
-            g2[c as usize] = f2.ids[i];
+        for &c in &cell {
             start[c as usize + 1] += 1;
         }
         for c in 0..n_cells {
@@ -117,11 +128,22 @@ impl Cells {
             let part = &mut sorted[start[c]..start[c + 1]];
             part.sort_unstable();
             for run in part.chunk_by(|x, y| x == y) {
-                entries.push((run[0], run.len() as u64));
+                entries.push((run[0], run.len() as f64));
             }
             out_start[c + 1] = entries.len();
         }
         Cells { g1, g2, start: out_start, entries }
+    }
+
+    /// The cells of a mean: each holds (slot 0, item count), (slot 1, sum of values).
+    fn of_values(values: &[f64], f1: &Factor, f2: &Factor) -> Cells {
+        let (cell, g1, g2) = cell_ids(f1, f2);
+        let mut entries: Vec<(u32, f64)> = (0..g1.len()).flat_map(|_| [(0, 0.0), (1, 0.0)]).collect();
+        for (&c, &y) in cell.iter().zip(values) {
+            entries[2 * c as usize].1 += 1.0;
+            entries[2 * c as usize + 1].1 += y;
+        }
+        Cells { start: (0..=g1.len()).map(|c| 2 * c).collect(), g1, g2, entries }
     }
 }
 
@@ -153,6 +175,21 @@ impl Design {
         }
     }
 
+    /// The design of the mean of real `values` (see `Tables::of_values`): the
+    /// same resampling schemes as for counts, on per-unit sums and counts.
+    pub fn of_values(values: &[f64], factors: Vec<Factor>) -> Design {
+        let mut factors = factors.into_iter();
+        match (factors.next(), factors.next()) {
+            (None, _) => Design::Item(Tables::of_values(values, None)),
+            (Some(f), None) => Design::Cluster(Tables::of_values(values, Some((&f.ids, f.levels))), f),
+            (Some(f1), Some(f2)) => {
+                let by = [&f1, &f2].map(|f| Tables::of_values(values, Some((&f.ids, f.levels))));
+                let cells = Cells::of_values(values, &f1, &f2);
+                Design::Crossed { by, factors: [f1, f2], cells }
+            }
+        }
+    }
+
     fn tables(&self) -> &Tables {
         match self {
             Design::Item(t) | Design::Cluster(t, _) => t,
@@ -165,7 +202,7 @@ impl Design {
     }
 
     pub fn total(&self) -> Vec<f64> {
-        self.tables().total().iter().map(|&c| c as f64).collect()
+        self.tables().total()
     }
 
     fn factors(&self) -> Vec<&Factor> {
@@ -214,8 +251,8 @@ where
             for c in 0..cells.g1.len() {
                 let w = w1[cells.g1[c] as usize] * w2[cells.g2[c] as usize];
                 if w > 0 {
-                    for &(slot, count) in &cells.entries[cells.start[c]..cells.start[c + 1]] {
-                        acc[slot as usize] += (w * count) as f64;
+                    for &(slot, mass) in &cells.entries[cells.start[c]..cells.start[c + 1]] {
+                        acc[slot as usize] += w as f64 * mass;
                     }
                 }
             }
@@ -255,7 +292,7 @@ where
     psi.iter_mut().for_each(|p| *p -= centre);
     let (mut rows, mut cols, mut cell2) = (vec![0.0; levels[0]], vec![0.0; levels[1]], 0.0);
     for c in 0..cells.g1.len() {
-        let s: f64 = cells.entries[cells.start[c]..cells.start[c + 1]].iter().map(|&(slot, k)| k as f64 * psi[slot as usize]).sum();
+        let s: f64 = cells.entries[cells.start[c]..cells.start[c + 1]].iter().map(|&(slot, k)| k * psi[slot as usize]).sum();
         rows[cells.g1[c] as usize] += s;
         cols[cells.g2[c] as usize] += s;
         cell2 += s * s;
@@ -281,6 +318,10 @@ fn finite_var(x: &[f64]) -> (f64, usize) {
 pub enum Scale {
     /// A rate in [0, 1]: Wilson interval on the rate.
     Rate,
+    /// A mean of values in [0, 1] (a score such as ROUGE): the same interval
+    /// as a rate, since such values have at most the variance u (1 - u) of 0/1
+    /// outcomes with their mean u, the bound the score interval is built on.
+    Mean,
     /// Kappa = 1 - D_o / D_e: Wilson interval on the observed disagreement D_o.
     Kappa { chance_disagreement: f64 },
     /// A difference of two kappas: normal interval. `sides` holds each kappa's
@@ -292,7 +333,7 @@ impl Scale {
     /// The [0, 1] value the score interval works on, and the factor d u / d theta.
     fn unit(self, theta: f64) -> Option<(f64, f64)> {
         match self {
-            Scale::Rate => Some((theta, 1.0)),
+            Scale::Rate | Scale::Mean => Some((theta, 1.0)),
             Scale::Kappa { chance_disagreement: de } => Some(((1.0 - theta) * de, de)),
             Scale::Difference { .. } => None,
         }
@@ -482,8 +523,9 @@ where
             } else {
                 let units = min_units(d, n);
                 out.se = wilson_se(u, units, q) / slope;
+                let what = if s == Scale::Mean { "a mean of [0, 1] values" } else { "a rate" };
                 out.warnings.push(format!(
-                    "every resample gave the same value; the interval uses the largest variance a rate of {u:.3} can have over {units} units"
+                    "every resample gave the same value; the interval uses the largest variance {what} of {u:.3} can have over {units} units"
                 ));
                 units
             };
@@ -541,7 +583,7 @@ mod tests {
         assert_eq!(cells.g1, vec![0, 0, 1, 1]);
         assert_eq!(cells.g2, vec![0, 1, 0, 1]);
         // cell (0, 5) holds one 0 and one 1; (0, 6) one 1; (1, 5) one 0; (1, 6) one 1.
-        assert_eq!(cells.entries, vec![(0, 1), (1, 1), (1, 1), (0, 1), (1, 1)]);
+        assert_eq!(cells.entries, vec![(0, 1.0), (1, 1.0), (1, 1.0), (0, 1.0), (1, 1.0)]);
         assert_eq!(d.total(), vec![2.0, 3.0]);
     }
 
