@@ -23,6 +23,7 @@ from persona_exp.errors import InvalidArgumentError, PersonaExpError, SpecError,
 from persona_exp.execute import CallCache, RunCounts
 from persona_exp.execute.budget import Budget, Estimate, run_plan
 from persona_exp.execute.llm import check_model_names, preflight
+from persona_exp.execute.ray_executor import RayExecutor, parse_executor
 from persona_exp.execute.runner import explain, reason_of
 from persona_exp.execute.stage import Stager
 from persona_exp.experiments import KINDS
@@ -292,11 +293,11 @@ def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool =
         full = stager.plan
         full.update(design.plan)
         design.plan = full
-    t2 = time.perf_counter()
     caveats = getattr(module, "caveats", lambda ctx: [])(ctx)  # what would make answers alike: said before anything is sent
     design.notes[:0] = [c for c in caveats if c not in design.notes]
     if dry:
         warnings += caveats
+    t2 = time.perf_counter()
     return Prepared(spec, str(spec_path), root, cache_path, ctx, design, population, prompt_report,
                     {"population_s": t1 - t0, "plan_s": t2 - t1}, stager, pending, warnings, list(overrides))
 
@@ -320,15 +321,16 @@ def _preflight(est: Estimate) -> None:
 
 
 def execute(prep: Prepared, *, progress: bool = True, budget: Budget | None = None, limit: int | None = None,
-            name: str | None = None, note: str | None = None) -> RunOutcome:
+            name: str | None = None, note: str | None = None, executor: Any = None) -> RunOutcome:
     """Runs the prepared plan (under ``budget`` and ``limit``, see
     execute.budget), analyzes the answers and stores the run (with the
-    researcher's ``name`` and ``note``, when given)."""
+    researcher's ``name`` and ``note``, when given); ``executor`` sends the
+    plan's calls elsewhere (execute.ray_executor; staged calls are sent here)."""
     spec, design = prep.spec, prep.design
     t0 = time.perf_counter()
     with CallCache(prep.cache_path) as cache:
         results, counts, est = run_plan(spec.models, cache, design.plan, prep.stager.results, progress=progress, budget=budget, limit=limit,
-                                        on_estimate=_preflight if progress else None)
+                                        on_estimate=_preflight if progress else None, executor=executor)
     t1 = time.perf_counter()
     analysis = KINDS[spec.experiment.kind].analyze(prep.ctx, design, results)
     sim_roles = simulated_roles({role: cfg.model for role, cfg in spec.models.items()})
@@ -413,7 +415,8 @@ def transcripts(plan: Any, results: Mapping[str, Any]) -> pl.DataFrame:
     """What each call of the run was sent: its messages as rendered, slots
     filled with the answers they read (JSON, one row per call key, so a
     message shared by many items is stored once), the calls it read, and its
-    re-asks. With the
+    re-asks, and which of the role's deployments answered (its name or
+    api_base; null for a role without deployments). With the
     calls table (answer, parsed value, status, tokens, requests sent and their
     latency, model as reported) every judgment can be audited; secrets are
     never part of a message."""
@@ -422,21 +425,29 @@ def transcripts(plan: Any, results: Mapping[str, Any]) -> pl.DataFrame:
         c = plan.calls.get(key)
         messages = None if c is None else c.render({k: results[k].output() if k in results else "" for k in c.inputs.values()})
         rows.append({"key": key, "messages": None if messages is None else json.dumps(messages, ensure_ascii=False), "reasks": r.reasks,
-                     "inputs": [] if c is None else list(c.inputs.values())})
-    return pl.DataFrame(rows, schema={"key": pl.String, "messages": pl.String, "reasks": pl.Int64, "inputs": pl.List(pl.String)})
+                     "inputs": [] if c is None else list(c.inputs.values()), "deployment": getattr(r, "deployment", None)})
+    return pl.DataFrame(rows, schema={"key": pl.String, "messages": pl.String, "reasks": pl.Int64, "inputs": pl.List(pl.String),
+                                      "deployment": pl.String})
 
 
 def run(spec_path: str | Path, overrides: Sequence[str] = (), *, progress: bool = True, max_cost: float | None = None,
-        limit: int | None = None, name: str | None = None, note: str | None = None) -> RunOutcome:
+        limit: int | None = None, name: str | None = None, note: str | None = None, executor: str | None = None) -> RunOutcome:
     """Runs an experiment spec end to end and stores the run; ``max_cost`` (USD)
     and ``limit`` (calls per step) are the guards of execute.budget; ``name``
-    (see store.check_run_name) and ``note`` label the stored run."""
+    (see store.check_run_name) and ``note`` label the stored run; ``executor``
+    is ``local`` (default), ``ray`` or ``ray=ADDRESS`` (execute.ray_executor)."""
     check_run_name(name)
     if limit is not None and limit < 1:
         raise InvalidArgumentError(f"--limit {limit}: give the number of calls per step to run, 1 or more.")
     if max_cost is not None and not max_cost >= 0:
         raise InvalidArgumentError(f"--max-cost {max_cost}: give a budget in US dollars, 0 or more.")
     budget = Budget(max_cost) if max_cost is not None else None
-    prep = prepare(spec_path, overrides, progress=progress, budget=budget, limit=limit)
-    return execute(prep, progress=progress, budget=budget, limit=limit, name=name, note=note)
+    kind, address = parse_executor(executor)
+    remote = RayExecutor(address) if kind == "ray" else None  # before anything else: without Ray installed, say so at once
+    try:
+        prep = prepare(spec_path, overrides, progress=progress, budget=budget, limit=limit)
+        return execute(prep, progress=progress, budget=budget, limit=limit, name=name, note=note, executor=remote)
+    finally:
+        if remote is not None:
+            remote.close()
 

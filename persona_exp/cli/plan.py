@@ -45,17 +45,18 @@ def summarize(prep) -> dict:
         if not calls:  # declared by the design but given no call (e.g. nothing to compare): shown, not estimated
             rows.append({"step": step, "model": None, "requested": plan.requested[step], "calls": 0, "cached": 0, "to_run": 0,
                          "new_since_last_run": 0 if previous else None, "est_prompt_tokens": 0, "est_completion_tokens": 0,
-                         "est_tokens": 0, "est_cost_usd": 0.0, "answer_lengths": None})
+                         "est_tokens": 0, "est_cost_usd": 0.0, "answer_lengths": None, "execution": None})
             continue
         e = est[step]
         rows.append(
             {"step": step, "model": e.model, "requested": plan.requested[step], "calls": len(calls), "cached": len(calls) - e.to_run,
              "to_run": e.to_run, "new_since_last_run": sum(c.key not in last_keys for c in calls) if previous else None,
              "est_prompt_tokens": e.prompt_tokens, "est_completion_tokens": e.completion_tokens, "est_tokens": e.tokens,
-             "est_cost_usd": e.cost if e.to_run else 0.0, "answer_lengths": e.lengths}
+             "est_cost_usd": e.cost if e.to_run else 0.0, "answer_lengths": e.lengths, "execution": e.execution}
         )
     sim_roles = simulated_roles({role: cfg.model for role, cfg in models.items()})
     return {"experiment": prep.spec.name, "steps": rows, "total_calls": len(plan), "to_run": sum(r["to_run"] for r in rows),
+            "to_run_by_batch": sum(r["to_run"] for r in rows if r["execution"] == "batch"),
             "est_tokens": total.tokens, "est_cost_usd": total.cost, "simulated": bool(sim_roles), "simulated_roles": sim_roles,
             "last_run": previous[-1].run_id if previous else None,
             "changed_since_last_run": changes,
@@ -90,11 +91,17 @@ def main(args: argparse.Namespace) -> int:
         print_json(summary)
         return 0
     frame = pl.DataFrame(summary["steps"]).with_columns(pl.col("est_cost_usd").cast(pl.Float64)).drop("est_prompt_tokens", "est_completion_tokens")
+    if not any(r["execution"] == "batch" for r in summary["steps"]):
+        frame = frame.drop("execution")  # every call goes online: the column would say nothing
     title = f"plan of {summary['experiment']}"
     print_frame(frame, label_simulated(title) if summary["simulated"] else title)
     unpriced = sorted({r["model"] for r in summary["steps"] if r["est_cost_usd"] is None})
     cost = f"unknown (no price for {', '.join(unpriced)})" if summary["est_cost_usd"] is None else f"${summary['est_cost_usd']:.4f}"
     print(f"{summary['total_calls']} calls, {summary['to_run']} to run; estimated {summary['est_tokens']:,} tokens, cost {cost}")
+    if summary["to_run_by_batch"]:
+        print(f"{summary['to_run_by_batch']} of the calls to run go by the provider's batch API (execution: batch), priced at litellm's "
+              "batch prices where its table lists them (else at the online price); their answers come within the batch window, "
+              "and re-asks after an unparseable answer go online.")
     for warning in prep.warnings:
         print(f"note: {warning}")
     for r in summary["steps"]:

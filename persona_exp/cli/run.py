@@ -19,6 +19,9 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--limit", type=int, default=None, metavar="N", help="smoke run: only the first N calls of each step")
     p.add_argument("--name", default=None, help="a name for the stored run, usable wherever a run is referred to (e.g. show pilot-20)")
     p.add_argument("--note", default=None, help="a free-text note stored with the run and shown by `runs` and `show`")
+    p.add_argument("--executor", default="local", metavar="local|ray[=ADDRESS]",
+                   help="where calls are sent from: this process (local, default) or Ray actors, on a local Ray cluster (ray) or an existing "
+                        "one (ray=ADDRESS); this process alone writes the cache either way. Needs pip install 'persona-exp[ray]'")
     p.set_defaults(handler=main)
 
 
@@ -26,7 +29,7 @@ def main(args: argparse.Namespace) -> int:
     from persona_exp.pipeline import run
 
     outcome = run(args.spec, args.overrides, progress=not args.no_progress and not args.json, max_cost=args.max_cost, limit=args.limit,
-                  name=args.name, note=args.note)
+                  name=args.name, note=args.note, executor=args.executor)
     c = outcome.counts
     if args.json:
         print_json({"run_id": outcome.run_id, "run_dir": str(outcome.run_dir), "counts": c.as_dict(), "metrics": outcome.analysis.metrics})

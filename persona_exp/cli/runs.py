@@ -138,7 +138,7 @@ def _show_calls(tables: dict[str, pl.DataFrame], args: argparse.Namespace) -> in
         latency = "-" if r.get("latency_ms") is None else f"{r['latency_ms']:.0f} ms"  # as answered, for a cached call
         print(f"=== {r['step']} ({r['role']}, {r['model'] or '-'}) {r['key'][:12]}  {state}; "
               f"{'cached' if r['cached'] else 'sent'}; tokens {r['prompt_tokens']}+{r['completion_tokens']}; re-asks {r.get('reasks') or 0}"
-              f"; attempts {r.get('attempts') or 0}; latency {latency}")
+              f"; attempts {r.get('attempts') or 0}; latency {latency}" + (f"; deployment {r['deployment']}" if r.get("deployment") else ""))
         for msg in json.loads(r["messages"]) if r.get("messages") else []:
             print(f"--- {msg['role']}:\n{msg['content']}")
         print(f"--- answer:\n{r['text'] if r['text'] is not None else '(none)'}")

@@ -29,6 +29,7 @@ from typing import Any, Callable, Mapping
 from persona_exp.errors import PersonaExpError
 from persona_exp.execute.cache import CallCache
 from persona_exp.execute.parsers import ParseFailure, parse
+from persona_exp.execute.prices import price  # noqa: F401 - also read from here (tests, callers)
 from persona_exp.plan.plan import Call, Plan
 from persona_exp.spec.models import ModelConfig
 
@@ -55,6 +56,7 @@ class StepEstimate:
     completion_tokens: int
     cost: float | None  # None: no price known for the model
     lengths: str  # where the expected answer length came from
+    execution: str = "online"  # how its calls go: online, or by the provider's batch API (batch prices)
 
     @property
     def tokens(self) -> int:
@@ -77,19 +79,6 @@ class Estimate:
     @property
     def unpriced(self) -> list[str]:
         return sorted({s.model for s in self.steps if s.to_run and s.cost is None})
-
-
-def price(model: str) -> tuple[float, float] | None:
-    """Per-token input and output prices from litellm's bundled table (None if unknown)."""
-    if model.startswith("sim/"):
-        return 0.0, 0.0
-    from persona_exp.execute.llm import litellm
-
-    table = litellm().model_cost
-    info = table.get(model) or table.get(model.split("/", 1)[-1])
-    if not info or info.get("input_cost_per_token") is None:
-        return None
-    return float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)
 
 
 class _Counter:
@@ -235,9 +224,11 @@ def estimate(plan: Plan, models: Mapping[str, ModelConfig], cache: CallCache | N
             prompt += share * len(todo) * (REASKS * per_call + REASKS * (REASKS + 1) / 2 * (expected[step] + REASK_TOKENS))
             completion += share * len(todo) * REASKS * expected[step]
             source[step] += f"; {share:.0%} of its cached answers needed re-asks"
-        p = price(model)
+        batched = models[role].execution == "batch"
+        p = price(model, batch=batched)
         cost = None if p is None else prompt * p[0] + completion * p[1]
-        rows.append(StepEstimate(step, role, model, len(calls), len(todo), round(prompt), round(completion), cost, source[step]))
+        rows.append(StepEstimate(step, role, model, len(calls), len(todo), round(prompt), round(completion), cost, source[step],
+                                 "batch" if batched else "online"))
     return Estimate(rows)
 
 
@@ -298,7 +289,7 @@ class Budget:
 
 def run_plan(models: Mapping[str, ModelConfig], cache: CallCache, plan: Plan, known: Mapping[str, Any] | None = None, *,
              progress: bool = True, budget: Budget | None = None, limit: int | None = None, what: str = "the run",
-             on_estimate: Callable[[Estimate], None] | None = None) -> tuple[dict, Any, Estimate]:
+             on_estimate: Callable[[Estimate], None] | None = None, executor: Any = None) -> tuple[dict, Any, Estimate]:
     """Runs ``plan`` under the run's guards and returns the results, the
     counts and the estimate made before sending. ``limit`` keeps the first N
     calls of each step (the others get the status ``not_run`` and are not
@@ -315,7 +306,7 @@ def run_plan(models: Mapping[str, ModelConfig], cache: CallCache, plan: Plan, kn
         on_estimate(est)
     if budget is not None and not budget.reached:
         budget.preflight(est, what)
-    results, counts = Runner(models, cache, progress=progress, budget=budget).run(plan, known=known)
+    results, counts = Runner(models, cache, progress=progress, budget=budget, executor=executor).run(plan, known=known)  # executor: see Runner
     for c in left:
         results[c.key] = CallResult(c.key, c.step, c.role, "not_run", False, error=f"left out by --limit {limit}")
     return results, counts, est

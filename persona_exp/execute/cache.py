@@ -15,6 +15,14 @@ free their calls again; on the same machine sooner: a lease whose owner process
 is gone (``kill -9``, a crash) is free at once, so a rerun never waits for it. A lease is released when its call finishes, answered or
 not (a failed call is then sent by whichever process asks next).
 
+Batches (``execution: batch``, see execute.batch) are recorded here too: one
+row per submitted batch (the provider's batch id, provider, endpoint, model,
+the name of the variable holding its key but never a key, state, times) and the
+call keys each holds. A call in a live batch (not yet collected, not
+abandoned) is never put into another one, so a killed run resumes polling
+instead of paying twice. A claim is taken in one transaction before anything is
+uploaded; its row says ``submitting`` until the provider's id is known.
+
 A SQLite error never surfaces as a traceback: a damaged file is a DataError
 (exit 2) naming the file and what to do, a full disk a CacheWriteError (exit 1)
 saying how many answers this run stored, since a rerun continues from them.
@@ -53,6 +61,44 @@ CREATE TABLE IF NOT EXISTS leases (
     expires_at REAL NOT NULL
 ) WITHOUT ROWID;
 """
+
+# Created on the first batch, like the leases. ``state`` is the provider's status
+# (validating, in_progress, finalizing, completed, failed, expired, cancelling,
+# cancelled), or ``submitting`` before the provider gave an id, or ``abandoned``
+# (never submitted); ``collected_at`` is set once the answers are in ``calls``.
+_BATCHES = """
+CREATE TABLE IF NOT EXISTS batches (
+    local_id     TEXT PRIMARY KEY,
+    batch_id     TEXT,
+    provider     TEXT NOT NULL,
+    api_base     TEXT,
+    api_version  TEXT,
+    key_env      TEXT,
+    model        TEXT NOT NULL,
+    role         TEXT NOT NULL,
+    owner        TEXT NOT NULL,
+    state        TEXT NOT NULL,
+    calls        INTEGER NOT NULL,
+    answered     INTEGER NOT NULL DEFAULT 0,
+    failed       INTEGER NOT NULL DEFAULT 0,
+    input_file   TEXT,
+    output_file  TEXT,
+    error_file   TEXT,
+    note         TEXT,
+    created_at   REAL NOT NULL,
+    updated_at   REAL NOT NULL,
+    collected_at REAL
+);
+CREATE TABLE IF NOT EXISTS batch_calls (
+    batch TEXT NOT NULL,
+    key   TEXT NOT NULL,
+    PRIMARY KEY (batch, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS batch_calls_key ON batch_calls (key);
+"""
+_BATCH_FIELDS = ("local_id", "batch_id", "provider", "api_base", "api_version", "key_env", "model", "role", "owner", "state", "calls",
+                 "answered", "failed", "input_file", "output_file", "error_file", "note", "created_at", "updated_at", "collected_at")
+_LIVE = "b.collected_at IS NULL AND b.state != 'abandoned'"
 
 # A lease is this owner's, or free: none, or lapsed. One statement, so taking one is atomic.
 _TAKE = (
@@ -276,6 +322,114 @@ class CallCache:
         """Gives up every lease of this cache, and clears lapsed ones of anyone."""
         if self._leasing:
             self._db.execute("DELETE FROM leases WHERE owner = ? OR expires_at <= ?", (self.owner, time.time()))
+
+    # Batches (execute.batch) ------------------------------------------------
+
+    def _has_batches(self) -> bool:
+        return self._db.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'batches'").fetchone() is not None
+
+    @_guarded
+    def batch_claim(self, local_id: str, info: dict[str, Any], keys: Iterable[str]) -> list[str]:
+        """Records a batch about to be submitted and claims for it, in one
+        transaction, those of ``keys`` that have no answer and are in no live
+        batch; returns them (none claimed: no row). ``info`` holds provider,
+        api_base, api_version, key_env, model and role."""
+        self._db.executescript(_BATCHES)
+        now = time.time()
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            keys = list(dict.fromkeys(keys))
+            busy = self._answered(keys) | set(self._live_keys(keys))
+            claimed = [k for k in keys if k not in busy]
+            if claimed:
+                self._db.execute(
+                    "INSERT INTO batches (local_id, provider, api_base, api_version, key_env, model, role, owner, state, calls, created_at, updated_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'submitting', ?, ?, ?)",
+                    (local_id, info["provider"], info.get("api_base"), info.get("api_version"), info.get("key_env"), info["model"], info["role"],
+                     self.owner, len(claimed), now, now),
+                )
+                self._db.executemany("INSERT INTO batch_calls VALUES (?, ?)", ((local_id, k) for k in claimed))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        return claimed
+
+    def _answered(self, keys: list[str]) -> set[str]:
+        found: set[str] = set()
+        for start in range(0, len(keys), _BATCH):
+            part = keys[start : start + _BATCH]
+            found.update(r[0] for r in self._db.execute(f"SELECT key FROM calls WHERE key IN ({','.join('?' * len(part))}) AND trim(response) != ''", part))
+        return found
+
+    def _live_keys(self, keys: list[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), _BATCH):
+            part = keys[start : start + _BATCH]
+            found.update(self._db.execute(
+                f"SELECT c.key, c.batch FROM batch_calls c JOIN batches b ON b.local_id = c.batch WHERE c.key IN ({','.join('?' * len(part))}) AND {_LIVE}",
+                part))
+        return found
+
+    @_guarded
+    def batches_holding(self, keys: Iterable[str]) -> dict[str, str]:
+        """Key -> local id of the live batch holding it, for those of ``keys`` in one."""
+        return self._live_keys(list(keys)) if self._has_batches() else {}
+
+    @_guarded
+    def batch_update(self, local_id: str, **fields: Any) -> None:
+        """Sets fields of a batch's row (its provider id, state, files, counts, note)."""
+        bad = set(fields) - set(_BATCH_FIELDS)
+        if bad:
+            raise ValueError(f"unknown batch fields {sorted(bad)}")
+        fields["updated_at"] = time.time()
+        self._db.execute(f"UPDATE batches SET {', '.join(f'{k} = ?' for k in fields)} WHERE local_id = ?", (*fields.values(), local_id))
+
+    @_guarded
+    def batch(self, ref: str) -> dict[str, Any] | None:
+        """A batch's row by its local id or the provider's batch id."""
+        if not self._has_batches():
+            return None
+        row = self._db.execute(f"SELECT {', '.join(_BATCH_FIELDS)} FROM batches WHERE local_id = ? OR batch_id = ?", (ref, ref)).fetchone()
+        return None if row is None else dict(zip(_BATCH_FIELDS, row))
+
+    @_guarded
+    def batches(self) -> list[dict[str, Any]]:
+        """Every recorded batch, oldest first."""
+        if not self._has_batches():
+            return []
+        rows = self._db.execute(f"SELECT {', '.join(_BATCH_FIELDS)} FROM batches ORDER BY created_at, local_id").fetchall()
+        return [dict(zip(_BATCH_FIELDS, row)) for row in rows]
+
+    @_guarded
+    def batch_keys(self, local_id: str) -> list[str]:
+        return [r[0] for r in self._db.execute("SELECT key FROM batch_calls WHERE batch = ?", (local_id,))] if self._has_batches() else []
+
+    @_guarded
+    def batch_collect(self, local_id: str, answers: Iterable[tuple[str, str, dict[str, Any], str]], **fields: Any) -> int:
+        """Stores a finished batch's answers (key, response, usage, model) and
+        marks it collected, in one transaction: a run killed while collecting
+        leaves the batch live, and the rerun collects it again. An answer
+        already in the cache is kept as it is. Returns the answers stored."""
+        global STORED
+        now = time.time()
+        rows = [(k, text, json.dumps(usage, sort_keys=True), model, now) for k, text, usage, model in answers]
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            before = self._db.total_changes
+            self._db.executemany(  # a blank answer an older version cached is no answer: replaced
+                "INSERT INTO calls VALUES (?, ?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET response = excluded.response, usage = excluded.usage, "
+                "model = excluded.model, created_at = excluded.created_at WHERE trim(calls.response) = ''", rows)
+            stored = self._db.total_changes - before
+            fields.update(collected_at=now, updated_at=now)
+            self._db.execute(f"UPDATE batches SET {', '.join(f'{k} = ?' for k in fields)} WHERE local_id = ?", (*fields.values(), local_id))
+            self._db.execute("COMMIT")
+        except BaseException:
+            self._rollback()
+            raise
+        if not self.in_memory:
+            STORED += stored
+        return stored
 
     @_guarded
     def check(self) -> list[str]:

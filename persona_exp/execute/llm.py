@@ -12,6 +12,12 @@ max_tokens when a parser needs it whole, is not an answer: asked again, then a
 failure. Error texts are scrubbed of secret-looking environment values before
 they are stored or shown. Each answer (or failure) says how many requests it
 took and how long they took (see ``Meter``), for the calls table.
+
+A role with ``deployments`` sends through a litellm Router built from them
+(routing strategy, per-deployment rpm/tpm/weight, fallbacks in reserve) with the
+Router's own retries off, so this module's retries, Retry-After pauses,
+empty-answer handling and metering apply unchanged; the answer says which
+deployment gave it (its name or api_base, never a key).
 """
 
 from __future__ import annotations
@@ -118,6 +124,7 @@ class Answer:
     cost: float | None
     attempts: int = 1  # requests sent for it: transport retries and empty-answer retries included
     latency_ms: float | None = None  # wall time of those requests, summed (see Meter)
+    deployment: str | None = None  # which of the role's deployments answered (None: the role has none)
 
 
 class Meter:
@@ -246,6 +253,7 @@ class Caller:
         self.backoff_base = backoff_base
         self.resume_at = 0.0  # monotonic time before which the role sends nothing (a provider's Retry-After)
         self.auth_error: str | None = None  # once the provider refused the credentials, the role's calls fail at once
+        self.router = make_router(config) if config.deployments else None
 
     async def __call__(
         self,
@@ -272,6 +280,22 @@ class Caller:
         ans.attempts, ans.latency_ms = meter.requests, meter.ms
         return ans
 
+    def request(self, replicate: int = 0, response_format: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The keyword arguments of a request besides model and messages:
+        sampling (a provider seed offset by the replicate), the endpoint, the
+        key named by api_key_env, structured output. The batch path writes the
+        same fields into its request lines (execute.batch)."""
+        cfg = self.config
+        kwargs: dict[str, Any] = {k: v for k, v in cfg.sampling().items() if k not in ("sim", "endpoint", "structured_output")}
+        if replicate and kwargs.get("seed") is not None:
+            kwargs["seed"] = kwargs["seed"] + replicate
+        kwargs.update({k: v for k, v in (("api_base", cfg.api_base), ("api_version", cfg.api_version)) if v})
+        if cfg.api_key_env:
+            kwargs["api_key"] = os.environ.get(cfg.api_key_env, "")
+        if response_format is not None:
+            kwargs["response_format"] = response_format
+        return kwargs
+
     async def _ask(self, meter: Meter, messages: list[dict[str, str]], replicate: int, slots: dict[str, str] | None, whole: bool,
                    response_format: dict[str, Any] | None) -> Answer:
         cfg = self.config
@@ -283,14 +307,8 @@ class Caller:
             return Answer(text, usage, cfg.model, 0.0)
         lt = litellm()
         estimate = sum(len(m["content"]) for m in messages) // 4 + (cfg.max_tokens or 256)
-        kwargs: dict[str, Any] = {k: v for k, v in cfg.sampling().items() if k not in ("sim", "endpoint", "structured_output")}
-        if replicate and kwargs.get("seed") is not None:
-            kwargs["seed"] = kwargs["seed"] + replicate
-        kwargs.update({k: v for k, v in (("api_base", cfg.api_base), ("api_version", cfg.api_version)) if v})
-        if cfg.api_key_env:
-            kwargs["api_key"] = os.environ.get(cfg.api_key_env, "")
-        if response_format is not None:
-            kwargs["response_format"] = response_format
+        kwargs = self.request(replicate, response_format)
+        send = lt.acompletion if self.router is None else self.router.acompletion  # a Router's deployments carry their endpoints
         spent = {"prompt_tokens": 0, "completion_tokens": 0}
         cost: float | None = 0.0  # of every attempt with an answer (None once one has no known price)
         attempt = empties = 0
@@ -304,8 +322,8 @@ class Caller:
             try:
                 async with self.semaphore:
                     with meter:
-                        resp = await lt.acompletion(
-                            model=cfg.model, messages=messages, timeout=cfg.timeout, num_retries=0, max_retries=0, **kwargs
+                        resp = await send(
+                            model=cfg.model if self.router is None else ROLE_GROUP, messages=messages, timeout=cfg.timeout, num_retries=0, max_retries=0, **kwargs
                         )
             except Exception as exc:  # noqa: BLE001 - provider errors come in many types
                 kind = classify(exc)
@@ -339,7 +357,39 @@ class Caller:
                     raise CallFailed(f"{bad}: the model gave {why} {empties + 1} times", bad, spent, cost, text)
                 empties += 1
                 continue
-            return Answer(text, dict(spent), str(getattr(resp, "model", cfg.model) or cfg.model), cost)
+            return Answer(text, dict(spent), str(getattr(resp, "model", cfg.model) or cfg.model), cost, deployment=self._deployment(resp))
+
+    def _deployment(self, resp: Any) -> str | None:
+        """The deployment that answered, from the id the Router put on the response."""
+        if self.router is None:
+            return None
+        return (getattr(resp, "_hidden_params", None) or {}).get("model_id")
+
+
+ROLE_GROUP, RESERVE_GROUP = "role", "reserve"  # the Router's model groups: the deployments tried first, and the fallbacks
+
+
+def make_router(cfg: ModelConfig) -> Any:
+    """A litellm Router over the role's deployments. Each deployment's id is
+    its label (name or api_base), which the Router puts on the responses it
+    gives, so the transcript can say who answered without any key. The
+    Router's retries are off (the Caller retries), as are its cooldowns,
+    which would otherwise take a deployment out for a while after a few
+    errors the Caller is still retrying; fallbacks are a second model group
+    the Router tries, within the same request, when one to the first failed."""
+    lt = litellm()
+    reserve = set(cfg.fallbacks or ())
+    model_list = []
+    for i, d in enumerate(cfg.deployments or ()):
+        params: dict[str, Any] = {"model": d.model or cfg.model}
+        params.update({k: v for k, v in (("api_base", d.api_base), ("api_version", d.api_version), ("rpm", d.rpm), ("tpm", d.tpm),
+                                          ("weight", d.weight)) if v is not None})
+        if d.api_key_env:
+            params["api_key"] = os.environ.get(d.api_key_env, "")  # held in memory only, as for a role's api_key_env
+        label = d.label(i)
+        model_list.append({"model_name": RESERVE_GROUP if label in reserve else ROLE_GROUP, "litellm_params": params, "model_info": {"id": label}})
+    return lt.Router(model_list=model_list, routing_strategy=cfg.routing, num_retries=0, max_fallbacks=len(reserve) or None,
+                     fallbacks=[{ROLE_GROUP: [RESERVE_GROUP]}] if reserve else [], timeout=cfg.timeout, disable_cooldowns=True)
 
 
 def _response_cost(lt: Any, resp: Any) -> float | None:
@@ -357,8 +407,9 @@ def check_model_names(models: Mapping[str, ModelConfig], loc: Any) -> None:
     simulator's models): a typo is a spec error at its line, before anything is
     planned or sent. A provider-qualified name litellm does not list
     (``openai/<new model>``) is accepted: providers serve more than litellm knows."""
-    for role, cfg in models.items():
-        where = f"{loc.where(('models', role, 'model'))}: models.{role}.model"
+    for role, path, cfg in each_endpoint(models):
+        field = path if path[-1] == "model" else ("models", path[1], "model")  # a deployment without its own model uses the role's
+        where = f"{loc.where(field)}: {'.'.join(map(str, field))}"
         if cfg.is_sim:
             if cfg.model not in SIM_MODELS:
                 raise SpecError(f"{where}: unknown simulated model {cfg.model!r}; the simulator has {' and '.join(SIM_MODELS)}.")
@@ -377,11 +428,25 @@ def check_model_names(models: Mapping[str, ModelConfig], loc: Any) -> None:
             ) from None
 
 
+def each_endpoint(models: Mapping[str, ModelConfig]) -> list[tuple[str, tuple, ModelConfig]]:
+    """Every (role, spec path of its model, config) to check before sending:
+    a role with deployments stands for each of them (``judge.deployments.1``
+    in messages), with that deployment's model, endpoint and key variable."""
+    out = []
+    for role, cfg in models.items():
+        if not cfg.deployments:
+            out.append((role, ("models", role, "model"), cfg))
+            continue
+        for i, (d, one) in enumerate(zip(cfg.deployments, cfg.deployment_configs())):
+            out.append((f"{role}.deployments.{i}", ("models", role, "deployments", i, "model" if d.model else "api_base"), one))
+    return out
+
+
 def preflight(models: Mapping[str, ModelConfig], source: str, *, reach: bool = True, connect_timeout: float = 3.0) -> None:
     """Credentials and endpoints, before anything is sent: a missing API key
     is a spec error naming the environment variable to set; with ``reach``, an
     ``api_base`` nothing listens on is one too (a TCP connection, no request)."""
-    for role, cfg in models.items():
+    for role, _, cfg in each_endpoint(models):
         if cfg.is_sim:
             continue
         if cfg.api_key_env:

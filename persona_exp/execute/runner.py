@@ -62,6 +62,7 @@ class CallResult:
     lenient: bool = False  # read by the parser's declared lenient reading
     attempts: int = 0  # requests this run sent for it (retries and re-asks included); 0 when the cache answered it
     latency_ms: float | None = None  # those requests' wall time, summed (see llm.Meter); cached: what it took when answered
+    deployment: str | None = None  # which of the role's deployments answered (see llm.make_router); cached: the one that did then
 
     @property
     def ok(self) -> bool:
@@ -212,6 +213,7 @@ class Runner:
         backoff_base: float = 1.0,
         budget: Any = None,
         lease_seconds: float | None = None,
+        executor: Any = None,
     ):
         self.lease_seconds = lease_seconds or default_lease_seconds(models)
         self.budget = budget  # execute.budget.Budget: stop sending once spending reaches --max-cost
@@ -221,6 +223,7 @@ class Runner:
         self.cache = cache
         self.max_reasks = max_reasks
         self.show_progress = progress
+        self.executor = executor  # None: calls are sent from this process; else e.g. execute.ray_executor.RayExecutor (its actors send them)
 
     def run(self, plan: Plan, known: Mapping[str, CallResult] | None = None) -> tuple[dict[str, CallResult], RunCounts]:
         """Runs the plan; calls in ``known`` (answered by an earlier stage of
@@ -236,7 +239,10 @@ class Runner:
         return out
 
     async def _run(self, plan: Plan, known: Mapping[str, CallResult]) -> None:
-        callers = {role: Caller(cfg, backoff_base=self.backoff_base) for role, cfg in self.models.items()}
+        if self.executor is not None:
+            callers = self.executor.callers(self.models, self.backoff_base)
+        else:
+            callers = {role: Caller(cfg, backoff_base=self.backoff_base) for role, cfg in self.models.items()}
         results: dict[str, CallResult] = {k: known[k] for k in plan.calls if k in known}
         progress = Progress(len(plan) - len(results), enabled=self.show_progress)
         leasing = not self.cache.in_memory and not all(cfg.is_sim for cfg in self.models.values())
@@ -257,6 +263,12 @@ class Runner:
                         await self._cached(c, hits[c.key], callers[c.role], results, progress)
                     else:
                         todo.append(c)
+                if any(self.models[c.role].execution == "batch" for c in todo):  # by the provider's batch API (execute.batch)
+                    from persona_exp.execute.batch import run_batched
+
+                    batched = [c for c in todo if self.models[c.role].execution == "batch"]
+                    todo = [c for c in todo if self.models[c.role].execution != "batch"]
+                    todo += await run_batched(self, batched, callers, results, progress, CallResult)  # + its failed lines, sent online
                 await self._run_misses(todo, callers, results, progress)
         finally:
             progress.close()
@@ -272,7 +284,8 @@ class Runner:
     async def _cached(self, c: Call, h: CachedCall, caller: Caller, results: dict[str, CallResult], progress: Progress) -> None:
         """A call the cache answered (before this run, or another process during it)."""
         r = CallResult(c.key, c.step, c.role, "ok", True, h.response, None, h.model, h.usage.get("prompt_tokens", 0),
-                       h.usage.get("completion_tokens", 0), h.usage.get("cost"), latency_ms=h.usage.get("latency_ms"))
+                       h.usage.get("completion_tokens", 0), h.usage.get("cost"), latency_ms=h.usage.get("latency_ms"),
+                       deployment=h.usage.get("deployment"))
         results[c.key] = await self._finish(c, r, caller, results)
         progress.advance(cached=True, failed=not results[c.key].ok)
 
@@ -294,6 +307,8 @@ class Runner:
         aside: list[Call] = []  # leased by another process, which is sending them
         sim_only = all(self.models[c.role].is_sim for c in todo)
         most = 1 if sim_only else sum(self.models[r].concurrency for r in {c.role for c in todo})
+        if self.executor is not None:
+            most = self.executor.workers(most)
 
         async def worker() -> None:
             while queue:
@@ -347,9 +362,9 @@ class Runner:
             return CallResult(c.key, c.step, c.role, "failed", False, text=exc.text, error=str(exc), reason=exc.reason,
                               prompt_tokens=exc.usage["prompt_tokens"], completion_tokens=exc.usage["completion_tokens"], cost=exc.cost,
                               attempts=exc.attempts, latency_ms=exc.latency_ms)
-        self.cache.put(c.key, ans.text, {**ans.usage, "cost": ans.cost, "latency_ms": ans.latency_ms}, ans.model)
+        self.cache.put(c.key, ans.text, {**ans.usage, "cost": ans.cost, "latency_ms": ans.latency_ms, **_deployed(ans)}, ans.model)
         r = CallResult(c.key, c.step, c.role, "ok", False, ans.text, None, ans.model, ans.usage["prompt_tokens"], ans.usage["completion_tokens"], ans.cost,
-                       attempts=ans.attempts, latency_ms=ans.latency_ms)
+                       attempts=ans.attempts, latency_ms=ans.latency_ms, deployment=ans.deployment)
         return await self._finish(c, r, caller, results, messages)
 
     async def _lease_or_answer(self, key: str) -> CachedCall | None:
@@ -445,6 +460,11 @@ def _add_spending(r: CallResult, spent: Any) -> None:
     r.cost = None if spent.cost is None or r.cost is None else r.cost + spent.cost
     r.attempts += spent.attempts
     r.latency_ms = _plus(r.latency_ms, spent.latency_ms)
+
+
+def _deployed(ans: Any) -> dict[str, str]:
+    """The deployment that answered, for the cache row (only when there is one, so other rows stay as they were)."""
+    return {"deployment": ans.deployment} if ans.deployment else {}
 
 
 def _plus(a: float | None, b: float | None) -> float | None:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 SEED_MAX = 2**63 - 1  # seeds are stored and hashed as signed 64-bit integers
+BATCH_PROVIDERS = ("openai", "azure", "hosted_vllm", "litellm_proxy")  # litellm providers whose batches take OpenAI-format JSONL
 
 
 class FieldError(ValueError):
@@ -110,6 +111,29 @@ class SimConfig(Strict):
         return out
 
 
+ROUTING = ("simple-shuffle", "least-busy", "usage-based-routing", "usage-based-routing-v2", "latency-based-routing", "cost-based-routing")
+
+
+class Deployment(Strict):
+    """One server of a role that has several (litellm Router deployments): the
+    role's requests are spread over them by ``routing``. Keys are read from
+    the environment variable named here when calling, never stored."""
+
+    name: str | None = Field(None, min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$",
+                             description="what the transcript records for the calls it answered (default: its api_base); fallbacks name it")
+    api_base: str | None = Field(None, min_length=1, description="endpoint of this deployment (None: the provider's default)")
+    api_key_env: str | None = Field(None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", description="environment variable holding this deployment's API key")
+    api_version: str | None = Field(None, min_length=1, description="API version of the endpoint (Azure)")
+    model: str | None = Field(None, min_length=1, description="litellm model name at this deployment (default: the role's model)")
+    rpm: int | None = Field(None, ge=1, le=10_000_000, description="this deployment's requests-per-minute limit (the Router routes by it)")
+    tpm: int | None = Field(None, ge=1, le=10_000_000_000, description="this deployment's tokens-per-minute limit (the Router routes by it)")
+    weight: float | None = Field(None, gt=0, le=1_000_000, description="share of the requests under simple-shuffle, relative to the others")
+
+    def label(self, index: int) -> str:
+        """What the transcript records: the name, else the api_base, else the index."""
+        return self.name or (self.api_base or "").rstrip("/") or f"deployment {index}"
+
+
 class ModelConfig(Strict):
     """One model role (judge, generator, critic...): which model and how to call it."""
 
@@ -134,7 +158,78 @@ class ModelConfig(Strict):
     max_retries: int = Field(6, ge=0, le=100, description="retries of a transient error (429, 5xx, timeouts) before the call fails")
     timeout: float = Field(120.0, gt=0, le=86_400, description="seconds to wait for one answer (at most a day)")
     replicates: int = Field(1, ge=1, le=1000, description="samples per call; each is its own cached answer")
+    execution: typing.Literal["online", "batch"] = Field(
+        "online", description="online: one request per call; batch: the provider's batch API (about half price, answers within its "
+        "completion window; see persona_exp.execute.batch). Not part of the call key: the same request gets the same cached answer")
+    batch_poll: float = Field(30.0, ge=0.01, le=3600, description="batch: seconds between looks at a submitted batch")
+    batch_size: int = Field(50_000, ge=1, le=50_000, description="batch: most calls per batch file (OpenAI takes at most 50,000)")
+    deployments: list[Deployment] | None = Field(
+        None, min_length=1, max_length=1000, description="several servers of this role, through litellm's Router; needs cache_as (the "
+        "servers are declared equivalent, so which one answers is not part of a call's identity)")
+    routing: str = Field("simple-shuffle", description="how the Router spreads requests over the deployments: " + ", ".join(ROUTING))
+    fallbacks: list[str] | None = Field(None, min_length=1, description="names of deployments held in reserve: sent to only when a request "
+                                        "to the others failed")
     sim: SimConfig | None = None
+
+    @model_validator(mode="after")
+    def _deployments_are_declared_equivalent(self) -> "ModelConfig":
+        """Deployments need ``cache_as``: the keys cannot name a server when any
+        of several may answer, so the user names what they stand for."""
+        from persona_exp.errors import did_you_mean
+
+        if self.routing not in ROUTING:
+            raise FieldError(("routing",), f"unknown routing strategy {self.routing!r}{did_you_mean(self.routing, ROUTING)}; litellm's Router has "
+                             + ", ".join(ROUTING))
+        if not self.deployments:
+            if self.fallbacks:
+                raise FieldError(("fallbacks",), "fallbacks name deployments, and this role has none; list its servers under deployments")
+            return self
+        if self.is_sim:
+            raise FieldError(("deployments",), "the simulator runs in process and has no deployments; remove deployments or use a served model")
+        if not self.cache_as:
+            raise FieldError(("deployments",), "several deployments need cache_as: a name for what they serve (e.g. cache_as: llama3-8b-vllm), "
+                             "which the call keys use instead of any one server, so that the deployments share cached answers; set it only "
+                             "when they serve the same model with the same weights")
+        for field in ("api_base", "api_key_env", "api_version"):
+            if getattr(self, field) is not None:
+                raise FieldError((field,), f"with deployments, {field} belongs to each deployment; move it into the deployments list")
+        labels = [d.label(i) for i, d in enumerate(self.deployments)]
+        for i, label in enumerate(labels):
+            if label in labels[:i]:
+                raise FieldError(("deployments", i), f"{label!r} is listed twice (as item {labels.index(label)} too); give each deployment "
+                                 "its own api_base or name")
+        names = [d.name for d in self.deployments if d.name]
+        for i, name in enumerate(self.fallbacks or []):
+            if name not in names:
+                raise FieldError(("fallbacks", i), f"no deployment is named {name!r}{did_you_mean(name, names)}; give the deployment a name: field")
+        if self.fallbacks and set(self.fallbacks) >= set(d.label(i) for i, d in enumerate(self.deployments)):
+            raise FieldError(("fallbacks",), "every deployment is a fallback, so none would get the requests first; leave at least one out")
+        return self
+
+    def deployment_configs(self) -> list["ModelConfig"]:
+        """Each deployment as a role of its own (its model and endpoint), for
+        the checks made before sending (model names, keys, reachability)."""
+        return [self.model_copy(update={"model": d.model or self.model, "api_base": d.api_base, "api_key_env": d.api_key_env,
+                                        "api_version": d.api_version, "deployments": None, "fallbacks": None}) for d in self.deployments or ()]
+
+    @model_validator(mode="after")
+    def _batch_needs_a_batch_api(self) -> "ModelConfig":
+        """The simulator answers in process (there is nothing to submit), and
+        a batch goes to one endpoint through litellm's files and batches API,
+        which persona-exp uses for OpenAI-compatible servers and Azure."""
+        if self.execution != "batch":
+            return self
+        if self.is_sim:
+            raise FieldError(("execution",), f"{self.model} is the offline simulator, which answers in process: there is no batch API to "
+                             "submit to; remove execution: batch, or use a provider's model")
+        prefix = self.model.split("/", 1)[0] if "/" in self.model else None
+        if prefix is not None and prefix not in BATCH_PROVIDERS:
+            raise FieldError(("execution",), f"batch execution goes through litellm's files and batches API, which persona-exp uses for "
+                             f"{', '.join(BATCH_PROVIDERS)} models; {self.model!r} is a {prefix} model: use execution: online for it")
+        if getattr(self, "deployments", None):
+            raise FieldError(("execution",), "a batch is submitted to one endpoint, and this role has several deployments; "
+                             "use execution: online with deployments, or one api_base with execution: batch")
+        return self
 
     @property
     def is_sim(self) -> bool:
