@@ -22,15 +22,10 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from persona_exp.errors import DataError
-    from persona_exp.execute import CallCache
+    from persona_exp.cli.cache import open_cache
     from persona_exp.execute.batch import cancel_recorded, summarize
 
-    if not Path(args.path).exists():
-        raise DataError(f"{args.path}: no cache file here; run an experiment first or pass --path.")
-    with CallCache(args.path) as cache:
+    with open_cache(args.path) as cache:
         if args.cancel:
             row = summarize([cancel_recorded(cache, args.cancel)])[0]
             if args.json:

@@ -7,6 +7,18 @@ import argparse
 from persona_exp.cli.output import print_json
 
 
+def open_cache(path: str):  # noqa: ANN201 - execute.CallCache, imported late to keep the CLI's start fast
+    """The cache file at ``path``, opened; a missing one is an error, never a new empty cache."""
+    from pathlib import Path
+
+    from persona_exp.errors import DataError
+    from persona_exp.execute import CallCache
+
+    if not Path(path).exists():
+        raise DataError(f"{path}: no cache file here; run an experiment first or pass --path.")
+    return CallCache(path)
+
+
 def add(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("cache", help="call-cache housekeeping")
     p.add_argument("action", choices=["stats", "prune", "check"], help="stats; prune --older-than DAYS; check: is the file intact (exit 2 if not)")
@@ -17,15 +29,10 @@ def add(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from persona_exp.errors import DataError
-    from persona_exp.execute import CallCache
     from persona_exp.execute.cache import damaged
 
-    if not Path(args.path).exists():
-        raise DataError(f"{args.path}: no cache file here; run an experiment first or pass --path.")
-    with CallCache(args.path) as cache:
+    with open_cache(args.path) as cache:
         if args.action == "check":
             problems = cache.check()  # SQLite's quick_check: every page and row readable
             if problems:
