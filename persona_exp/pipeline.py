@@ -246,6 +246,15 @@ def _prompts(spec: ExperimentSpec, ctx: Context | None = None) -> tuple[pl.DataF
     return apply_prompt_filters(frame, p.filters, ctx, "prompts.filters")
 
 
+def _located(exc: PersonaExpError, spec_path: str | Path, overrides: Sequence[str]) -> str:
+    """An error's message with the FILE:LINE:COL of the spec field it names (see spec.loader.located_errors)."""
+    try:
+        with located_errors(spec_path, overrides, ExperimentSpec):
+            raise exc
+    except PersonaExpError as located:
+        return str(located)
+
+
 def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool = False, progress: bool = True,
             budget: Budget | None = None, limit: int | None = None, simulate: bool = False) -> Prepared:
     """Loads the spec, builds the population and prompts, and plans the run.
@@ -262,11 +271,18 @@ def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool =
     warnings = []
     try:  # credentials and endpoints, before anything is sent
         with located_errors(spec_path, overrides, ExperimentSpec):
-            preflight(spec.models, str(spec_path))
+            reserves = preflight(spec.models, str(spec_path))
     except SpecError as exc:
         if not dry:
             raise
         warnings.append(f"a run would stop here: {exc}")
+    else:
+        for problem in reserves:  # a fallback deployment's: said, not refused
+            text = _located(problem, spec_path, overrides)
+            if dry:
+                warnings.append(text)
+            else:
+                print(f"warning: {text}", file=sys.stderr, flush=True)
     root = Path(spec.output.dir)
     ctx, stager, cache_path = stage_context(spec, dry=dry, progress=progress)
     stager.budget, stager.limit, stager.simulate = budget, limit, simulate
@@ -376,6 +392,7 @@ def execute(prep: Prepared, *, progress: bool = True, budget: Budget | None = No
         "versions": _versions(),
         "models": {role: {"model": cfg.model, "reported": sorted(reported.get(role, ()))} for role, cfg in spec.models.items()},
         "counts": counts.as_dict(),
+        "executor": "local" if executor is None else executor.label,  # where the plan's calls were sent from (staged ones: here)
         "timings": {**prep.timings, "execute_s": t1 - t0, "analyze_s": t2 - t1},
         "population": {"key": prep.population.key, "size": prep.population.frame.height, "report": prep.population.report},
         "prompts": {"count": prep.ctx.prompts.height, "filters": prep.prompt_report},
@@ -445,6 +462,8 @@ def run(spec_path: str | Path, overrides: Sequence[str] = (), *, progress: bool 
     kind, address = parse_executor(executor)
     remote = RayExecutor(address) if kind == "ray" else None  # before anything else: without Ray installed, say so at once
     try:
+        if remote is not None:
+            remote.connect()  # and a cluster that cannot be reached or started, before the population and plan are built
         prep = prepare(spec_path, overrides, progress=progress, budget=budget, limit=limit)
         return execute(prep, progress=progress, budget=budget, limit=limit, name=name, note=note, executor=remote)
     finally:

@@ -84,6 +84,8 @@ def show_main(args: argparse.Namespace) -> int:
     from persona_exp.execute.runner import counts_line
 
     print(f"  {counts_line(c)}; tokens {c.get('prompt_tokens', 0) + c.get('completion_tokens', 0):,}; cost ${c.get('cost', 0):.4f}")
+    if m.get("executor"):  # runs stored before it was recorded have none
+        print(f"  calls sent by the {m['executor']} executor")
     for note in m.get("notes", []) or []:
         print(f"  note: {note}")
     t = m.get("timings", {})

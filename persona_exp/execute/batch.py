@@ -29,6 +29,11 @@ time than the online price of those lines. Calls of a batch that ended
 cancelled, expired or failed without a line for them fail (reason
 ``transport``), and a rerun submits them in a new batch. Re-asks after an
 unparseable answer go online too: each depends on the answer before it.
+
+A role switched to ``execution: online`` while a live batch holds some of its
+calls does not send those online (it would pay for them twice): the run says
+so, waits for that batch and collects it; once the batch is cancelled (``persona-exp
+batches --cancel``) the calls it did not answer go online.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import json
 import os
 import secrets
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -189,6 +195,25 @@ async def run_batched(runner: Any, calls: list[Call], callers: dict[str, Caller]
     return [c for online in done for c in online]
 
 
+def held_by_batches(runner: Any, calls: list[Call]) -> list[Call]:
+    """Those of ``calls`` (of online roles) that a live batch holds, said on
+    stderr. They are collected from that batch, not sent online: a role
+    switched to ``execution: online`` while its batch runs would otherwise pay
+    for them twice. Once that batch is cancelled and collected they go online."""
+    held = runner.cache.batches_holding(c.key for c in calls) if calls else {}
+    if not held:
+        return []
+    per_batch: dict[str, int] = {}
+    for local_id in held.values():
+        per_batch[local_id] = per_batch.get(local_id, 0) + 1
+    for local_id, n in sorted(per_batch.items()):
+        row = runner.cache.batch(local_id) or {}
+        name = row.get("batch_id") or local_id
+        print(f"{n} calls are in live batch {name}; waiting for it; cancel with persona-exp batches --cancel {name} to send them online.",
+              file=sys.stderr, flush=True)
+    return [c for c in calls if c.key in held]
+
+
 class _RoleBatches:
     def __init__(self, runner: Any, role: str, calls: list[Call], caller: Caller, results: dict[str, Any], progress: Progress, result: type):
         self.runner, self.role, self.caller, self.results, self.progress, self.result = runner, role, caller, results, progress, result
@@ -197,7 +222,9 @@ class _RoleBatches:
         self.calls = {c.key: c for c in calls}
         self.pending = set(self.calls)  # not settled by this process yet
         self.online: list[Call] = []
-        self.target = target(role, self.cfg)
+        # an online role's calls come here only while a live batch holds them: collected from it, never submitted anew
+        self.submits = self.cfg.execution == "batch"
+        self.target = target(role, self.cfg) if self.submits else None
         self.request = Caller(self.cfg).request  # a local one: the role's caller may be another executor's stand-in
         self.price = price(self.cfg.model, batch=True)
         self.seen: dict[str, str] = {}  # local id -> last state shown
@@ -212,6 +239,11 @@ class _RoleBatches:
             live = self.cache.batches_holding(self.pending)
             free = [k for k in self.calls if k in self.pending and k not in live]  # in plan order
             changed = False
+            if free and not self.submits:  # their batch was cancelled or collected meanwhile: online now
+                for k in free:
+                    self.pending.discard(k)
+                    self.online.append(self.calls[k])
+                free = []
             if free:
                 changed = await self._submit(free)
                 live = self.cache.batches_holding(self.pending)
@@ -286,7 +318,7 @@ class _RoleBatches:
         if row["batch_id"] is None:  # submission cut short, or under way in another process
             if not _owner_gone(row):
                 return False
-            found = await self._safely(find(self.target, local_id, row["created_at"]))
+            found = await self._safely(find(Target.of_record(row), local_id, row["created_at"]))
             if found is None:
                 self.cache.batch_update(local_id, state="abandoned", note="its submission was cut short before the provider took it")
                 return True
@@ -358,7 +390,10 @@ class _RoleBatches:
                 self.pending.discard(key)
                 self.online.append(self.calls[key])
         for key in lost:
-            if key in self.pending:
+            if key in self.pending and not self.submits:  # an online role's call whose batch was cancelled: online now
+                self.pending.discard(key)
+                self.online.append(self.calls[key])
+            elif key in self.pending:
                 self._fail(key, f"batch {b.id} ended {b.status} without answering it; a rerun submits it in a new batch", "transport")
 
     async def _answered(self, key: str, text: str, usage: dict[str, Any], model: str) -> None:

@@ -430,53 +430,73 @@ def check_model_names(models: Mapping[str, ModelConfig], loc: Any) -> None:
 
 def each_endpoint(models: Mapping[str, ModelConfig]) -> list[tuple[str, tuple, ModelConfig]]:
     """Every (role, spec path of its model, config) to check before sending:
-    a role with deployments stands for each of them (``judge.deployments.1``
-    in messages), with that deployment's model, endpoint and key variable."""
+    a role with deployments stands for each of them (``judge.deployments[1]``
+    in messages, which the spec loader locates at that entry), with that
+    deployment's model, endpoint and key variable."""
     out = []
     for role, cfg in models.items():
         if not cfg.deployments:
             out.append((role, ("models", role, "model"), cfg))
             continue
         for i, (d, one) in enumerate(zip(cfg.deployments, cfg.deployment_configs())):
-            out.append((f"{role}.deployments.{i}", ("models", role, "deployments", i, "model" if d.model else "api_base"), one))
+            out.append((f"{role}.deployments[{i}]", ("models", role, "deployments", i, "model" if d.model else "api_base"), one))
     return out
 
 
-def preflight(models: Mapping[str, ModelConfig], source: str, *, reach: bool = True, connect_timeout: float = 3.0) -> None:
+def preflight(models: Mapping[str, ModelConfig], source: str, *, reach: bool = True, connect_timeout: float = 3.0) -> list[SpecError]:
     """Credentials and endpoints, before anything is sent: a missing API key
     is a spec error naming the environment variable to set; with ``reach``, an
-    ``api_base`` nothing listens on is one too (a TCP connection, no request)."""
+    ``api_base`` nothing listens on is one too (a TCP connection, no request).
+    A fallback deployment's problem is returned instead of raised, for the
+    caller to show as a warning: fallbacks are reserves, and the run can go
+    on without them (a request the primaries fail then fails as it would
+    with no fallback)."""
+    reserves = {f"{role}.deployments[{i}]" for role, cfg in models.items() for i, d in enumerate(cfg.deployments or ())
+                if d.label(i) in (cfg.fallbacks or ())}
+    warnings: list[SpecError] = []
     for role, _, cfg in each_endpoint(models):
-        if cfg.is_sim:
-            continue
-        if cfg.api_key_env:
-            if not os.environ.get(cfg.api_key_env):
-                raise SpecError(
-                    f"{source}: models.{role}.api_key_env: the environment variable {cfg.api_key_env} is not set; "
-                    f"set it to the key for {cfg.model} (export {cfg.api_key_env}=...) and run again."
-                )
+        try:
+            _check_endpoint(role, cfg, source, reach, connect_timeout)
+        except SpecError as exc:
+            if role not in reserves:
+                raise
+            exc.args = (f"{exc} (a fallback: the run goes on without it)",)
+            warnings.append(exc)
+    return warnings
+
+
+def _check_endpoint(role: str, cfg: ModelConfig, source: str, reach: bool, connect_timeout: float) -> None:
+    """One endpoint's key variable and, with ``reach``, its api_base; ``role`` names it in messages."""
+    if cfg.is_sim:
+        return
+    if cfg.api_key_env:
+        if not os.environ.get(cfg.api_key_env):
+            raise SpecError(
+                f"{source}: models.{role}.api_key_env: the environment variable {cfg.api_key_env} is not set; "
+                f"set it to the key for {cfg.model} (export {cfg.api_key_env}=...) and run again."
+            )
+    else:
+        known = KEY_VARIABLES.get(_provider_prefix(cfg.model) or "")
+        if known is not None:
+            missing = [] if any(k in os.environ for k in known) else list(known)
         else:
-            known = KEY_VARIABLES.get(_provider_prefix(cfg.model) or "")
-            if known is not None:
-                missing = [] if any(k in os.environ for k in known) else list(known)
-            else:
-                lt = litellm()
-                default_base = lt.get_llm_provider(cfg.model, api_base=cfg.api_base)[3]
-                missing = [
-                    k for k in lt.validate_environment(cfg.model, api_base=cfg.api_base).get("missing_keys", [])
-                    if not (k.endswith("_API_BASE") and (cfg.api_base or default_base)) and not (k.endswith("_API_VERSION") and cfg.api_version)
-                ]
-            if missing:
-                local = " (a local server that checks no key accepts any value)" if cfg.api_base else ""
-                names = " or ".join(missing) if known else ", ".join(missing)  # the table's are alternatives, litellm's all needed
-                raise SpecError(
-                    f"{source}: models.{role}: no credentials for {cfg.model}: litellm reads {names} from the environment, "
-                    f"and {'it is' if len(missing) == 1 else 'none is' if known else 'they are'} not set. Set "
-                    f"{'it' if len(missing) == 1 else 'one' if known else 'them'}{local}, e.g. export {missing[0]}=..., "
-                    f"or name the variable that holds the key with models.{role}.api_key_env."
-                )
-        if reach and cfg.api_base:
-            _reachable(cfg.api_base, f"{source}: models.{role}.api_base", connect_timeout)
+            lt = litellm()
+            default_base = lt.get_llm_provider(cfg.model, api_base=cfg.api_base)[3]
+            missing = [
+                k for k in lt.validate_environment(cfg.model, api_base=cfg.api_base).get("missing_keys", [])
+                if not (k.endswith("_API_BASE") and (cfg.api_base or default_base)) and not (k.endswith("_API_VERSION") and cfg.api_version)
+            ]
+        if missing:
+            local = " (a local server that checks no key accepts any value)" if cfg.api_base else ""
+            names = " or ".join(missing) if known else ", ".join(missing)  # the table's are alternatives, litellm's all needed
+            raise SpecError(
+                f"{source}: models.{role}: no credentials for {cfg.model}: litellm reads {names} from the environment, "
+                f"and {'it is' if len(missing) == 1 else 'none is' if known else 'they are'} not set. Set "
+                f"{'it' if len(missing) == 1 else 'one' if known else 'them'}{local}, e.g. export {missing[0]}=..., "
+                f"or name the variable that holds the key with models.{role}.api_key_env."
+            )
+    if reach and cfg.api_base:
+        _reachable(cfg.api_base, f"{source}: models.{role}.api_base", connect_timeout)
 
 
 def _reachable(url: str, where: str, timeout: float) -> None:

@@ -19,7 +19,8 @@ actor streams the answers back as they finish (grouped every few
 milliseconds), to the runner's waiting workers, which cache, parse and count
 them as they do locally. Every actor has
 the role's settings with its concurrency and rate limits divided by the number
-of actors, so the cluster as a whole keeps the role's limits (a Retry-After
+of actors (each deployment's rpm and tpm too), so the cluster as a whole keeps
+the role's limits (a Retry-After
 pauses the actor that got it). API keys are not sent to the cluster: actors read
 them from their own environment (a local cluster started by the run inherits
 the driver's; the nodes of a remote one must have them set).
@@ -30,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import math
 import resource
+import socket
 from typing import Any, Mapping
 
 from persona_exp.errors import InvalidArgumentError
@@ -61,10 +63,40 @@ def require_ray() -> Any:
     return ray
 
 
+def _split(obj: Any, fields: tuple[str, ...], actors: int) -> dict[str, int]:
+    return {k: max(1, math.ceil(getattr(obj, k) / actors)) for k in fields if getattr(obj, k) is not None}
+
+
 def _share(cfg: ModelConfig, actors: int) -> ModelConfig:
-    """The role's settings for one of ``actors`` actors: its share of the concurrency and rate limits."""
-    split = {k: max(1, math.ceil(v / actors)) for k, v in (("concurrency", cfg.concurrency), ("rpm", cfg.rpm), ("tpm", cfg.tpm)) if v is not None}
+    """The role's settings for one of ``actors`` actors: its share of the
+    concurrency and rate limits, the role's and each deployment's (every
+    actor runs its own Router, which would otherwise allow each deployment
+    its whole rpm/tpm per actor)."""
+    split: dict[str, Any] = _split(cfg, ("concurrency", "rpm", "tpm"), actors)
+    if cfg.deployments:
+        split["deployments"] = [d.model_copy(update=_split(d, ("rpm", "tpm"), actors)) for d in cfg.deployments]
     return cfg.model_copy(update=split)
+
+
+ADDRESS_TIMEOUT = 5.0  # seconds to wait for a TCP connection to an explicit cluster address
+
+
+def _check_address(address: str | None, timeout: float = ADDRESS_TIMEOUT) -> None:
+    """An explicit HOST:PORT (or ray://HOST:PORT) must accept a TCP
+    connection: ray.init waits far longer than that (minutes) at an address
+    nothing listens on. ``auto`` and a local cluster are Ray's to find."""
+    if not address or address == "auto":
+        return
+    rest = address.split("://", 1)[1] if "://" in address else address
+    host, sep, port = rest.rstrip("/").rpartition(":")
+    if not sep or not port.isdigit() or not host:
+        return  # not HOST:PORT: left to Ray, which explains its own forms
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        why = "timed out" if isinstance(exc, TimeoutError) else (getattr(exc, "strerror", None) or str(exc))
+        raise InvalidArgumentError(f"--executor ray={address}: nothing answers at {host}:{port} ({why} after {timeout:g} s); start the cluster "
+                                   "there (ray start --head), correct the address, or use --executor ray for a local cluster.") from None
 
 
 class CallWorker:
@@ -185,8 +217,16 @@ class RayExecutor:
         self.models: dict[str, ModelConfig] = {}
         self.started = False  # this executor connected to (or started) Ray, so it disconnects at close
 
-    def _connect(self) -> None:
+    @property
+    def label(self) -> str:
+        """How the run manifest names this executor: ray (a local cluster) or ray=ADDRESS."""
+        return "ray" if self.address is None else f"ray={self.address}"
+
+    def connect(self) -> None:
+        """Connects to (or starts) the cluster; a run calls it before building
+        its population and plan, so a bad address fails at once."""
         ray = self.ray
+        _check_address(self.address)
         if not ray.is_initialized():
             try:
                 ray.init(address=self.address, num_cpus=None if self.address else self.num_cpus, include_dashboard=False, log_to_driver=False,
@@ -201,7 +241,7 @@ class RayExecutor:
         if self.actors and models != self.models:  # another set of roles: actors with its settings
             self.close()
         if not self.actors:
-            self._connect()
+            self.connect()
             self.models = dict(models)
             n = self.n_actors or max(1, int(self.ray.cluster_resources().get("CPU", 1)))
             actor = self.ray.remote(num_cpus=1)(CallWorker)

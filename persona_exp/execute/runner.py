@@ -263,12 +263,16 @@ class Runner:
                         await self._cached(c, hits[c.key], callers[c.role], results, progress)
                     else:
                         todo.append(c)
-                if any(self.models[c.role].execution == "batch" for c in todo):  # by the provider's batch API (execute.batch)
-                    from persona_exp.execute.batch import run_batched
+                # by the provider's batch API (execute.batch): the calls of batch roles, and those of online roles that a live
+                # batch holds (collected from it, not paid for twice)
+                if todo:
+                    from persona_exp.execute.batch import held_by_batches, run_batched
 
-                    batched = [c for c in todo if self.models[c.role].execution == "batch"]
-                    todo = [c for c in todo if self.models[c.role].execution != "batch"]
-                    todo += await run_batched(self, batched, callers, results, progress, CallResult)  # + its failed lines, sent online
+                    held = {c.key for c in held_by_batches(self, [c for c in todo if self.models[c.role].execution != "batch"])}
+                    batched = [c for c in todo if self.models[c.role].execution == "batch" or c.key in held]
+                    if batched:
+                        todo = [c for c in todo if self.models[c.role].execution != "batch" and c.key not in held]
+                        todo += await run_batched(self, batched, callers, results, progress, CallResult)  # + its failed lines, sent online
                 await self._run_misses(todo, callers, results, progress)
         finally:
             progress.close()

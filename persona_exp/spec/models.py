@@ -225,7 +225,7 @@ class ModelConfig(Strict):
         prefix = self.model.split("/", 1)[0] if "/" in self.model else None
         if prefix is not None and prefix not in BATCH_PROVIDERS:
             raise FieldError(("execution",), f"batch execution goes through litellm's files and batches API, which persona-exp uses for "
-                             f"{', '.join(BATCH_PROVIDERS)} models; {self.model!r} is a {prefix} model: use execution: online for it")
+                             f"{', '.join(BATCH_PROVIDERS)} models; {self.model!r} is {'an' if prefix[:1] in 'aeiou' else 'a'} {prefix} model: use execution: online for it")
         if getattr(self, "deployments", None):
             raise FieldError(("execution",), "a batch is submitted to one endpoint, and this role has several deployments; "
                              "use execution: online with deployments, or one api_base with execution: batch")

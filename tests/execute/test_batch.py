@@ -196,8 +196,10 @@ def test_batches_command_lists_and_cancels(tmp_path, capsys):
 def test_batch_execution_is_refused_where_there_is_no_batch_api():
     with pytest.raises(ValueError, match="offline simulator"):
         ModelConfig(model="sim/judge", execution="batch")
-    with pytest.raises(ValueError, match="anthropic model"):
+    with pytest.raises(ValueError, match="is an anthropic model"):
         ModelConfig(model="anthropic/claude-3-5-haiku-20241022", execution="batch")
+    with pytest.raises(ValueError, match="is a groq model"):
+        ModelConfig(model="groq/llama3-8b-8192", execution="batch")
     with pytest.raises(ValueError, match="batch_poll"):
         ModelConfig(model="openai/m", execution="batch", batch_poll=0)
     assert ModelConfig(model="openai/m", execution="batch").sampling() == ModelConfig(model="openai/m").sampling()  # same call keys
@@ -263,3 +265,51 @@ def test_a_provider_outage_while_polling_fails_the_calls_and_keeps_the_batch(tmp
             results, second = Runner({"judge": cfg}, cache, progress=False).run(plan)
         assert (second.ran, second.failed) == (6, 0) and srv.requests["POST batches"] == 1 and set(srv.submitted.values()) == {1}
         assert all(r.value in ("A", "B") for r in results.values())
+
+
+def _submit_only(cache: CallCache, cfg: ModelConfig, plan: Plan) -> None:
+    """Submits the plan's calls in a batch and returns without waiting for it (a run killed while polling)."""
+    import asyncio
+
+    from persona_exp.execute.batch import _RoleBatches
+    from persona_exp.execute.llm import Caller
+    from persona_exp.execute.progress import Progress
+
+    runner = Runner({"judge": cfg}, cache, progress=False)
+    role = _RoleBatches(runner, "judge", list(plan.calls.values()), Caller(cfg), {}, Progress(len(plan), enabled=False), CallResult)
+    asyncio.run(role._submit(list(plan.calls)))
+
+
+def test_a_role_switched_to_online_collects_its_live_batch_instead_of_paying_twice(tmp_path, capsys):
+    with FakeBatchServer(delay=1.0) as srv:
+        cfg = batch_cfg(srv.url)
+        plan = judge_plan(cfg, 6)
+        online = cfg.model_copy(update={"execution": "online"})
+        with CallCache(tmp_path / "c.sqlite") as cache:
+            _submit_only(cache, cfg, plan)
+            capsys.readouterr()
+            results, counts = Runner({"judge": online}, cache, progress=False).run(plan)
+            rows = cache.batches()
+    err = capsys.readouterr().err
+    assert "6 calls are in live batch batch_000001; waiting for it" in err and "persona-exp batches --cancel batch_000001" in err
+    assert sum(srv.online.values()) == 0 and set(srv.submitted.values()) == {1} and srv.requests["POST batches"] == 1
+    assert (counts.ran, counts.failed) == (6, 0) and rows[0]["collected_at"] is not None
+    by_key = {c.key: i for i, c in enumerate(plan.calls.values())}
+    assert all(results[k].value == expected_choice(by_key[k]) for k in plan.calls)
+
+
+def test_once_the_live_batch_is_cancelled_an_online_role_sends_its_calls_online(tmp_path, capsys):
+    path = tmp_path / "c.sqlite"
+    with FakeBatchServer(delay=600) as srv:
+        cfg = batch_cfg(srv.url)
+        plan = judge_plan(cfg, 5)
+        with CallCache(path) as cache:
+            _submit_only(cache, cfg, plan)
+        assert cli(["batches", "--path", str(path), "--cancel", "batch_000001"]) == 0
+        online = cfg.model_copy(update={"execution": "online"})
+        with CallCache(path) as cache:
+            results, counts = Runner({"judge": online}, cache, progress=False).run(plan)
+            rows = cache.batches()
+    assert (counts.ran, counts.failed) == (5, 0) and sum(srv.online.values()) == 5 and srv.requests["POST batches"] == 1
+    assert rows[0]["state"] == "cancelled" and rows[0]["collected_at"] is not None
+    assert all(r.value in ("A", "B") for r in results.values())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -57,7 +58,7 @@ def tables(folder) -> dict[str, pl.DataFrame]:
     return out
 
 
-def test_the_ray_executor_gives_the_local_executors_tables(ray_cluster, tmp_path, monkeypatch):
+def test_the_ray_executor_gives_the_local_executors_tables(ray_cluster, tmp_path, monkeypatch, capsys):
     spec = os.path.join(os.path.dirname(__file__), "..", "..", "experiments", "loo.yaml")
     overrides = ["experiment.n_personas=4", "experiment.n_questions=6", "experiment.attributes=[age, sex, religion]"]
     outcomes = {}
@@ -71,6 +72,10 @@ def test_the_ray_executor_gives_the_local_executors_tables(ray_cluster, tmp_path
     assert set(local) == set(remote) and "calls" in local
     for name in local:
         assert local[name].equals(remote[name]), name
+    assert (outcomes["local"].manifest["executor"], outcomes["ray"].manifest["executor"]) == ("local", "ray")  # which executor sent the calls
+    capsys.readouterr()
+    assert main(["show", "latest"]) == 0  # in the ray run's folder
+    assert "calls sent by the ray executor" in capsys.readouterr().out
 
 
 def judge_plan(cfg: ModelConfig, n: int) -> Plan:
@@ -184,3 +189,36 @@ def test_executor_names_are_checked_and_a_missing_ray_says_how_to_install_it(mon
     monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
     assert main(["run", "experiments/loo.yaml", "--executor", "ray"]) == 2
     assert "pip install 'persona-exp[ray]'" in capsys.readouterr().err
+
+
+def test_each_actor_gets_its_share_of_every_deployments_rate_limits():
+    """Every actor runs its own Router: each deployment's rpm/tpm is divided
+    among the actors like the role's, so the cluster keeps each server's limits."""
+    from persona_exp.execute.ray_executor import _share
+
+    cfg = ModelConfig(model="openai/m", cache_as="m-pool", concurrency=10, rpm=90, tpm=None,
+                      deployments=[{"name": "a", "api_base": "http://a/v1", "rpm": 60, "tpm": 10_001},
+                                   {"name": "b", "api_base": "http://b/v1", "rpm": 1}, {"name": "c", "api_base": "http://c/v1"}])
+    one = _share(cfg, 4)
+    assert (one.concurrency, one.rpm, one.tpm) == (3, 23, None)
+    assert [(d.name, d.rpm, d.tpm) for d in one.deployments] == [("a", 15, 2501), ("b", 1, None), ("c", None, None)]
+    assert [d.api_base for d in one.deployments] == [d.api_base for d in cfg.deployments]  # only the limits change
+    assert [(d.rpm, d.tpm) for d in cfg.deployments] == [(60, 10_001), (1, None), (None, None)]  # the role's own settings are untouched
+
+
+def test_an_address_nothing_answers_at_fails_at_once_before_the_plan_is_built(monkeypatch, capsys):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'persona-exp[ray]')")
+    import persona_exp.pipeline as pipeline
+
+    built = []
+    monkeypatch.setattr(pipeline, "prepare", lambda *a, **k: built.append(a) or pytest.fail("the plan was built before the executor was checked"))
+    with socket.socket() as s:  # a port nothing listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        t0 = time.monotonic()
+        assert main(["run", "experiments/loo.yaml", "--executor", f"ray=127.0.0.1:{port}"]) == 2
+        took = time.monotonic() - t0
+    err = capsys.readouterr().err
+    assert f"--executor ray=127.0.0.1:{port}: nothing answers at 127.0.0.1:{port}" in err and "Traceback" not in err
+    assert took < 15 and not built
+    assert (RayExecutor(None).label, RayExecutor("auto").label) == ("ray", "ray=auto")  # what the run manifest records as its executor

@@ -138,11 +138,11 @@ def test_preflight_checks_each_deployment(two_servers, monkeypatch):
     (_, url), _ = two_servers
     monkeypatch.delenv("SECOND_KEY", raising=False)
     cfg = role({"api_base": url}, {"api_base": url.replace("/v1", "/w"), "api_key_env": "SECOND_KEY"})
-    with pytest.raises(SpecError, match=r"models\.judge\.deployments\.1\.api_key_env: the environment variable SECOND_KEY"):
+    with pytest.raises(SpecError, match=r"models\.judge\.deployments\[1\]\.api_key_env: the environment variable SECOND_KEY"):
         preflight({"judge": cfg}, "spec.yaml")
     monkeypatch.setenv("SECOND_KEY", "local-key-value")
     nowhere = role({"api_base": url}, {"api_base": "http://127.0.0.1:9/v1"})
-    with pytest.raises(SpecError, match=r"models\.judge\.deployments\.1\.api_base: nothing answers"):
+    with pytest.raises(SpecError, match=r"models\.judge\.deployments\[1\]\.api_base: nothing answers"):
         preflight({"judge": nowhere}, "spec.yaml", connect_timeout=1.0)
 
 
@@ -163,3 +163,46 @@ def test_show_calls_names_the_deployment_that_answered(tmp_path, two_servers, mo
     assert main(["show", "latest", "--calls", "--step", "judge", "--limit", "2"]) == 0
     shown = capsys.readouterr().out
     assert shown.count("; deployment first") == 2 and "; deployment second" not in shown
+
+
+def test_a_fallbacks_problem_is_a_warning_and_a_primarys_stops_the_run(two_servers, monkeypatch):
+    (_, url), _ = two_servers
+    monkeypatch.delenv("SPARE_KEY", raising=False)
+    dead_spare = role({"name": "main", "api_base": url}, {"name": "spare", "api_base": "http://127.0.0.1:9/v1"}, fallbacks=["spare"])
+    keyless_spare = role({"name": "main", "api_base": url}, {"name": "spare", "api_base": url.replace("/v1", "/w"), "api_key_env": "SPARE_KEY"},
+                         fallbacks=["spare"])
+    warned = preflight({"judge": dead_spare}, "spec.yaml", connect_timeout=1.0) + preflight({"judge": keyless_spare}, "spec.yaml")
+    assert [type(w) for w in warned] == [SpecError, SpecError]
+    assert "deployments[1].api_base: nothing answers" in str(warned[0]) and "SPARE_KEY is not set" in str(warned[1])
+    assert all("a fallback: the run goes on without it" in str(w) for w in warned)
+    dead_main = role({"name": "main", "api_base": "http://127.0.0.1:9/v1"}, {"name": "spare", "api_base": url}, fallbacks=["spare"])
+    with pytest.raises(SpecError, match=r"deployments\[0\]\.api_base: nothing answers"):
+        preflight({"judge": dead_main}, "spec.yaml", connect_timeout=1.0)
+
+
+def _deployments_spec(tmp_path, first: str, second: str) -> tuple:
+    """loo.yaml with a judge of two deployments, the second a fallback; the spec's path and the line of each deployment."""
+    base = shipped_specs()["loo.yaml"].read_text()
+    head, rest = base.split("  judge:\n", 1)
+    judge = (f"  judge:\n    model: openai/m\n    cache_as: m-served\n    deployments:\n      - {{name: first, api_base: \"{first}\"}}\n"
+             f"      - {{name: second, api_base: \"{second}\"}}\n    fallbacks: [second]\n")
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(head + judge + rest[rest.index("population:"):])
+    lines = spec.read_text().splitlines()
+    return spec, lines.index(f"      - {{name: first, api_base: \"{first}\"}}") + 1, lines.index(f"      - {{name: second, api_base: \"{second}\"}}") + 1
+
+
+def test_a_dead_fallback_is_warned_about_at_its_line_and_a_dead_primary_refused_there(tmp_path, two_servers, monkeypatch, capsys):
+    from persona_exp.cli import main
+
+    (_, url), _ = two_servers
+    monkeypatch.chdir(tmp_path)
+    small = [a for o in ["experiment.n_personas=2", "experiment.n_questions=2", "experiment.attributes=[age]"] for a in ("--set", o)]
+    spec, _, second = _deployments_spec(tmp_path, url, "http://127.0.0.1:9/v1")
+    assert main(["run", str(spec), "--no-progress", *small]) == 0  # the primary answers: the dead reserve does not stop the run
+    err = capsys.readouterr().err
+    assert f"warning: {spec}:{second}:" in err and "models.judge.deployments[1].api_base: nothing answers at http://127.0.0.1:9/v1" in err
+    spec, first, _ = _deployments_spec(tmp_path, "http://127.0.0.1:9/v1", url)
+    assert main(["run", str(spec), "--no-progress", *small]) == 2
+    err = capsys.readouterr().err
+    assert f"{spec}:{first}:" in err and "models.judge.deployments[0].api_base: nothing answers" in err
