@@ -12,7 +12,7 @@ import signal
 import sys
 
 from persona_exp import __version__
-from persona_exp.cli import batches, cache, census, diff, export, init, plan, population, report, run, runs
+from persona_exp.cli import batches, cache, census, diff, export, init, plan, population, power, report, run, runs
 from persona_exp.errors import PersonaExpError
 
 
@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"persona-exp {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in (init, run, plan, runs, diff, report, export, cache, batches, population, census):
+    for module in (init, run, plan, power, runs, diff, report, export, cache, batches, population, census):
         module.add(sub)
     return parser
 

@@ -194,6 +194,7 @@ def _vector(seed: int, *parts: str) -> np.ndarray:
     return np.random.default_rng(_h(seed, *parts)).standard_normal(DIM)
 
 
+@lru_cache(maxsize=65536)
 def _norm_attr(name: str) -> str:
     return re.sub(r"[\s_-]+", " ", name.strip().lower())
 

@@ -29,6 +29,7 @@ __all__ = [
     "kappa_heatmap",
     "kappa_histogram",
     "population_vs_census",
+    "power_curve",
     "tvd_bars",
     "win_rate_heatmap",
     "win_rate_matrix",
@@ -465,3 +466,33 @@ def topic_bars(counts: Sequence[tuple[str, int]], *, prefix: str | None = None) 
     ax.grid(axis="x", color="#e0e0e0", linewidth=0.6)
     return to_svg(fig, prefix)
 
+
+
+@_styled
+def power_curve(curves: Mapping[str, Sequence[tuple[float, float, float]]], *, xlabel: str, target: float | None = None,
+                xticklabels: Sequence[str] | None = None, title: str = "SIMULATED power by design size", prefix: str | None = None) -> str:
+    """Power against design size, one line per effect, with Monte-Carlo error
+    bars (+-1.96 standard errors, clipped to [0, 1]); ``curves`` maps an effect's
+    label to (size, power, standard error) points, and ``target`` draws the
+    power aimed at."""
+    fig = _figure(7.0, 4.0)
+    ax = fig.add_subplot()
+    for i, (label, points) in enumerate(curves.items()):
+        pts = sorted(points)
+        x = np.array([p[0] for p in pts], dtype=float)
+        y = np.array([p[1] for p in pts], dtype=float)
+        se = np.array([p[2] for p in pts], dtype=float)
+        lo, hi = np.clip(y - 1.96 * se, 0, 1), np.clip(y + 1.96 * se, 0, 1)
+        ax.errorbar(x, y, yerr=[y - lo, hi - y], marker="o", capsize=3, label=_short(label, 40), color=f"C{i}")
+    if target is not None:
+        ax.axhline(target, color="#7f7f7f", linestyle="--", linewidth=1, label=f"target {target:g}")
+    if xticklabels is not None:
+        ax.set_xticks(np.arange(len(xticklabels)))
+        ax.set_xticklabels([_short(t, 24) for t in xticklabels], rotation=20 if len(xticklabels) > 3 else 0, ha="right" if len(xticklabels) > 3 else "center")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel("power (share of replicates detecting the effect)")
+    ax.set_title(title)
+    ax.grid(color="#e0e0e0", linewidth=0.6)
+    ax.legend(loc="lower right")
+    return to_svg(fig, prefix)
