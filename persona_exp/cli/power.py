@@ -18,7 +18,10 @@ def add(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE", help="spec overrides, as for run")
     p.add_argument("--effect", action="append", default=[], metavar="ATTR=SIZE",
                    help="a planted effect: ATTR=SIZE on the simulator's scale (e.g. religion=4.0; unplanted attributes keep the default effect) "
-                        "or, for leave-one-out, ATTR=kappa-DROP (e.g. religion=kappa-0.1: its kappa DROP below the mean of the others)")
+                        "or on the headline metric, calibrated by simulation: leave-one-out ATTR=kappa-DROP (religion=kappa-0.1: its kappa DROP "
+                        "below the mean of the others); WikiPersonas ATTR=winrate+D (name=winrate+0.1: the condition's win rate 0.1 above 0.5); "
+                        "DPF ATTR=rate+D (the share preferring the revision, from 0.5); conditioning ATTR=accuracy+D (a mode's accuracy minus "
+                        "the base mode's); agreement ATTR=kappa+D (a judge pair's kappa); D may also be negative (-D)"),
     p.add_argument("--grid", action="append", default=[], metavar="KEY.PATH=V1,V2",
                    help="design sizes to compare, e.g. experiment.n_personas=10,20,40 (several flags: every combination)")
     p.add_argument("--reps", type=int, default=200, help="replicates per design (default 200)")
@@ -27,7 +30,10 @@ def add(sub: argparse._SubParsersAction) -> None:
                    help="bulk (leave-one-out: vectorized judge over a pool) or brute (the full pipeline per replicate; every kind); auto picks bulk where it can")
     p.add_argument("--pool-factor", type=float, default=2.0, help="bulk: the pool is this many times the largest design (default 2)")
     p.add_argument("--default-effect", type=float, default=None, help="the simulated judge's effect of unplanted attributes (default: the spec's)")
-    p.add_argument("--metric", default=None, help="other kinds than leave-one-out: the headline metric whose detection is the power (default: each)")
+    p.add_argument("--metric", default=None, help="other kinds than leave-one-out: the headline metric whose detection is the power and that a "
+                                                  "metric-scale --effect refers to (default: each; with a metric-scale effect, the kind's main one)")
+    p.add_argument("--calibration-draws", type=int, default=6,
+                   help="other kinds than leave-one-out: replicates of the small design averaged per point of a metric-scale calibration (default 6)")
     p.add_argument("--jobs", type=int, default=0, help="processes (default: up to 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the replicates' draws")
     p.add_argument("--json", action="store_true")
@@ -69,6 +75,7 @@ def main(args: argparse.Namespace) -> int:
     from persona_exp.errors import InvalidArgumentError
     from persona_exp.pipeline import load_spec
     from persona_exp.power import Study, parse_effect, parse_grid, run_study
+    from persona_exp.power.design import design_label
 
     kind = load_spec(args.spec, args.overrides).experiment.kind
     if args.jobs < 0:
@@ -80,6 +87,7 @@ def main(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--effect: each attribute is planted once per study; run the study again for another size.")
     study = Study(args.spec, list(args.overrides), effects, parse_grid(args.grid), reps=args.reps, target=args.target, seed=args.seed,
                   method=args.method, jobs=args.jobs, pool_factor=args.pool_factor, default_effect=args.default_effect, metric=args.metric,
+                  calibration_draws=args.calibration_draws,
                   progress=lambda s: print(f"power (simulated): {s}", file=sys.stderr))
     result = run_study(study)
     if args.html:
@@ -93,10 +101,14 @@ def main(args: argparse.Namespace) -> int:
     print(f"{result['reps']} replicates per design, {result['method']} path; tests: {result['multiplicity']} at {1 - result['level']:g}; "
           f"unplanted attributes' effect {result['default_effect']:g}")
     for c in result["calibration"]:
-        print(f"SIMULATED calibration of {c['attribute']}: simulator effect -> kappa gap (its kappa minus the mean of the others'), over the pool")
+        where = f", {c['draws']} replicates of a small design ({design_label(c['design'])}) per row, mean and Monte-Carlo error" if c.get("design") else ""
+        print(f"SIMULATED calibration of {c['attribute']}: simulator effect -> {c['value_is']}{where}")
         print_frame(pl.DataFrame(c["curve"]))
-        print(f"{c['effect']} -> simulator effect {c['sim_size']:.3f}")
+        print(f"{c['effect']} -> simulator effect {c['sim_size']:.3f} (on {c['metric']})")
     print_frame(pl.DataFrame(rows(result)), f"SIMULATED power per design (target {result['target']:g})", limit=200)
+    for d in result["designs"]:
+        for label, v in (d.get("metric_values") or {}).items():
+            print(f"SIMULATED {v['value_is']}, mean over the replicates of {d['label']}: {_pm(v['mean'], v['mc_se'])} against {v['asked']:+g} asked by {label}")
     if result["designs"] and result["designs"][0]["cost_note"]:
         print(f"cost: {result['designs'][0]['cost_note']}")
     if result["recommended"]:

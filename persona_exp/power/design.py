@@ -12,15 +12,20 @@ from persona_exp.errors import InvalidArgumentError
 
 # Roles that judge (their verdicts carry the planted effects); the others write.
 JUDGE_ROLES = ("judge", "critic", "reward")
-_METRIC = re.compile(r"^(kappa)\s*-\s*([0-9]*\.?[0-9]+)$")
+_METRIC = re.compile(r"^([a-z_]+)([+-])([0-9]*\.?[0-9]+)$")
+# The word of a metric-scale effect per experiment kind (ATTR=WORD+D or WORD-D):
+# what the kind's headline metrics are. Leave-one-out's is calibrated on the
+# bulk path (kappa-DROP only), the others' on the brute-force path.
+METRIC_WORDS = {"loo": "kappa", "agreement": "kappa", "conditioning": "accuracy", "dpf": "rate", "wikipersona": "winrate"}
 
 
 @dataclass(frozen=True)
 class Effect:
     """One planted effect: on the simulator's scale (``size``, the judge's
     effect multiplier for the attribute; unplanted attributes keep the
-    default effect) or on the metric's (``metric``: a kappa this much below
-    the mean of the other attributes), mapped to ``size`` by calibration."""
+    default effect) or on the metric's (``metric``: the signed difference on
+    the kind's headline metric, e.g. -0.1 for a kappa 0.1 below the others'
+    mean), mapped to ``size`` by calibration."""
 
     attribute: str
     size: float | None = None
@@ -33,13 +38,20 @@ class Effect:
 
 
 def parse_effect(text: str, kind: str) -> Effect:
-    """``ATTR=SIZE`` (simulator scale, e.g. religion=4.0) or, for leave-one-out,
-    ``ATTR=kappa-DROP`` (e.g. religion=kappa-0.1: its kappa 0.1 below the others' mean)."""
+    """``ATTR=SIZE`` (simulator scale, e.g. religion=4.0) or ``ATTR=WORD+D`` /
+    ``ATTR=WORD-D`` on the kind's headline metric (WORD from ``METRIC_WORDS``):
+    leave-one-out ``religion=kappa-0.1`` (its kappa 0.1 below the others'
+    mean); WikiPersonas ``religion=winrate+0.1`` (the condition's win rate 0.1
+    above 0.5); DPF ``rate+D`` (the share preferring the revision, from 0.5);
+    conditioning ``accuracy+D`` (a mode's accuracy minus the base mode's);
+    agreement ``kappa+D`` (a judge pair's kappa, from 0)."""
+    word = METRIC_WORDS.get(kind)
+    example = {"loo": "kappa-0.1"}.get(kind, f"{word}+0.1" if word else "")
     name, sep, value = text.partition("=")
     name, value = name.strip(), value.strip()
     if not sep or not name or not value:
-        raise InvalidArgumentError(f"--effect {text!r}: write ATTRIBUTE=SIZE (the simulator's scale, e.g. religion=4.0) or, for a "
-                                   "leave-one-out spec, ATTRIBUTE=kappa-DROP (e.g. religion=kappa-0.1).")
+        raise InvalidArgumentError(f"--effect {text!r}: write ATTRIBUTE=SIZE (the simulator's scale, e.g. religion=4.0)"
+                                   + (f" or ATTRIBUTE={word}{'-DROP' if kind == 'loo' else '+D'} on the metric (e.g. religion={example})." if word else "."))
     if kind == "loo":
         from persona_exp.population import attribute
 
@@ -47,20 +59,22 @@ def parse_effect(text: str, kind: str) -> Effect:
             name = attribute(name).name
         except Exception as exc:
             raise InvalidArgumentError(f"--effect {text!r}: {exc}") from None
-    m = _METRIC.match(value.replace(" ", ""))
+    m = _METRIC.match(value.replace(" ", "").lower())
     if m:
-        if kind != "loo":
-            raise InvalidArgumentError(f"--effect {text!r}: effects on the metric's scale are calibrated for leave-one-out specs (kappa-DROP); "
-                                       f"for a {kind} spec give the simulator's scale, e.g. {name}=4.0.")
-        drop = float(m.group(2))
-        if not 0 < drop < 1:
-            raise InvalidArgumentError(f"--effect {text!r}: a kappa drop is between 0 and 1.")
-        return Effect(name, None, -drop, f"{name}=kappa-{drop:g}")
+        said, sign, amount = m.group(1).replace("_", ""), m.group(2), float(m.group(3))
+        if word is None:
+            raise InvalidArgumentError(f"--effect {text!r}: a {kind} spec has no metric-scale effect; give the simulator's scale, e.g. {name}=4.0.")
+        if said != word or (kind == "loo" and sign != "-"):
+            raise InvalidArgumentError(f"--effect {text!r}: on the metric's scale a {kind} spec takes {name}={word}{'-DROP' if kind == 'loo' else '+D or -D'} "
+                                       f"(e.g. {name}={example}), or the simulator's scale, e.g. {name}=4.0.")
+        if not 0 < amount < 1:
+            raise InvalidArgumentError(f"--effect {text!r}: a {'kappa drop' if kind == 'loo' else 'difference on the metric'} is between 0 and 1.")
+        return Effect(name, None, amount if sign == "+" else -amount, f"{name}={word}{sign}{amount:g}")
     try:
         size = float(value)
     except ValueError:
-        raise InvalidArgumentError(f"--effect {text!r}: {value!r} is neither a number (the simulator's effect, e.g. 4.0) "
-                                   "nor kappa-DROP (e.g. kappa-0.1).") from None
+        raise InvalidArgumentError(f"--effect {text!r}: {value!r} is neither a number (the simulator's effect, e.g. 4.0)"
+                                   + (f" nor {word}{'-DROP' if kind == 'loo' else '+D'} (e.g. {example})." if word else ".")) from None
     if not 0 <= size <= 100:
         raise InvalidArgumentError(f"--effect {text!r}: the simulator's effect is between 0 (none) and 100.")
     return Effect(name, size, None, f"{name}={size:g}")

@@ -144,7 +144,8 @@ class Study:
     jobs: int = 0  # 0: min(2, cores)
     pool_factor: float = 2.0
     default_effect: float | None = None  # the judges' effect of unplanted attributes (None: the spec's)
-    metric: str | None = None  # non-LOO kinds: the headline metric whose detection is the power (default: each)
+    metric: str | None = None  # non-LOO kinds: the headline metric whose detection is the power and that metric-scale effects refer to
+    calibration_draws: int = 6  # brute-force kinds: replicates averaged per point of a metric-scale calibration
     progress: Callable[[str], None] | None = None
 
 
@@ -173,9 +174,11 @@ def run_study(study: Study) -> dict[str, Any]:
         if bad:
             raise InvalidArgumentError(f"--grid {bad[0]}: the bulk path varies {' and '.join(BULK_PATHS)} only; use --method brute to vary {bad[0]}.")
     for e in study.effects:
-        if e.metric is not None and method != "bulk":
-            raise InvalidArgumentError(f"--effect {e.label}: effects on the metric's scale are calibrated on the bulk path; drop --method brute "
-                                       "or give the simulator's scale.")
+        if e.metric is not None and kind == "loo" and method != "bulk":
+            raise InvalidArgumentError(f"--effect {e.label}: leave-one-out effects on the metric's scale are calibrated on the bulk path; drop "
+                                       "--method brute or give the simulator's scale.")
+    if study.calibration_draws < 2:
+        raise InvalidArgumentError(f"--calibration-draws {study.calibration_draws}: give 2 or more (each point of the calibration is their mean).")
     jobs = study.jobs or min(2, os.cpu_count() or 1)
     say = study.progress or (lambda s: None)
     t0 = time.perf_counter()
@@ -185,12 +188,20 @@ def run_study(study: Study) -> dict[str, Any]:
         if method == "bulk":
             designs, calibration, effects = _bulk(study, base, common, jobs, say)
         else:
-            effects = {e.attribute: float(e.size) for e in study.effects}  # type: ignore[arg-type]
+            effects = {e.attribute: float(e.size) for e in study.effects if e.metric is None}  # type: ignore[arg-type]
             calibration = []
+            for e in study.effects:
+                if e.metric is not None:
+                    calibration.append(calibrate_brute(study, base, common, e, effects, jobs, say))
+                    effects[e.attribute] = calibration[-1]["sim_size"]
             designs = _brute(study, base, common, effects, jobs, say)
+    on_metric = [c for c in calibration if c["kind"] != "loo"]
+    power_metric = study.metric or (on_metric[0]["metric"] if len({c["metric"] for c in on_metric}) == 1 else None)
     for d in designs:
         d.update(_cost(study.spec_path, study.overrides, d["design"], real))
-        _summarise(d, kind, effects, study.metric, study.target)
+        if on_metric:  # what the calibrated effects gave in this design's replicates, to set beside the asked value
+            d["metric_values"] = {c["effect"]: _observed(d["replicates"], c, base) for c in on_metric}
+        _summarise(d, kind, effects, power_metric, study.target)
     order = sorted(designs, key=lambda d: (d["cost_usd"] if d["cost_usd"] is not None else math.inf, d["calls"] or 0, d["label"]))
     recommended = next((d["label"] for d in order if d["reaches_target"]), None)
     roles = {role: cfg.model for role, cfg in real.models.items()}
@@ -200,7 +211,8 @@ def run_study(study: Study) -> dict[str, Any]:
         "spec": study.spec_path, "experiment": real.name, "kind": kind, "method": method, "reps": study.reps, "target": study.target,
         "seed": study.seed, "jobs": jobs, "pool_factor": study.pool_factor if method == "bulk" else None,
         "multiplicity": base.analysis.multiplicity if base.analysis else "holm", "level": getattr(base.experiment, "level", 0.95),
-        "effects": [{"label": e.label, "attribute": e.attribute, "sim_size": effects.get(e.attribute), "metric": e.metric} for e in study.effects],
+        "effects": [{"label": e.label, "attribute": e.attribute, "sim_size": effects.get(e.attribute), "metric": e.metric,
+                     "on": next((c["metric"] for c in calibration if c["effect"] == e.label), None)} for e in study.effects],
         "default_effect": _judge_default(base) if study.default_effect is None else study.default_effect,
         "calibration": calibration, "designs": designs, "recommended": recommended,
         "models": roles, "seconds": time.perf_counter() - t0,
@@ -281,7 +293,8 @@ def _bulk(study: Study, base: Any, common: list[str], jobs: int, say: Callable[[
         if e.metric is not None:
             curve = calibrate(pool, e.attribute, effects, np.random.default_rng([study.seed, 7]))
             effects[e.attribute] = size_for(curve, e.metric, e.label)
-            calibration.append({"effect": e.label, "attribute": e.attribute, "curve": curve, "sim_size": effects[e.attribute]})
+            calibration.append({"effect": e.label, "attribute": e.attribute, "kind": "loo", "metric": f"kappa[{e.attribute}]", "curve": curve,
+                                "value_is": "kappa gap: its kappa minus the mean of the others', over the pool", "sim_size": effects[e.attribute]})
     sim = pool.simulator(effects)
     signals = (pool.without.signal(sim), pool.with_.signal(sim))
 
@@ -347,6 +360,143 @@ def size_for(curve: list[dict[str, float]], gap: float, label: str) -> float:
                                    "(see the calibration); ask for a gap in that range.")
     # np.interp needs increasing x: walk the curve from the largest effect down.
     return float(np.interp(gap, gaps[::-1], sizes[::-1]))
+
+
+# --- metric-scale effects of the brute-force kinds ---------------------------------------------------------------------
+
+BRUTE_CALIBRATION_MULTIPLIERS = (0.0, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
+# A small design per kind: a metric's expected value hardly depends on the design's size, its cost does.
+SMALL_DESIGN = {"conditioning": {"experiment.n_personas": 6, "experiment.n_questions": 4},
+                "agreement": {"experiment.n_personas": 6, "experiment.n_questions": 4},
+                "dpf": {"experiment.n_train": 4, "experiment.n_seen_test": 2, "experiment.n_heldout": 2},
+                "wikipersona": {"experiment.n_personal": 3, "experiment.n_divergent": 3}}
+DEFAULT_METRIC = {"dpf": "prefers_revision[all]", "wikipersona": "win_rate[persona]"}
+CALIBRATION_REPLICATES = 100_000  # calibration replicates are numbered from here: draws apart from the study's
+
+
+def small_design(spec: Any) -> dict[str, int]:
+    """The kind's small design, never larger than the spec's own."""
+    out = {}
+    for path, size in SMALL_DESIGN.get(spec.experiment.kind, {}).items():
+        own = getattr(spec.experiment, path.rsplit(".", 1)[-1], None)
+        out[path] = min(size, own) if isinstance(own, int) else size
+    return out
+
+
+def effect_metric(spec: Any, asked: str | None, attribute: str = "") -> str:
+    """The headline metric a metric-scale effect refers to: ``--metric``, else
+    the kind's main one (DPF: the overall rate; WikiPersonas: the win rate of
+    the condition named after the planted attribute, e.g. ``name`` (the one
+    attribute its judge is shown), else of ``persona``; conditioning: the
+    first mode after the base mode under the first critic; agreement: the
+    first judge pair's kappa)."""
+    if asked:
+        return asked
+    x = spec.experiment
+    if x.kind == "wikipersona" and attribute in x.conditions:
+        return f"win_rate[{attribute}]"
+    if x.kind in DEFAULT_METRIC:
+        return DEFAULT_METRIC[x.kind]
+    if x.kind == "conditioning":
+        others = [m for m in x.modes if m != x.base_mode]
+        return f"accuracy[{(others or x.modes)[0]}/{x.critics[0]}]"
+    judges = list(x.judges)
+    return f"kappa[{judges[0]}~{judges[1]}]"
+
+
+def metric_value(outs: list[Outcome], name: str, spec: Any) -> float:
+    """The metric-scale value of one replicate: the headline estimate minus
+    its null (0.5 for a rate, 0 for a kappa); for conditioning, a mode's
+    accuracy minus the base mode's under the same critic (what its test compares)."""
+    by = {o.metric: o for o in outs}
+    o = by.get(name)
+    if o is None:
+        return float("nan")
+    if spec.experiment.kind == "conditioning":
+        critic = name[name.index("/") + 1:-1]
+        ref = by.get(f"accuracy[{spec.experiment.base_mode}/{critic}]")
+        return o.estimate - ref.estimate if ref is not None else float("nan")
+    return o.estimate - o.null if o.null is not None else float("nan")
+
+
+def _value_is(name: str, spec: Any) -> str:
+    if spec.experiment.kind == "conditioning":
+        return f"{name} minus the base mode {spec.experiment.base_mode}'s accuracy under the same critic"
+    return f"{name} minus its null ({'0' if name.startswith('kappa') else '0.5'})"
+
+
+def _calib_task(arg: tuple[list[str], int]) -> list[Outcome]:
+    spec_path, seed, judges = _STATE
+    overrides, r = arg
+    return outcomes(brute_replicate(spec_path, overrides, r, seed, judges))
+
+
+def calibrate_brute(study: Study, base: Any, common: list[str], effect: Effect, planted: dict[str, float], jobs: int,
+                    say: Callable[[str], None]) -> dict[str, Any]:
+    """The mapping from the simulator's effect for the attribute to the
+    headline metric's value, by simulation: the full pipeline on the kind's
+    small design, ``calibration_draws`` replicates (new population sample,
+    questions and judge draw) per simulator effect on a grid, averaged; then
+    the effect whose value is the asked one, by monotone interpolation."""
+    name = effect_metric(base, study.metric, effect.attribute)
+    design = small_design(base)
+    default = study.default_effect or _judge_default(base) or 1.0
+    sizes = sorted({min(m * default, 100.0) for m in BRUTE_CALIBRATION_MULTIPLIERS})
+    judges = judge_roles(base)
+    args = [([*common, *design_overrides(design), *effect_overrides(base, {**planted, effect.attribute: size})], CALIBRATION_REPLICATES + r)
+            for size in sizes for r in range(study.calibration_draws)]
+    t = time.perf_counter()
+    flat = parallel_map(_calib_task, args, jobs, (study.spec_path, study.seed, judges))
+    names = list(dict.fromkeys(o.metric for outs in flat for o in outs))
+    if name not in names:
+        from persona_exp.errors import did_you_mean
+
+        raise InvalidArgumentError(f"--metric {name!r}: the effect {effect.label} needs a headline metric of this experiment and this is none{did_you_mean(name, names)}; "
+                                   f"its metrics are {', '.join(names[:12])}{', ...' if len(names) > 12 else ''}. Pick one with --metric.")
+    if base.experiment.kind == "conditioning" and name.startswith(f"accuracy[{base.experiment.base_mode}/"):
+        raise InvalidArgumentError(f"--metric {name!r}: this is the base mode, the one the others are compared with; pick another mode's accuracy.")
+    curve = []
+    k = study.calibration_draws
+    for i, size in enumerate(sizes):
+        vals = np.array([metric_value(outs, name, base) for outs in flat[i * k:(i + 1) * k]])
+        vals = vals[np.isfinite(vals)]
+        curve.append({"sim_size": size, "value": float(vals.mean()) if vals.size else float("nan"),
+                      "mc_se": float(vals.std(ddof=1) / math.sqrt(vals.size)) if vals.size > 1 else float("nan")})
+    say(f"calibrated {effect.label} on {name} ({design_label(design)}, {len(args)} replicates) in {time.perf_counter() - t:.1f}s")
+    return {"effect": effect.label, "attribute": effect.attribute, "kind": base.experiment.kind, "metric": name, "value_is": _value_is(name, base),
+            "asked": effect.metric, "design": design, "draws": k, "curve": curve, "sim_size": size_for_value(curve, float(effect.metric), effect.label)}  # type: ignore[arg-type]
+
+
+def size_for_value(curve: list[dict[str, float]], value: float, label: str) -> float:
+    """The simulator effect whose calibrated value is ``value``: linear
+    interpolation on the curve made monotone in the direction it moves
+    overall (Monte-Carlo wiggles flattened)."""
+    table = ", ".join(f"{c['sim_size']:g} -> {c['value']:+.3f}" for c in curve)
+    sizes = np.array([c["sim_size"] for c in curve])
+    vals = np.array([c["value"] for c in curve])
+    ok = np.isfinite(vals)
+    sizes, vals = sizes[ok], vals[ok]
+    if vals.size < 2 or vals[-1] == vals[0]:
+        raise InvalidArgumentError(f"--effect {label}: the simulator's effect for this attribute does not move the metric (SIMULATED calibration, "
+                                   f"simulator effect -> value: {table}); plant another attribute, pick another metric with --metric, or give "
+                                   "the simulator's scale.")
+    rising = vals[-1] > vals[0]
+    mono = np.maximum.accumulate(vals) if rising else np.minimum.accumulate(vals)
+    low, high = sorted((float(mono[0]), float(mono[-1])))
+    if not low <= value <= high:
+        raise InvalidArgumentError(f"--effect {label}: the simulator reaches values from {low:+.3f} to {high:+.3f} on this metric for this attribute "
+                                   f"(SIMULATED calibration, simulator effect -> value: {table}); ask for a value in that range, plant another "
+                                   "attribute or pick another metric with --metric.")
+    return float(np.interp(value, mono, sizes) if rising else np.interp(value, mono[::-1], sizes[::-1]))
+
+
+def _observed(runs: list[list[Outcome]], cal: dict[str, Any], spec: Any) -> dict[str, Any]:
+    """The mean metric-scale value over a design's replicates (with its
+    Monte-Carlo error), to set beside the value the calibration aimed at."""
+    vals = np.array([metric_value(outs, cal["metric"], spec) for outs in runs])
+    vals = vals[np.isfinite(vals)]
+    return {"metric": cal["metric"], "value_is": cal["value_is"], "asked": cal["asked"], "mean": float(vals.mean()) if vals.size else float("nan"),
+            "mc_se": float(vals.std(ddof=1) / math.sqrt(vals.size)) if vals.size > 1 else float("nan")}
 
 
 def _cost(spec_path: str, overrides: list[str], design: dict[str, Any], real: Any) -> dict[str, Any]:
@@ -426,4 +576,5 @@ def _summarise(d: dict[str, Any], kind: str, effects: dict[str, float], metric: 
     d["reaches_target"] = bool(power) and all(v["power"] >= target for v in power.values())
 
 
-__all__ = ["Effect", "Study", "brute_replicate", "calibrate", "loo_kappa_gap", "mc_se", "outcomes", "run_study", "size_for"]
+__all__ = ["Effect", "Study", "brute_replicate", "calibrate", "calibrate_brute", "effect_metric", "loo_kappa_gap", "mc_se", "metric_value",
+           "outcomes", "run_study", "size_for", "size_for_value"]

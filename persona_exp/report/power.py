@@ -52,6 +52,9 @@ def render(result: dict[str, Any]) -> str:
             row[f"power[{name}]"] = _fmt(v["power"])
             row[f"mc_se[{name}]"] = _fmt(v["mc_se"])
             row[f"width[{name}]"] = _fmt(v["mean_width"])
+        for label, v in (d.get("metric_values") or {}).items():
+            row[f"observed[{label}]"] = _fmt(v["mean"])
+            row[f"observed_mc_se[{label}]"] = _fmt(v["mc_se"])
         if d.get("false_positive_rate") is not None:
             row["false_pos_per_test"] = _fmt(d["false_positive_rate"])
             row["any_false_pos"] = _fmt(d["familywise_false_positive"])
@@ -62,8 +65,12 @@ def render(result: dict[str, Any]) -> str:
     body += html.section("Designs", html.table(table_rows, caption="SIMULATED power, false positives and interval widths per design")
                          + (html.note(html.esc(cost)) if cost else ""), anchor="designs")
     for c in result["calibration"]:
+        what = c.get("value_is", "kappa gap: its kappa minus the mean of the others'")
+        where = (f" ({c['draws']} replicates of a small design per row: "
+                 + ", ".join(f"{k.rsplit('.', 1)[-1]}={v}" for k, v in c["design"].items()) + ")") if c.get("design") else ""
         body += html.section(f"Calibration of {c['attribute']}", html.table([{k: _fmt(v) for k, v in p.items()} for p in c["curve"]],
-                             caption="SIMULATED: the simulator's effect and the kappa gap it gives (kappa minus the mean of the others)")
-                             + html.note(html.esc(f"{c['effect']} maps to the simulator effect {c['sim_size']:.3f}.")), anchor=f"cal-{c['attribute']}")
+                             caption=f"SIMULATED: the simulator's effect and the value it gives: {what}{where}")
+                             + html.note(html.esc(f"{c['effect']} maps to the simulator effect {c['sim_size']:.3f} (on {c.get('metric', '')}).")),
+                             anchor=f"cal-{c['attribute']}")
     body += html.section("Notes", "".join(html.note(html.esc(n)) for n in result["notes"]), anchor="notes")
     return html.page(result["title"], BANNER, body, nav=[("curves", "Power curves"), ("designs", "Designs"), ("notes", "Notes")])

@@ -68,6 +68,6 @@ def test_bad_input_is_one_paragraph(tmp_path, capsys, args, words):
     assert words in err and "Traceback" not in err and err.count("\n") == 1
 
 
-def test_metric_scale_needs_leave_one_out(tmp_path, capsys):
-    code = main(["power", str(ROOT / "agreement.yaml"), "--set", f"output.dir={tmp_path}", "--effect", "religion=kappa-0.1"])
-    assert code == 2 and "leave-one-out" in capsys.readouterr().err
+def test_metric_scale_word_follows_the_kind(tmp_path, capsys):
+    code = main(["power", str(ROOT / "agreement.yaml"), "--set", f"output.dir={tmp_path}", "--effect", "religion=winrate+0.1"])
+    assert code == 2 and "religion=kappa+D" in capsys.readouterr().err
