@@ -34,6 +34,9 @@ def add(sub: argparse._SubParsersAction) -> None:
                                                   "metric-scale --effect refers to (default: each; with a metric-scale effect, the kind's main one)")
     p.add_argument("--calibration-draws", type=int, default=6,
                    help="other kinds than leave-one-out: replicates of the small design averaged per point of a metric-scale calibration (default 6)")
+    p.add_argument("--no-null", dest="null", action="store_false",
+                   help="other kinds than leave-one-out: skip the null arm (each design's replicates again in a world where nothing is "
+                        "planted, for the false-positive rate); halves the cost, and no false-positive rate is reported")
     p.add_argument("--jobs", type=int, default=0, help="processes (default: up to 2)")
     p.add_argument("--seed", type=int, default=0, help="seed of the replicates' draws")
     p.add_argument("--json", action="store_true")
@@ -48,13 +51,18 @@ def _pm(p: float, se: float) -> str:
 def rows(result: dict) -> list[dict]:
     """One row per design: size, calls, cost, power per effect, widths, false
     positives (leave-one-out); one per design and headline metric for the
-    other kinds, whose headlines have many metrics."""
+    other kinds, whose headlines have many metrics, with the design's null-arm
+    false-positive rates repeated on each of its rows."""
     out = []
     if result["kind"] != "loo":
         for d in result["designs"]:
             for name, v in d["power"].items():
-                out.append({"design": d["label"], "calls": d["calls"], "cost_usd": d["cost_usd"], "metric": name,
-                            "power": _pm(v["power"], v["mc_se"]), "width": v["mean_width"], "reaches_target": v["power"] >= result["target"]})
+                row = {"design": d["label"], "calls": d["calls"], "cost_usd": d["cost_usd"], "metric": name,
+                       "power": _pm(v["power"], v["mc_se"]), "width": v["mean_width"], "reaches_target": v["power"] >= result["target"]}
+                if d.get("false_positive_rate") is not None:  # the null arm's, per design: over the metrics of its rows
+                    row["false_pos/test"] = _pm(d["false_positive_rate"], d["false_positive_rate_se"])
+                    row["any_false_pos"] = _pm(d["familywise_false_positive"], d["familywise_false_positive_se"])
+                out.append(row)
         return out
     for d in result["designs"]:
         row = {"design": d["label"], "calls": d["calls"], "cost_usd": d["cost_usd"]}
@@ -87,7 +95,7 @@ def main(args: argparse.Namespace) -> int:
         raise InvalidArgumentError("--effect: each attribute is planted once per study; run the study again for another size.")
     study = Study(args.spec, list(args.overrides), effects, parse_grid(args.grid), reps=args.reps, target=args.target, seed=args.seed,
                   method=args.method, jobs=args.jobs, pool_factor=args.pool_factor, default_effect=args.default_effect, metric=args.metric,
-                  calibration_draws=args.calibration_draws,
+                  calibration_draws=args.calibration_draws, null=args.null,
                   progress=lambda s: print(f"power (simulated): {s}", file=sys.stderr))
     result = run_study(study)
     if args.html:
@@ -119,6 +127,12 @@ def main(args: argparse.Namespace) -> int:
         print("false_pos/test: share of unplanted attributes' tests flagging them as more influential than the rest; any_false_pos: share of "
               "replicates with at least one (what the correction bounds by alpha); flagged/test: flagged either way (an unplanted attribute "
               "sits truly above the others' mean once something is planted)")
+    elif result.get("null_arm"):
+        print("SIMULATED null arm: every design's replicates again (same seeds and judge draws) in a world where nothing is planted (every judge's effects, default effect and quality term at 0); "
+              "false_pos/test: share of its (replicate, metric) tests surviving the correction; any_false_pos: share of its replicates with at "
+              "least one (what the correction bounds by alpha)")
+    else:
+        print("false positives: not counted (--no-null skipped the null arm)")
     for n in result["notes"]:
         print(f"note: {n}")
     if args.html:

@@ -146,6 +146,7 @@ class Study:
     default_effect: float | None = None  # the judges' effect of unplanted attributes (None: the spec's)
     metric: str | None = None  # non-LOO kinds: the headline metric whose detection is the power and that metric-scale effects refer to
     calibration_draws: int = 6  # brute-force kinds: replicates averaged per point of a metric-scale calibration
+    null: bool = True  # brute-force kinds: also run each design's replicates in a world with nothing planted (the false-positive arm)
     progress: Callable[[str], None] | None = None
 
 
@@ -195,6 +196,8 @@ def run_study(study: Study) -> dict[str, Any]:
                     calibration.append(calibrate_brute(study, base, common, e, effects, jobs, say))
                     effects[e.attribute] = calibration[-1]["sim_size"]
             designs = _brute(study, base, common, effects, jobs, say)
+            if study.null and kind != "loo":  # leave-one-out counts false positives on the unplanted attributes of the same replicates
+                _null_arm(study, base, common, effects, designs, jobs, say)
     on_metric = [c for c in calibration if c["kind"] != "loo"]
     power_metric = study.metric or (on_metric[0]["metric"] if len({c["metric"] for c in on_metric}) == 1 else None)
     for d in designs:
@@ -215,6 +218,7 @@ def run_study(study: Study) -> dict[str, Any]:
                      "on": next((c["metric"] for c in calibration if c["effect"] == e.label), None)} for e in study.effects],
         "default_effect": _judge_default(base) if study.default_effect is None else study.default_effect,
         "calibration": calibration, "designs": designs, "recommended": recommended,
+        "null_arm": bool(study.null and kind != "loo" and method == "brute"),
         "models": roles, "seconds": time.perf_counter() - t0,
         "notes": _notes(method, real, sim_ov) + (["--pool-factor 1: the largest design uses every unit of the pool in each replicate, so its "
                                                   "power is given those personas and questions (only the judge's noise is drawn anew)"]
@@ -256,6 +260,31 @@ def _brute(study: Study, base: Any, common: list[str], effects: dict[str, float]
         say(f"design {i + 1}/{len(study.grid)} ({design_label(design)}): {study.reps} replicates in {time.perf_counter() - t:.1f}s")
         designs.append({"design": design, "label": design_label(design), "replicates": analyses})
     return designs
+
+
+def null_overrides(spec: Any) -> list[str]:
+    """Overrides of a world where nothing is planted at all: every judge's
+    attribute effects, default effect and shared quality term at 0, so its
+    verdicts are its noise and every headline test's null holds (with the
+    quality term or a default effect on, a revision or a condition can be truly
+    better, and a "false positive" would be a true difference)."""
+    out = []
+    for role in judge_roles(spec):
+        out += [f"models.{role}.sim.effects={{}}", f"models.{role}.sim.default_effect=0", f"models.{role}.sim.quality=0"]
+    return out
+
+
+def _null_arm(study: Study, base: Any, common: list[str], effects: dict[str, float], designs: list[dict], jobs: int,
+              say: Callable[[str], None]) -> None:
+    """The false-positive arm of the brute-force kinds: every design's
+    replicates again, same replicate numbers (so the same spec seeds and
+    judge draws), in a world where nothing is planted (``null_overrides``)."""
+    judges = judge_roles(base)
+    for i, d in enumerate(designs):
+        ov = [*common, *design_overrides(d["design"]), *null_overrides(base)]
+        t = time.perf_counter()
+        d["null_replicates"] = parallel_map(_brute_task, list(range(study.reps)), jobs, (study.spec_path, ov, study.seed, judges))
+        say(f"null arm of design {i + 1}/{len(designs)} ({d['label']}): {study.reps} replicates in {time.perf_counter() - t:.1f}s")
 
 
 def _bulk(study: Study, base: Any, common: list[str], jobs: int, say: Callable[[str], None]) -> tuple[list[dict], list[dict], dict[str, float]]:
@@ -570,11 +599,37 @@ def _summarise(d: dict[str, Any], kind: str, effects: dict[str, float], metric: 
             widths = [o.high - o.low for outs in runs for o in outs if o.metric == name and np.isfinite(o.high - o.low)]
             p = float(np.mean(hits))
             power[name] = {"power": p, "mc_se": mc_se(p, n), "mean_width": float(np.mean(widths)) if widths else float("nan")}
-        d["false_positive_rate"] = None
-        d["false_positive_note"] = "n/a: this experiment's tests are not per attribute; run with no --effect for the rate under no planted effect"
+        null_runs = d.pop("null_replicates", None)
+        if null_runs is None:
+            d["false_positive_rate"] = None
+            d["false_positive_note"] = "n/a: the null arm was not run (--no-null)"
+        else:
+            _null_summary(d, null_runs, list(power))
     d["power"] = power
     d["reaches_target"] = bool(power) and all(v["power"] >= target for v in power.values())
 
 
+def _null_summary(d: dict[str, Any], runs: list[list[Outcome]], names: list[str]) -> None:
+    """False positives of the null arm over the tests the power counts: the
+    share of (replicate, metric) tests surviving the correction, with a
+    standard error clustered by replicate (a replicate's tests share its
+    draws), and the share of replicates with at least one survivor."""
+    n = len(runs)
+    counts = np.array([[sum(o.metric == name and o.survives for o in outs) for name in names] for outs in runs], dtype=float)
+    tested = np.array([sum(any(o.metric == name for o in outs) for name in names) for outs in runs], dtype=float)
+    k, m = counts.sum(axis=1), tested
+    rate = float(k.sum() / m.sum()) if m.sum() else float("nan")
+    se = float(math.sqrt(n / (n - 1) * np.sum((k - rate * m) ** 2)) / m.sum()) if m.sum() and n > 1 else float("nan")
+    any_fp = float(np.mean(k > 0)) if n else float("nan")
+    d["false_positive_rate"] = rate
+    d["false_positive_rate_se"] = se
+    d["familywise_false_positive"] = any_fp
+    d["familywise_false_positive_se"] = mc_se(any_fp, n)
+    d["null_arm"] = {"simulated": True, "reps": n, "tests": int(m.sum()), "metrics": names,
+                     "per_metric": {name: float(np.mean(counts[:, j] > 0)) for j, name in enumerate(names)}}
+    d["false_positive_note"] = ("SIMULATED null arm: the same replicates (seeds and judge draws) in a world where nothing is planted (every judge's effects, default effect and quality term at 0); a test surviving there is "
+                                "counted as a false positive")
+
+
 __all__ = ["Effect", "Study", "brute_replicate", "calibrate", "calibrate_brute", "effect_metric", "loo_kappa_gap", "mc_se", "metric_value",
-           "outcomes", "run_study", "size_for", "size_for_value"]
+           "null_overrides", "outcomes", "run_study", "size_for", "size_for_value"]

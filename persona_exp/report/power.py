@@ -57,13 +57,19 @@ def render(result: dict[str, Any]) -> str:
             row[f"observed_mc_se[{label}]"] = _fmt(v["mc_se"])
         if d.get("false_positive_rate") is not None:
             row["false_pos_per_test"] = _fmt(d["false_positive_rate"])
+            row["false_pos_mc_se"] = _fmt(d["false_positive_rate_se"])
             row["any_false_pos"] = _fmt(d["familywise_false_positive"])
-            row["flagged_per_test"] = _fmt(d["flagged_rate"])
+            row["any_false_pos_mc_se"] = _fmt(d["familywise_false_positive_se"])
+            if "flagged_rate" in d:  # leave-one-out: flags either way on the unplanted attributes
+                row["flagged_per_test"] = _fmt(d["flagged_rate"])
         row["reaches_target"] = d["reaches_target"]
         table_rows.append(row)
     cost = result["designs"][0].get("cost_note") if result["designs"] else ""
+    null = ("SIMULATED null arm: false positives are counted on every design's replicates run again (same seeds and judge draws) with "
+            "in a world where nothing is planted (every judge's effects, default effect and quality term at 0): the share of its (replicate, metric) tests that survive the correction and the "
+            "share of its replicates with at least one.") if result.get("null_arm") else ""
     body += html.section("Designs", html.table(table_rows, caption="SIMULATED power, false positives and interval widths per design")
-                         + (html.note(html.esc(cost)) if cost else ""), anchor="designs")
+                         + (html.note(html.esc(null)) if null else "") + (html.note(html.esc(cost)) if cost else ""), anchor="designs")
     for c in result["calibration"]:
         what = c.get("value_is", "kappa gap: its kappa minus the mean of the others'")
         where = (f" ({c['draws']} replicates of a small design per row: "
