@@ -39,20 +39,16 @@ os.environ["LITELLM_TELEMETRY"] = "False"
 os.environ["OPENAI_API_KEY"] = "sk-bench-dummy-key-not-secret"  # the loopback server checks none; the actors inherit it
 
 import argparse
-import asyncio
-import json
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
-import threading
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from _loopback import LoopbackServer
 from _report import Report, print_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,82 +70,6 @@ class Row:
     cores: float  # CPU seconds of the executing processes per wall second: how much of the machine the run got
     ratio: float | None = None
     passed: bool | None = None
-
-
-# --------------------------------------------------------------------------- loopback server
-
-
-def serve() -> None:
-    """Chat completions on 127.0.0.1 (random port): prints ``PORT n``, serves
-    until stdin closes. GET /stats: answers given and this process's CPU seconds."""
-    from aiohttp import web
-
-    served = 0
-
-    async def chat(request: web.Request) -> web.Response:
-        nonlocal served
-        body = await request.json()
-        prompt = str(body["messages"][-1].get("content", ""))
-        if "REVISED PREFERENCE" in prompt:
-            text = "REVISED PREFERENCE: A shorter answer that keeps to the question. DONE"
-        elif "A or B" in prompt:
-            text = "A"
-        else:
-            text = "An answer of a few words, for the benchmark."
-        served += 1
-        return web.json_response({
-            "id": f"chatcmpl-{served}", "object": "chat.completion", "created": 0, "model": body.get("model", "bench"),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-            "usage": {"prompt_tokens": len(prompt.split()), "completion_tokens": len(text.split()), "total_tokens": len(prompt.split()) + len(text.split())},
-        })
-
-    async def stats(request: web.Request) -> web.Response:
-        use = resource.getrusage(resource.RUSAGE_SELF)
-        return web.json_response({"served": served, "cpu_s": use.ru_utime + use.ru_stime})
-
-    async def main() -> None:
-        app = web.Application(client_max_size=16 * 1024 * 1024)
-        app.router.add_post("/v1/chat/completions", chat)
-        app.router.add_get("/stats", stats)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0, backlog=4096)
-        await site.start()
-        print(f"PORT {runner.addresses[0][1]}", flush=True)
-        loop = asyncio.get_running_loop()
-        stop = loop.create_future()
-        threading.Thread(target=lambda: (sys.stdin.read(), loop.call_soon_threadsafe(lambda: stop.done() or stop.set_result(None))),
-                         daemon=True).start()
-        await stop
-        await runner.cleanup()
-
-    asyncio.run(main())
-
-
-class Server:
-    def __init__(self) -> None:
-        self.proc = subprocess.Popen([sys.executable, os.path.abspath(__file__), "--_serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-        line = self.proc.stdout.readline() if self.proc.stdout else ""
-        if not line.startswith("PORT "):
-            self.stop()
-            raise RuntimeError(f"the loopback server did not start (said {line!r})")
-        self.port = int(line.split()[1])
-        self.api_base = f"http://127.0.0.1:{self.port}/v1"
-        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-
-    def stats(self) -> dict[str, float]:
-        with self.opener.open(f"http://127.0.0.1:{self.port}/stats", timeout=30) as resp:
-            return json.load(resp)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            if self.proc.stdin:
-                self.proc.stdin.close()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
 
 
 # --------------------------------------------------------------------------- measuring
@@ -196,7 +116,7 @@ def warm_plan(models: Any, n: int) -> Any:
     return plan
 
 
-def run_once(models: Any, plan: Any, executor: Any, workdir: str, tag: str, server: Server | None) -> dict[str, Any]:
+def run_once(models: Any, plan: Any, executor: Any, workdir: str, tag: str, server: LoopbackServer | None) -> dict[str, Any]:
     """Runs the plan on a fresh cache: its results and counts, wall s, CPU s
     of the executing processes and of the driver alone, machine busy s, and
     the server's requests and CPU s (when there is one)."""
@@ -250,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
           f"load average {os.getloadavg()[0]:.2f} | fraction {args.fraction:g} ({size} of {PERSONAS} personas)", flush=True)
     report = Report(Row)
     remote = None
-    server = Server() if "loopback" in backends else None
+    server = LoopbackServer() if "loopback" in backends else None
     try:
         if "ray" in executors:
             from persona_exp.execute.ray_executor import RayExecutor
@@ -310,7 +230,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:2] == ["--_serve"]:
-        serve()
-    else:
-        sys.exit(main())
+    sys.exit(main())

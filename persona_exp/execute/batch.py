@@ -49,7 +49,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from persona_exp.errors import SpecError
-from persona_exp.execute.cache import CallCache, _alive
+from persona_exp.execute.cache import CallCache, process_alive
 from persona_exp.execute.llm import Caller, classify, litellm, scrub
 from persona_exp.execute.prices import price
 from persona_exp.execute.progress import Progress
@@ -175,7 +175,7 @@ def _owner_gone(row: dict[str, Any]) -> bool:
     pid = rest.partition(":")[0]
     silent = time.time() - row["updated_at"]
     if host == socket.gethostname() and pid.isdigit():
-        return not _alive(int(pid)) or silent > 3600
+        return not process_alive(int(pid)) or silent > 3600
     return silent > STALE_SUBMIT
 
 

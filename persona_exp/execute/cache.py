@@ -106,7 +106,7 @@ _TAKE = (
     "WHERE leases.owner = excluded.owner OR leases.expires_at <= ?"
 )
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
     """Whether a process of this machine runs (or may: one we may not signal)."""
     try:
         os.kill(pid, 0)
@@ -293,7 +293,7 @@ class CallCache:
         row = self._db.execute("SELECT owner FROM leases WHERE key = ?", (key,)).fetchone()
         host, _, rest = (row[0] if row else "").partition(":")
         pid = rest.partition(":")[0]
-        if host != socket.gethostname() or not pid.isdigit() or _alive(int(pid)):
+        if host != socket.gethostname() or not pid.isdigit() or process_alive(int(pid)):
             return False
         self._db.execute("UPDATE leases SET owner = ?, expires_at = ? WHERE key = ?", (self.owner, now + seconds, key))
         return True

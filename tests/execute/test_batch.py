@@ -162,15 +162,7 @@ def test_batches_command_lists_and_cancels(tmp_path, capsys):
         cfg = batch_cfg(srv.url)
         plan = judge_plan(cfg, 5)
         with CallCache(path) as cache:
-            import asyncio
-
-            from persona_exp.execute.batch import _RoleBatches
-            from persona_exp.execute.llm import Caller
-            from persona_exp.execute.progress import Progress
-
-            runner = Runner({"judge": cfg}, cache, progress=False)
-            role = _RoleBatches(runner, "judge", list(plan.calls.values()), Caller(cfg), {}, Progress(5, enabled=False), CallResult)
-            asyncio.run(role._submit(list(plan.calls)))  # submitted, not waited for
+            _submit_only(cache, cfg, plan)  # submitted, not waited for
         assert cli(["batches", "--path", str(path)]) == 0
         out = capsys.readouterr().out
         assert "1 batches, 1 live" in out and "batch_000001" in out and "5 calls" in out and KEY not in out
