@@ -256,7 +256,7 @@ def _located(exc: PersonaExpError, spec_path: str | Path, overrides: Sequence[st
 
 
 def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool = False, progress: bool = True,
-            budget: Budget | None = None, limit: int | None = None, simulate: bool = False) -> Prepared:
+            budget: Budget | None = None, limit: int | None = None, simulate: bool = False, executor: Any = None) -> Prepared:
     """Loads the spec, builds the population and prompts, and plans the run.
 
     Steps that need model answers while planning run them through a stager
@@ -264,7 +264,8 @@ def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool =
     plan stops at the first staged calls that are not cached (``pending``).
     ``budget`` and ``limit`` (see execute.budget) already hold for staged calls;
     ``simulate`` lets a dry plan answer staged calls of simulated roles in
-    memory (free, nothing stored) instead of stopping there.
+    memory (free, nothing stored) instead of stopping there; ``executor``
+    (execute.ray_executor) sends the staged calls, as it sends the plan's.
     """
     t0 = time.perf_counter()
     spec = load_spec(spec_path, overrides)
@@ -285,7 +286,7 @@ def prepare(spec_path: str | Path, overrides: Sequence[str] = (), *, dry: bool =
                 print(f"warning: {text}", file=sys.stderr, flush=True)
     root = Path(spec.output.dir)
     ctx, stager, cache_path = stage_context(spec, dry=dry, progress=progress)
-    stager.budget, stager.limit, stager.simulate = budget, limit, simulate
+    stager.budget, stager.limit, stager.simulate, stager.executor = budget, limit, simulate, executor
     module = KINDS[spec.experiment.kind]
     pending = None
     population = None
@@ -341,7 +342,7 @@ def execute(prep: Prepared, *, progress: bool = True, budget: Budget | None = No
     """Runs the prepared plan (under ``budget`` and ``limit``, see
     execute.budget), analyzes the answers and stores the run (with the
     researcher's ``name`` and ``note``, when given); ``executor`` sends the
-    plan's calls elsewhere (execute.ray_executor; staged calls are sent here)."""
+    plan's calls elsewhere (execute.ray_executor; ``prepare`` took it for the staged calls)."""
     spec, design = prep.spec, prep.design
     t0 = time.perf_counter()
     with CallCache(prep.cache_path) as cache:
@@ -392,7 +393,7 @@ def execute(prep: Prepared, *, progress: bool = True, budget: Budget | None = No
         "versions": _versions(),
         "models": {role: {"model": cfg.model, "reported": sorted(reported.get(role, ()))} for role, cfg in spec.models.items()},
         "counts": counts.as_dict(),
-        "executor": "local" if executor is None else executor.label,  # where the plan's calls were sent from (staged ones: here)
+        "executor": "local" if executor is None else executor.label,  # where the calls were sent from, staged ones included
         "timings": {**prep.timings, "execute_s": t1 - t0, "analyze_s": t2 - t1},
         "population": {"key": prep.population.key, "size": prep.population.frame.height, "report": prep.population.report},
         "prompts": {"count": prep.ctx.prompts.height, "filters": prep.prompt_report},
@@ -464,7 +465,7 @@ def run(spec_path: str | Path, overrides: Sequence[str] = (), *, progress: bool 
     try:
         if remote is not None:
             remote.connect()  # and a cluster that cannot be reached or started, before the population and plan are built
-        prep = prepare(spec_path, overrides, progress=progress, budget=budget, limit=limit)
+        prep = prepare(spec_path, overrides, progress=progress, budget=budget, limit=limit, executor=remote)
         return execute(prep, progress=progress, budget=budget, limit=limit, name=name, note=note, executor=remote)
     finally:
         if remote is not None:

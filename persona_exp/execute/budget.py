@@ -23,7 +23,7 @@ run).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from persona_exp.errors import PersonaExpError
@@ -253,11 +253,21 @@ def limit_plan(plan: Plan, n: int, always: Mapping[str, Any] = {}) -> tuple[Plan
 
 @dataclass
 class Budget:
-    """``--max-cost``: what may be spent in this run, and what has been."""
+    """``--max-cost``: what may be spent in this run, and what has been.
+
+    Calls in flight are held at their step's estimated cost: a call waits
+    while the spending plus what those in flight are expected to cost would
+    pass the budget, so that many calls in flight at once (a high
+    concurrency, a Ray cluster's batches) cannot all be sent on the last
+    dollars; with nothing in flight a call is sent until the spending reaches
+    the budget, as one call at a time would be."""
 
     max_cost: float
     spent: float = 0.0
     stopped: int = 0  # calls not sent because the budget was reached
+    per_call: dict[str, float] = field(default_factory=dict)  # step -> estimated cost of one of its calls (from the preflight estimates)
+    held: float = 0.0  # estimated cost of the calls in flight
+    holding: int = 0  # calls in flight
 
     def preflight(self, est: Estimate, what: str = "the run") -> None:
         """Raises BudgetExceeded (nothing is sent) when ``est`` cannot be priced or
@@ -273,9 +283,24 @@ class Budget:
                 f"--max-cost {self.max_cost:g}: {what} is estimated at ${est.cost:.4f} ({est.tokens:,} tokens){spent}, over the budget; "
                 f"nothing more was sent. Raise --max-cost, make the run smaller (--limit N, fewer items), or see `persona-exp plan`."
             )
+        self.per_call.update({s.step: s.cost / s.to_run for s in est.steps if s.to_run and s.cost})
 
     def spend(self, cost: float | None) -> None:
         self.spent += cost or 0.0
+
+    def waits(self, step: str) -> bool:
+        """Whether a call of ``step`` should wait for calls in flight to say what they cost."""
+        return self.holding > 0 and self.spent + self.held + self.per_call.get(step, 0.0) > self.max_cost
+
+    def hold(self, step: str) -> float:
+        guess = self.per_call.get(step, 0.0)
+        self.holding += 1
+        self.held += guess
+        return guess
+
+    def unhold(self, guess: float) -> None:
+        self.holding -= 1
+        self.held = self.held - guess if self.holding else 0.0
 
     @property
     def reached(self) -> bool:

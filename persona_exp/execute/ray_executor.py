@@ -39,7 +39,8 @@ from persona_exp.execute.llm import Answer, Caller, CallFailed
 from persona_exp.spec.models import ModelConfig
 
 INSTALL = "pip install 'persona-exp[ray]'"
-BATCH = 64  # requests per Ray task: large enough to make Ray's per-task cost small, small enough to keep every actor busy
+BATCH = 256  # most requests per Ray task: Ray's per-task cost (a few ms of CPU) is then small beside the calls' own
+MIN_BATCH = 8  # fewest: a short level is still split among the actors
 STREAM_EVERY = 0.1  # seconds: an actor sends what finished at most this often (one Ray object per group, not per call)
 
 
@@ -215,6 +216,7 @@ class RayExecutor:
         self.address, self.n_actors, self.batch, self.num_cpus = address, actors, batch, num_cpus
         self.actors: list[Any] = []
         self.models: dict[str, ModelConfig] = {}
+        self.dispatch: _Dispatch | None = None  # the current run's
         self.started = False  # this executor connected to (or started) Ray, so it disconnects at close
 
     @property
@@ -246,13 +248,20 @@ class RayExecutor:
             n = self.n_actors or max(1, int(self.ray.cluster_resources().get("CPU", 1)))
             actor = self.ray.remote(num_cpus=1)(CallWorker)
             self.actors = [actor.remote({role: _share(cfg, n) for role, cfg in models.items()}, backoff_base) for _ in range(n)]
-        dispatch = _Dispatch(self.actors, self.batch)
+        self.dispatch = dispatch = _Dispatch(self.actors, self.batch)
         return {role: RemoteCaller(role, cfg, dispatch) for role, cfg in models.items()}
 
-    def workers(self, local: int) -> int:
-        """Calls in flight: enough for every actor to hold two batches (the
-        simulator is local and synchronous, so the local runner keeps one)."""
-        return max(local, 2 * self.batch * max(1, len(self.actors)))
+    def workers(self, local: int, pending: int = 0) -> int:
+        """Calls in flight for a level of ``pending`` calls: every actor holds
+        two batches of at most ``batch`` requests; a level too short to fill
+        them is cut into two smaller batches per actor, so that every actor
+        still gets its share. (The simulator is local and synchronous, so the
+        local runner keeps one call in flight.)"""
+        n = max(1, len(self.actors))
+        size = max(MIN_BATCH, min(self.batch, math.ceil(pending / (2 * n)))) if pending else self.batch
+        if self.dispatch is not None:
+            self.dispatch.batch = size
+        return max(local, 2 * size * n)
 
     def close(self) -> None:
         for a in self.actors:

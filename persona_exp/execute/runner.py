@@ -312,14 +312,20 @@ class Runner:
         sim_only = all(self.models[c.role].is_sim for c in todo)
         most = 1 if sim_only else sum(self.models[r].concurrency for r in {c.role for c in todo})
         if self.executor is not None:
-            most = self.executor.workers(most)
+            most = self.executor.workers(most, len(todo))
+
+        budget = self.budget
+        settled = asyncio.Event()  # set when a call in flight has finished (and what it cost is spent)
 
         async def worker() -> None:
             while queue:
                 c = queue.popleft()
-                if self.budget is not None and self.budget.reached:
-                    self.budget.stopped += 1
-                    results[c.key] = CallResult(c.key, c.step, c.role, "skipped", False, error=self.budget.message(), reason="budget")
+                while budget is not None and budget.waits(c.step):  # those in flight may spend what is left: see what they cost
+                    settled.clear()
+                    await settled.wait()
+                if budget is not None and budget.reached:
+                    budget.stopped += 1
+                    results[c.key] = CallResult(c.key, c.step, c.role, "skipped", False, error=budget.message(), reason="budget")
                     progress.advance(failed=True)
                     continue
                 leased = self._leases(c)
@@ -331,13 +337,17 @@ class Runner:
                     if not taken:
                         aside.append(c)
                         continue
+                guess = budget.hold(c.step) if budget is not None else 0.0
                 try:
                     r = await self._call(c, callers[c.role], results)
                 finally:
                     if leased:
                         self.cache.release(c.key)
-                if self.budget is not None:
-                    self.budget.spend(r.cost)
+                    if budget is not None:
+                        budget.unhold(guess)
+                if budget is not None:
+                    budget.spend(r.cost)
+                    settled.set()
                 results[c.key] = r
                 progress.advance(failed=not r.ok, tokens=r.prompt_tokens + r.completion_tokens, cost=r.cost)
 

@@ -37,6 +37,7 @@ class Stager:
         self.results: dict[str, CallResult] = {}
         self.budget = None  # execute.budget.Budget of the run (--max-cost), shared with its final step
         self.limit: int | None = None  # --limit: the first N calls of each staged step
+        self.executor = None  # where staged calls are sent from (None: this process; see execute.ray_executor)
         self.estimates: list = []  # execute.budget.Estimate of each stage, made before it ran
         self.simulate = False  # dry: answer staged calls of simulated roles in memory and plan on (see _in_memory)
         self.simulated = 0  # staged calls so answered
@@ -58,7 +59,7 @@ class Stager:
                 raise StagePending(plan.calls[todo[0]].step, self.plan, len(todo))
         with CallCache(self.cache_path) as cache:
             results, _, est = run_plan(self.models, cache, plan, self.results, progress=self.progress and not self.dry, budget=self.budget,
-                                       limit=self.limit, what=f"the staged step {plan.steps[-1] if plan.steps else ''}")
+                                       limit=self.limit, what=f"the staged step {plan.steps[-1] if plan.steps else ''}", executor=self.executor)
         self.estimates.append(est)
         self.results.update(results)
         return results

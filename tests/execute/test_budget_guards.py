@@ -108,3 +108,42 @@ def test_reasks_are_priced_from_the_share_of_cached_answers_that_fail_to_parse(t
     assert step.prompt_tokens == round(prompt + 0.5 * 2 * (REASKS * 3 + REASKS * (REASKS + 1) / 2 * (answer + REASK_TOKENS)))
     assert step.completion_tokens == round(2 * answer + 0.5 * 2 * REASKS * answer)
     assert "50% of its cached answers needed re-asks" in step.lengths
+
+
+MODEL = "openai/gpt-4o-mini"  # priced in litellm's bundled table
+
+
+def in_flight_run(url: str, state, executor=None, concurrency: int = 16, estimated: bool = True) -> tuple[Budget, int]:
+    """40 judge calls, each answered with 10,000 prompt tokens, under a budget
+    of five and a half of them, with ``concurrency`` calls in flight; the
+    budget, and the requests the server got."""
+    from persona_exp.execute import Runner
+    from persona_exp.execute.budget import price
+
+    state.reply = lambda body: {"content": "A", "usage": {"prompt_tokens": 10_000, "completion_tokens": 1, "total_tokens": 10_001}}
+    in_price, out_price = price(MODEL)
+    per_call = 10_000 * in_price + out_price
+    cfg = ModelConfig(model=MODEL, api_base=url, concurrency=concurrency)
+    plan = Plan()
+    for i in range(40):
+        plan.add("judge", "judge", cfg.model, [{"role": "user", "content": f"Question {i}: A or B?"}], cfg.sampling(), parser="choice")
+    budget = Budget(5.5 * per_call)
+    if estimated:  # as the preflight estimate sets it
+        budget.per_call["judge"] = per_call
+    with CallCache(":memory:") as cache:
+        Runner({"judge": cfg}, cache, progress=False, budget=budget, executor=executor).run(plan)
+    assert budget.stopped == 40 - len(state.requests) and abs(budget.spent - len(state.requests) * per_call) < 1e-12
+    return budget, len(state.requests)
+
+
+def test_calls_in_flight_cannot_all_be_sent_on_the_last_dollars(openai_server):
+    """Sixteen calls in flight at once: each waits while the spending plus the
+    estimate of those in flight would pass the budget, so six are sent (the
+    sixth with nothing in flight and the budget not reached), as one call at a
+    time would send."""
+    state, url = openai_server
+    budget, sent = in_flight_run(url, state)
+    assert sent == 6 and budget.reached and budget.holding == 0 and budget.held == 0.0
+    state.requests.clear()
+    _, alone = in_flight_run(url, state, concurrency=1)  # one at a time: the same six
+    assert alone == 6

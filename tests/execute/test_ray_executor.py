@@ -49,8 +49,8 @@ def ray_cluster():
             os.environ["OPENAI_API_KEY"] = before
 
 
-def tables(folder) -> dict[str, pl.DataFrame]:
-    run_dir = next(p for p in (folder / ".persona-exp" / "runs" / "loo").iterdir())
+def tables(folder, experiment: str = "loo") -> dict[str, pl.DataFrame]:
+    run_dir = next(p for p in (folder / ".persona-exp" / "runs" / experiment).iterdir())
     out = {}
     for f in sorted(run_dir.glob("*.parquet")):
         t = pl.read_parquet(f).drop("latency_ms", strict=False)  # wall time differs between any two runs
@@ -76,6 +76,33 @@ def test_the_ray_executor_gives_the_local_executors_tables(ray_cluster, tmp_path
     capsys.readouterr()
     assert main(["show", "latest"]) == 0  # in the ray run's folder
     assert "calls sent by the ray executor" in capsys.readouterr().out
+
+
+def test_staged_calls_are_sent_by_the_actors_too(ray_cluster, tmp_path, monkeypatch):
+    """WikiPersonas plans on answers (questions, candidates, tournament rounds):
+    those staged calls go through the actors like the plan's, and the tables
+    are the local executor's."""
+    from persona_exp.execute import runner
+
+    spec = os.path.join(os.path.dirname(__file__), "..", "..", "experiments", "wikipersona.yaml")
+    overrides = ["population.size=6", "experiment.n_personal=3", "experiment.n_divergent=3", "experiment.n_candidates=4"]
+    outcomes = {}
+    for executor in ("local", "ray"):
+        (tmp_path / executor).mkdir()
+        monkeypatch.chdir(tmp_path / executor)
+        outcomes[executor] = run_spec(spec, overrides, progress=False, executor=executor)
+        if executor == "local":  # from here on, record where each run on the real cache sends its calls from
+            runs = []
+            real_run = runner.Runner.run
+            monkeypatch.setattr(runner.Runner, "run", lambda self, plan, known=None: runs.append((self.cache.in_memory, self.executor, len(plan)))
+                                or real_run(self, plan, known))
+    sent = [(executor, n) for in_memory, executor, n in runs if not in_memory]  # in memory: the estimate's free simulated pilot
+    assert len(sent) > 3 and all(isinstance(executor, RayExecutor) for executor, _ in sent), sent  # the staged steps and the final one
+    assert outcomes["ray"].counts.as_dict() == outcomes["local"].counts.as_dict() and outcomes["ray"].counts.ran > 100
+    local, remote = (tables(tmp_path / name, "wikipersona") for name in ("local", "ray"))
+    assert set(local) == set(remote) and "calls" in local
+    for name in local:
+        assert local[name].equals(remote[name]), name
 
 
 def judge_plan(cfg: ModelConfig, n: int) -> Plan:
@@ -179,6 +206,21 @@ def test_a_driver_killed_with_9_loses_no_finished_call(ray_cluster, tmp_path, op
     assert not resent & finished_prompts  # no finished call was sent again
     assert counts.failed == 0 and counts.cached >= len(finished) and counts.calls == n
     assert len(state.requests) - sent_before == counts.ran  # and each unfinished one once
+
+
+def test_a_budget_holds_on_ray_where_hundreds_of_calls_are_in_flight(ray_cluster, openai_server):
+    """--max-cost with the actors' batches in flight: calls wait for those in
+    flight to say what they cost, so the spending stops where one call at a
+    time would stop it (see the same run locally in test_budget_guards)."""
+    from tests.execute.test_budget_guards import in_flight_run
+
+    state, url = openai_server
+    executor = RayExecutor()
+    try:
+        budget, sent = in_flight_run(url, state, executor=executor)
+    finally:
+        executor.close()
+    assert sent == 6 and budget.reached
 
 
 def test_executor_names_are_checked_and_a_missing_ray_says_how_to_install_it(monkeypatch, capsys):
