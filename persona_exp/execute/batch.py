@@ -34,6 +34,19 @@ A role switched to ``execution: online`` while a live batch holds some of its
 calls does not send those online (it would pay for them twice): the run says
 so, waits for that batch and collects it; once the batch is cancelled (``persona-exp
 batches --cancel``) the calls it did not answer go online.
+
+Vertex AI (``vertex_ai/gemini-...``). litellm takes the same OpenAI-format
+file, writes it as Gemini requests to the role's ``batch_bucket`` in Cloud
+Storage, and turns the job's predictions back into OpenAI-format lines (a
+failed row into an error line). Three things differ, and are handled here:
+the request lines name the bare model (litellm puts it in the file's path,
+from which the job takes its model); credentials are Google's, which litellm
+reads from the environment (never an API key: with one, its file calls send
+no Authorization header); and a job carries no metadata, so a submission cut
+short is found again by the job's input file, the upload's ``gs://`` id,
+recorded before the job is created (none recorded: no job can read it). A
+job's output file is known only once it has ended; its ``request_counts`` are
+never given (the lines are counted instead).
 """
 
 from __future__ import annotations
@@ -59,6 +72,8 @@ from persona_exp.spec.models import BATCH_PROVIDERS, ModelConfig
 ENDPOINT = "/v1/chat/completions"
 WINDOW = "24h"  # the only completion window OpenAI and Azure offer
 TERMINAL = ("completed", "failed", "expired", "cancelled")
+VERTEX = "vertex_ai"
+VERTEX_EXTRA = "pip install 'persona-exp[vertex]'"
 STALE_SUBMIT = 300.0  # seconds: a "submitting" record of another machine this old is looked up at the provider
 FIND_PAGES = 20  # pages of 100 batches searched for a record whose submission was cut short
 
@@ -74,6 +89,7 @@ class Target:
     api_base: str | None = None
     api_version: str | None = None
     key_env: str | None = None
+    bucket: str | None = None  # Vertex AI: where its batch files are uploaded (needed to submit only, so not recorded)
 
     def info(self) -> dict[str, Any]:
         return {"provider": self.provider, "model": self.model, "role": self.role, "api_base": self.api_base,
@@ -83,7 +99,10 @@ class Target:
         """litellm's arguments for this endpoint; the key is read from the environment now."""
         out: dict[str, Any] = {"custom_llm_provider": self.provider}
         out.update({k: v for k, v in (("api_base", self.api_base), ("api_version", self.api_version)) if v})
-        if self.key_env:
+        if self.provider == VERTEX:  # Google credentials from the environment, never an api_key (see the module's docstring)
+            if self.bucket:
+                out["gcs_bucket_name"] = self.bucket
+        elif self.key_env:
             out["api_key"] = os.environ.get(self.key_env, "")
         return out
 
@@ -101,7 +120,29 @@ def target(role: str, cfg: ModelConfig) -> Target:
     if provider not in BATCH_PROVIDERS:
         raise SpecError(f"models.{role}.execution: batch goes through litellm's files and batches API, which persona-exp uses for "
                         f"{', '.join(BATCH_PROVIDERS)}; {cfg.model} is served by {provider}: use execution: online for it.")
+    if provider == VERTEX:
+        if not cfg.model.startswith(f"{VERTEX}/"):
+            raise SpecError(f"models.{role}.model: litellm sends {cfg.model} to Vertex AI; for a Vertex batch name it so, "
+                            f"vertex_ai/{cfg.model}, and set models.{role}.batch_bucket.")
+        if not cfg.batch_bucket:  # the spec's check, for a config built in code
+            raise SpecError(f"models.{role}.batch_bucket: a Vertex AI batch is staged in Cloud Storage; name the bucket (e.g. my-bucket).")
+        require_google_auth(f"models.{role}.execution: batch")
+        return Target(provider, name, role, cfg.api_base, cfg.api_version, None, cfg.batch_bucket)
     return Target(provider, name, role, cfg.api_base, cfg.api_version, cfg.api_key_env)
+
+
+def require_google_auth(what: str) -> None:
+    """litellm signs Vertex AI requests with google-auth, an optional extra:
+    without it, a clear error instead of litellm's ImportError mid-run."""
+    import importlib
+
+    try:
+        importlib.import_module("google.auth.transport.requests")  # what litellm refreshes tokens with
+    except ImportError:
+        from persona_exp.errors import ExecutionError
+
+        raise ExecutionError(f"{what}: Vertex AI batches need google-auth, which is not installed here; install the extra with "
+                             f"{VERTEX_EXTRA} (or pip install 'google-auth>=2') and run again.") from None
 
 
 # --- the provider, through litellm -------------------------------------------
@@ -124,17 +165,32 @@ async def retrieve(t: Target, batch_id: str) -> Any:
 
 
 async def content(t: Target, file_id: str) -> bytes:
-    resp = await litellm().afile_content(file_id=file_id, **t.kwargs())
+    kwargs = t.kwargs()
+    if t.provider == VERTEX:  # litellm reads only files of the bucket (and folder) it is told: the one the file is in
+        kwargs["gcs_bucket_name"] = staged_in(file_id)
+    resp = await litellm().afile_content(file_id=file_id, **kwargs)
     return resp.content if hasattr(resp, "content") else bytes(resp)
+
+
+def staged_in(file_id: str) -> str:
+    """The ``bucket[/folder]`` of a file litellm staged for Vertex AI
+    (``gs://bucket/folder/litellm-vertex-files/...``), or of the job output
+    written next to it."""
+    path = file_id.removeprefix("gs://")
+    head, managed, _ = path.partition("/litellm-vertex-files/")
+    return head if managed else path.split("/", 1)[0]
 
 
 async def cancel(t: Target, batch_id: str) -> Any:
     return await litellm().acancel_batch(batch_id=batch_id, **t.kwargs())
 
 
-async def find(t: Target, local_id: str, since: float) -> Any | None:
+async def find(t: Target, local_id: str, since: float, input_file: str | None = None) -> Any | None:
     """The provider's batch carrying ``local_id`` in its metadata (newest
-    first, back to a minute before ``since``), or None."""
+    first, back to a minute before ``since``), or None. Vertex AI keeps no
+    metadata: there, the job reading ``input_file``."""
+    if t.provider == VERTEX:
+        return await _find_vertex(t, input_file)
     after = None
     for _ in range(FIND_PAGES):
         page = await litellm().alist_batches(after=after, limit=100, **t.kwargs())
@@ -146,6 +202,35 @@ async def find(t: Target, local_id: str, since: float) -> Any | None:
             return None
         after = data[-1].id
     return None
+
+
+async def _find_vertex(t: Target, input_file: str | None) -> Any | None:
+    """The Vertex AI job whose input is ``input_file`` (each upload has a
+    fresh name, so at most one job reads it), over up to FIND_PAGES pages of
+    the project's jobs (litellm gives them as a dict page; no order is assumed).
+    No recorded upload: no job can have been created from it."""
+    if not input_file:
+        return None
+    token = None
+    for _ in range(FIND_PAGES):
+        page = await litellm().alist_batches(after=token, limit=100, **t.kwargs())
+        for b in page.get("data") or []:
+            if getattr(b, "input_file_id", None) == input_file:
+                return b
+        token = page.get("next_page_token")
+        if not token:
+            return None
+    return None
+
+
+def output_file(t: Target, b: Any) -> str | None:
+    """The batch's output file, where there is one. litellm makes one up for a
+    Vertex AI job that wrote none (the output folder, which is the input's, +
+    ``/predictions.jsonl``); the job's own is in a subfolder of it."""
+    fid = getattr(b, "output_file_id", None)
+    if t.provider == VERTEX and fid and fid == f"{str(getattr(b, 'input_file_id', '') or '').rsplit('/', 1)[0]}/predictions.jsonl":
+        return None
+    return fid or None
 
 
 def read_lines(data: bytes) -> dict[str, dict[str, Any]]:
@@ -290,11 +375,17 @@ class _RoleBatches:
             try:
                 b = await submit(self.target, data, local_id, lambda fid: self.cache.batch_update(local_id, input_file=fid))
             except Exception as exc:  # noqa: BLE001 - provider errors come in many types
-                found = await self._safely(find(self.target, local_id, time.time() - 60))
+                uploaded = (self.cache.batch(local_id) or {}).get("input_file")
+                found, unknown = await self._lookup(self.target, local_id, time.time() - 60, uploaded)
                 if found is None:
                     message = scrub(f"{type(exc).__name__}: {exc}")[:400]
-                    self.cache.batch_update(local_id, state="abandoned", note=message)
                     kind = classify(exc)
+                    if uploaded and unknown:  # the provider may hold the batch and cannot be asked: kept, so that no run submits its calls again
+                        self.cache.batch_update(local_id, state="lost", note=message)
+                        message += " (the provider could not be asked whether it created the batch; a rerun asks again before submitting its calls)"
+                        kind = "transport"
+                    else:
+                        self.cache.batch_update(local_id, state="abandoned", note=message)
                     for k in claimed:
                         self._fail(k, f"submitting the batch failed: {message}", kind if kind in ("auth", "rejected") else "transport")
                     continue
@@ -303,11 +394,14 @@ class _RoleBatches:
             self._show(local_id, b)
         return short
 
-    async def _safely(self, coro: Any) -> Any:
+    async def _lookup(self, t: Target, local_id: str, since: float, input_file: str | None) -> tuple[Any | None, bool]:
+        """The batch a submission cut short may have created, or None; and
+        whether the provider could not be asked (then None says nothing: the
+        batch may exist, and its calls must not be submitted again)."""
         try:
-            return await coro
-        except Exception:  # noqa: BLE001 - a lookup that fails finds nothing
-            return None
+            return await find(t, local_id, since, input_file), False
+        except Exception:  # noqa: BLE001 - provider errors come in many types
+            return None, True
 
     async def _poll(self, local_id: str) -> bool:
         """One look at a live batch (collecting it once it has ended); True
@@ -315,10 +409,12 @@ class _RoleBatches:
         row = self.cache.batch(local_id)
         if row is None or row["collected_at"] is not None or row["state"] == "abandoned":
             return True  # collected (or given up) by another process: its answers are in the cache
-        if row["batch_id"] is None:  # submission cut short, or under way in another process
-            if not _owner_gone(row):
+        if row["batch_id"] is None:  # submission cut short (lost: its answer lost), or under way in another process
+            if row["state"] != "lost" and not _owner_gone(row):
                 return False
-            found = await self._safely(find(Target.of_record(row), local_id, row["created_at"]))
+            found, unknown = await self._lookup(Target.of_record(row), local_id, row["created_at"], row["input_file"])
+            if found is None and unknown and row["input_file"]:
+                return self._look_failed(local_id, row, "it could not be looked up at the provider")
             if found is None:
                 self.cache.batch_update(local_id, state="abandoned", note="its submission was cut short before the provider took it")
                 return True
@@ -330,15 +426,8 @@ class _RoleBatches:
             if b.status in TERMINAL:
                 lines = await self._lines(t, b)
         except Exception as exc:  # noqa: BLE001 - a failed look (or download) is retried at the next poll
-            self.errors[local_id] = self.errors.get(local_id, 0) + 1
-            if self.errors[local_id] > self.cfg.max_retries:
-                message = scrub(f"{type(exc).__name__}: {exc}")[:300]
-                for k in self.cache.batch_keys(local_id):
-                    if k in self.pending:
-                        self._fail(k, f"batch {row['batch_id']} could not be looked at ({message}); it is still recorded, and a rerun "
-                                   "polls it again", "auth" if classify(exc) == "auth" else "transport")
-                return True
-            return False
+            return self._look_failed(local_id, row, f"batch {row['batch_id']} could not be looked at ({scrub(f'{type(exc).__name__}: {exc}')[:300]})",
+                                     classify(exc))
         self.errors.pop(local_id, None)
         counts = getattr(b, "request_counts", None)
         self.cache.batch_update(local_id, state=b.status, answered=int(getattr(counts, "completed", 0) or 0),
@@ -346,7 +435,19 @@ class _RoleBatches:
         self._show(local_id, b)
         if b.status not in TERMINAL:
             return False
-        await self._collect(local_id, b, lines)
+        await self._collect(local_id, b, lines, t)
+        return True
+
+    def _look_failed(self, local_id: str, row: dict[str, Any], why: str, kind: str = "transport") -> bool:
+        """A look at a recorded batch failed: tried again at the next poll, and
+        after max_retries failures in a row its pending calls fail for this
+        run (the record stays: a rerun looks again, and never resubmits them)."""
+        self.errors[local_id] = self.errors.get(local_id, 0) + 1
+        if self.errors[local_id] <= self.cfg.max_retries:
+            return False
+        for k in self.cache.batch_keys(local_id):
+            if k in self.pending:
+                self._fail(k, f"{why}; it is still recorded, and a rerun looks at it again", "auth" if kind == "auth" else "transport")
         return True
 
     def _show(self, local_id: str, b: Any) -> None:
@@ -357,12 +458,12 @@ class _RoleBatches:
     async def _lines(self, t: Target, b: Any) -> dict[str, dict[str, Any]]:
         """The lines of an ended batch's output and error files."""
         lines: dict[str, dict[str, Any]] = {}
-        for fid in (getattr(b, "output_file_id", None), getattr(b, "error_file_id", None)):
+        for fid in (output_file(t, b), getattr(b, "error_file_id", None)):
             if fid:
                 lines.update(read_lines(await content(t, fid)))
         return lines
 
-    async def _collect(self, local_id: str, b: Any, lines: dict[str, dict[str, Any]]) -> None:
+    async def _collect(self, local_id: str, b: Any, lines: dict[str, dict[str, Any]], t: Target) -> None:
         """Stores an ended batch's answers and settles its calls of this level."""
         answers, again, lost = [], [], []
         for key in self.cache.batch_keys(local_id):
@@ -383,7 +484,7 @@ class _RoleBatches:
             else:
                 lost.append(key)
         self.cache.batch_collect(local_id, answers, state=b.status, answered=len(answers), failed=len(again) + len(lost),
-                                 output_file=getattr(b, "output_file_id", None), error_file=getattr(b, "error_file_id", None))
+                                 output_file=output_file(t, b), error_file=getattr(b, "error_file_id", None))
         await asyncio.gather(*(self._answered(key, text, usage, model) for key, text, usage, model in answers if key in self.pending))
         for key in again:
             if key in self.pending:
@@ -427,10 +528,14 @@ def cancel_recorded(cache: CallCache, ref: str) -> dict[str, Any]:
         known = ", ".join(r["batch_id"] or r["local_id"] for r in cache.batches()[-5:]) or "none"
         raise InvalidArgumentError(f"--cancel {ref}: no batch of this cache has that id (the latest: {known}); `persona-exp batches` lists them.")
     if row["batch_id"] is None:
-        cache.batch_update(row["local_id"], state="abandoned", note="cancelled before the provider took it")
+        note = ("given up by --cancel: its submission's answer was lost, so the provider may hold it (check there)" if row["state"] == "lost"
+                else "cancelled before the provider took it")
+        cache.batch_update(row["local_id"], state="abandoned", note=note)
         return {**row, "state": "abandoned"}
     if row["collected_at"] is not None or row["state"] in TERMINAL:
         raise InvalidArgumentError(f"--cancel {ref}: batch {row['batch_id']} has ended ({row['state']}); there is nothing to cancel.")
+    if row["provider"] == VERTEX:
+        require_google_auth(f"--cancel {ref}")
     try:
         b = asyncio.run(cancel(Target.of_record(row), row["batch_id"]))
     except Exception as exc:  # noqa: BLE001 - provider errors come in many types

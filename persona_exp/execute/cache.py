@@ -64,8 +64,10 @@ CREATE TABLE IF NOT EXISTS leases (
 
 # Created on the first batch, like the leases. ``state`` is the provider's status
 # (validating, in_progress, finalizing, completed, failed, expired, cancelling,
-# cancelled), or ``submitting`` before the provider gave an id, or ``abandoned``
-# (never submitted); ``collected_at`` is set once the answers are in ``calls``.
+# cancelled), or ``submitting`` before the provider gave an id, ``lost`` when the
+# answer to a submission was lost and the provider could not be asked whether it
+# took the batch (looked up again before its calls are submitted anew), or
+# ``abandoned`` (never submitted); ``collected_at`` is set once the answers are in ``calls``.
 _BATCHES = """
 CREATE TABLE IF NOT EXISTS batches (
     local_id     TEXT PRIMARY KEY,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import email.utils
+import importlib.util
 import os
 import random
 import re
@@ -486,17 +487,29 @@ def _check_endpoint(role: str, cfg: ModelConfig, source: str, reach: bool, conne
                 k for k in lt.validate_environment(cfg.model, api_base=cfg.api_base).get("missing_keys", [])
                 if not (k.endswith("_API_BASE") and (cfg.api_base or default_base)) and not (k.endswith("_API_VERSION") and cfg.api_version)
             ]
+        google = _provider_prefix(cfg.model) == "vertex_ai"  # Google credentials, not an API key
         if missing:
             local = " (a local server that checks no key accepts any value)" if cfg.api_base else ""
             names = " or ".join(missing) if known else ", ".join(missing)  # the table's are alternatives, litellm's all needed
+            how = ("and provide Google credentials (GOOGLE_APPLICATION_CREDENTIALS or gcloud's application-default login)" if google
+                   else f"or name the variable that holds the key with models.{role}.api_key_env")
             raise SpecError(
                 f"{source}: models.{role}: no credentials for {cfg.model}: litellm reads {names} from the environment, "
                 f"and {'it is' if len(missing) == 1 else 'none is' if known else 'they are'} not set. Set "
-                f"{'it' if len(missing) == 1 else 'one' if known else 'them'}{local}, e.g. export {missing[0]}=..., "
-                f"or name the variable that holds the key with models.{role}.api_key_env."
+                f"{'it' if len(missing) == 1 else 'one' if known else 'them'}{local}, e.g. export {missing[0]}=..., {how}."
             )
+        if google and not _installed("google.auth"):
+            raise SpecError(f"{source}: models.{role}: litellm signs Vertex AI requests with google-auth, which is not installed here; "
+                            "install it with pip install 'persona-exp[vertex]' and run again.")
     if reach and cfg.api_base:
         _reachable(cfg.api_base, f"{source}: models.{role}.api_base", connect_timeout)
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ImportError:  # its parent package is missing
+        return False
 
 
 def _reachable(url: str, where: str, timeout: float) -> None:

@@ -8,6 +8,7 @@ experiments and plug into the top-level spec.
 from __future__ import annotations
 
 import json
+import re
 import types
 import typing
 from typing import Any, Callable, Sequence
@@ -15,7 +16,10 @@ from typing import Any, Callable, Sequence
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
 SEED_MAX = 2**63 - 1  # seeds are stored and hashed as signed 64-bit integers
-BATCH_PROVIDERS = ("openai", "azure", "hosted_vllm", "litellm_proxy")  # litellm providers whose batches take OpenAI-format JSONL
+# litellm providers whose files and batches API takes OpenAI-format JSONL (for vertex_ai, litellm converts it to
+# Gemini requests staged in a Cloud Storage bucket, and the answers back)
+BATCH_PROVIDERS = ("openai", "azure", "hosted_vllm", "litellm_proxy", "vertex_ai")
+GCS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^/\s][^\s]*)?$")  # a bucket name, optionally /prefix
 
 
 class FieldError(ValueError):
@@ -163,6 +167,10 @@ class ModelConfig(Strict):
         "completion window; see persona_exp.execute.batch). Not part of the call key: the same request gets the same cached answer")
     batch_poll: float = Field(30.0, ge=0.01, le=3600, description="batch: seconds between looks at a submitted batch")
     batch_size: int = Field(50_000, ge=1, le=50_000, description="batch: most calls per batch file (OpenAI takes at most 50,000)")
+    batch_bucket: str | None = Field(
+        None, min_length=1, description="batch on Vertex AI (vertex_ai/gemini-...): the Cloud Storage bucket, optionally with a "
+        "folder (my-bucket or my-bucket/persona-exp), where batch files are written and Vertex writes its answers; the credentials "
+        "need write access to it")
     deployments: list[Deployment] | None = Field(
         None, min_length=1, max_length=1000, description="several servers of this role, through litellm's Router; needs cache_as (the "
         "servers are declared equivalent, so which one answers is not part of a call's identity)")
@@ -216,7 +224,8 @@ class ModelConfig(Strict):
     def _batch_needs_a_batch_api(self) -> "ModelConfig":
         """The simulator answers in process (there is nothing to submit), and
         a batch goes to one endpoint through litellm's files and batches API,
-        which persona-exp uses for OpenAI-compatible servers and Azure."""
+        which persona-exp uses for OpenAI-compatible servers, Azure and Vertex
+        AI (Gemini, whose batch files live in a Cloud Storage bucket)."""
         if self.execution != "batch":
             return self
         if self.is_sim:
@@ -229,6 +238,31 @@ class ModelConfig(Strict):
         if getattr(self, "deployments", None):
             raise FieldError(("execution",), "a batch is submitted to one endpoint, and this role has several deployments; "
                              "use execution: online with deployments, or one api_base with execution: batch")
+        if prefix == "vertex_ai":
+            if not self.model.split("/")[-1].startswith("gemini"):
+                raise FieldError(("model",), f"Vertex AI batches through litellm take Google's Gemini models (publishers/google/models/...), "
+                                 f"and {self.model!r} is not one; use a vertex_ai/gemini-... model, or execution: online for it")
+            if not self.batch_bucket:
+                raise FieldError(("batch_bucket",), "a Vertex AI batch is read from and written to Cloud Storage: name the bucket "
+                                 "(e.g. batch_bucket: my-bucket, or my-bucket/persona-exp for a folder in it) that the Google "
+                                 "credentials may write to")
+            if self.api_key_env:
+                raise FieldError(("api_key_env",), "Vertex AI batches authenticate with Google credentials (GOOGLE_APPLICATION_CREDENTIALS "
+                                 "or gcloud's application-default login), not with an API key; remove api_key_env")
+        return self
+
+    @model_validator(mode="after")
+    def _bucket_is_a_vertex_bucket(self) -> "ModelConfig":
+        """``batch_bucket`` only means something to Vertex AI batches; a bucket
+        named for another provider is a mistake worth saying."""
+        if self.batch_bucket is None:
+            return self
+        if not self.model.startswith("vertex_ai/"):
+            raise FieldError(("batch_bucket",), f"batch_bucket is where Vertex AI batches are staged, and {self.model!r} is not a "
+                             "vertex_ai/ model; remove batch_bucket")
+        if not GCS_BUCKET.match(self.batch_bucket):
+            raise FieldError(("batch_bucket",), f"{self.batch_bucket!r} is not a Cloud Storage bucket name: give the bare name in lower "
+                             "case, optionally with a folder, e.g. my-bucket or my-bucket/persona-exp (no gs://)")
         return self
 
     @property

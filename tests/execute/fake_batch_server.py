@@ -41,6 +41,7 @@ class FakeBatchServer:
                  fail: Callable[[str], bool] = lambda custom_id: False, port: int = 0):
         self.delay, self.reply, self.fail = delay, reply, fail
         self.failing_polls = 0  # this many of the next looks at a batch answer 500 (a provider's bad minute)
+        self.failing_lists = 0  # this many of the next listings of batches answer 500
         self.lock = threading.Lock()
         self.files: dict[str, dict[str, Any]] = {}  # id -> file object + "data"
         self.batches: dict[str, dict[str, Any]] = {}
@@ -149,6 +150,9 @@ class FakeBatchServer:
                             return self._send(200, None, f["data"])
                         return self._send(200, {k: v for k, v in f.items() if k != "data"})
                     if parts[1:] == ["batches"]:
+                        if server.failing_lists > 0:
+                            server.failing_lists -= 1
+                            return self._send(500, {"error": {"message": "fake outage", "type": "server_error"}})
                         args = dict(p.split("=", 1) for p in query.split("&") if "=" in p)
                         ordered = sorted(server.batches.values(), key=lambda b: b["id"], reverse=True)
                         if "after" in args:

@@ -156,6 +156,39 @@ def test_a_submission_cut_short_is_found_at_the_provider_or_sent_again(tmp_path,
     assert len(rows) == (1 if provider_took_it else 2)
 
 
+def test_a_cut_short_submission_the_provider_cannot_be_asked_about_is_never_sent_again(tmp_path):
+    """The batch a killed run submitted, while the provider's listing is down:
+    a lookup that fails is not "not found". The rerun fails the calls for now
+    and keeps the record; once the provider answers, the next run finds the
+    batch and collects it. Nothing is submitted twice."""
+    import asyncio
+
+    from persona_exp.execute.batch import submit, target
+
+    with FakeBatchServer(delay=0.1) as srv:
+        cfg = batch_cfg(srv.url, max_retries=2)
+        plan = judge_plan(cfg, 8)
+        with CallCache(tmp_path / "c.sqlite") as cache:
+            cache.owner = f"{socket.gethostname()}:{_dead_pid()}:cut"
+            t = target("judge", cfg)
+            cache.batch_claim("pe-cut", t.info(), list(plan.calls))
+            lines = [json.dumps({"custom_id": c.key, "method": "POST", "url": "/v1/chat/completions",
+                                 "body": {"model": "m", "messages": c.messages}}) for c in plan.calls.values()]
+            asyncio.run(submit(t, "\n".join(lines).encode(), "pe-cut", lambda fid: cache.batch_update("pe-cut", input_file=fid)))
+        srv.failing_lists = 10**6
+        with CallCache(tmp_path / "c.sqlite") as cache:
+            _, down = Runner({"judge": cfg}, cache, progress=False).run(plan)
+            (row,) = cache.batches()
+        assert down.failed == 8 and down.failures == {"transport": 8} and srv.requests["POST batches"] == 1
+        assert row["state"] == "submitting" and row["batch_id"] is None  # kept: a rerun looks again
+        srv.failing_lists = 0
+        with CallCache(tmp_path / "c.sqlite") as cache:
+            _, up = Runner({"judge": cfg}, cache, progress=False).run(plan)
+            (row,) = cache.batches()
+    assert up.failed == 0 and up.ran == 8 and row["state"] == "completed" and row["batch_id"] is not None
+    assert srv.requests["POST batches"] == 1 and set(srv.submitted.values()) == {1} and len(srv.submitted) == 8 and not srv.online
+
+
 def test_batches_command_lists_and_cancels(tmp_path, capsys):
     path = tmp_path / "c.sqlite"
     with FakeBatchServer(delay=600) as srv:
