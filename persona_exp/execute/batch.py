@@ -35,18 +35,9 @@ calls does not send those online (it would pay for them twice): the run says
 so, waits for that batch and collects it; once the batch is cancelled (``persona-exp
 batches --cancel``) the calls it did not answer go online.
 
-Vertex AI (``vertex_ai/gemini-...``). litellm takes the same OpenAI-format
-file, writes it as Gemini requests to the role's ``batch_bucket`` in Cloud
-Storage, and turns the job's predictions back into OpenAI-format lines (a
-failed row into an error line). Three things differ, and are handled here:
-the request lines name the bare model (litellm puts it in the file's path,
-from which the job takes its model); credentials are Google's, which litellm
-reads from the environment (never an API key: with one, its file calls send
-no Authorization header); and a job carries no metadata, so a submission cut
-short is found again by the job's input file, the upload's ``gs://`` id,
-recorded before the job is created (none recorded: no job can read it). A
-job's output file is known only once it has ended; its ``request_counts`` are
-never given (the lines are counted instead).
+Vertex AI and Bedrock batches take the same file; what they need beyond it
+(buckets, their credentials, finding a job, reading Bedrock's answers) is in
+:mod:`persona_exp.execute.batch_clouds`.
 """
 
 from __future__ import annotations
@@ -62,6 +53,21 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from persona_exp.errors import SpecError
+from persona_exp.execute.batch_clouds import (
+    BEDROCK,
+    FIND_PAGES,
+    VERTEX,
+    arn_region,
+    bedrock_file,
+    bedrock_job_reading,
+    bedrock_settings,
+    find_vertex,
+    from_bedrock,
+    require_google_auth,
+    staged_in,
+    vertex_checks,
+    vertex_placeholder,
+)
 from persona_exp.execute.cache import CallCache, process_alive
 from persona_exp.execute.llm import Caller, classify, litellm, scrub
 from persona_exp.execute.prices import price
@@ -72,10 +78,7 @@ from persona_exp.spec.models import BATCH_PROVIDERS, ModelConfig
 ENDPOINT = "/v1/chat/completions"
 WINDOW = "24h"  # the only completion window OpenAI and Azure offer
 TERMINAL = ("completed", "failed", "expired", "cancelled")
-VERTEX = "vertex_ai"
-VERTEX_EXTRA = "pip install 'persona-exp[vertex]'"
 STALE_SUBMIT = 300.0  # seconds: a "submitting" record of another machine this old is looked up at the provider
-FIND_PAGES = 20  # pages of 100 batches searched for a record whose submission was cut short
 
 
 @dataclass(frozen=True)
@@ -89,7 +92,8 @@ class Target:
     api_base: str | None = None
     api_version: str | None = None
     key_env: str | None = None
-    bucket: str | None = None  # Vertex AI: where its batch files are uploaded (needed to submit only, so not recorded)
+    bucket: str | None = None  # Vertex AI, Bedrock: where its batch files are uploaded (needed to submit only, so not recorded)
+    role_arn: str | None = None  # Bedrock: the IAM role its jobs assume (needed to submit only, so not recorded)
 
     def info(self) -> dict[str, Any]:
         return {"provider": self.provider, "model": self.model, "role": self.role, "api_base": self.api_base,
@@ -102,6 +106,9 @@ class Target:
         if self.provider == VERTEX:  # Google credentials from the environment, never an api_key (see the module's docstring)
             if self.bucket:
                 out["gcs_bucket_name"] = self.bucket
+        elif self.provider == BEDROCK:  # AWS credentials and region from the environment, never an api_key
+            if self.bucket:
+                out["s3_bucket_name"] = self.bucket
         elif self.key_env:
             out["api_key"] = os.environ.get(self.key_env, "")
         return out
@@ -121,28 +128,12 @@ def target(role: str, cfg: ModelConfig) -> Target:
         raise SpecError(f"models.{role}.execution: batch goes through litellm's files and batches API, which persona-exp uses for "
                         f"{', '.join(BATCH_PROVIDERS)}; {cfg.model} is served by {provider}: use execution: online for it.")
     if provider == VERTEX:
-        if not cfg.model.startswith(f"{VERTEX}/"):
-            raise SpecError(f"models.{role}.model: litellm sends {cfg.model} to Vertex AI; for a Vertex batch name it so, "
-                            f"vertex_ai/{cfg.model}, and set models.{role}.batch_bucket.")
-        if not cfg.batch_bucket:  # the spec's check, for a config built in code
-            raise SpecError(f"models.{role}.batch_bucket: a Vertex AI batch is staged in Cloud Storage; name the bucket (e.g. my-bucket).")
-        require_google_auth(f"models.{role}.execution: batch")
+        vertex_checks(role, cfg)
         return Target(provider, name, role, cfg.api_base, cfg.api_version, None, cfg.batch_bucket)
+    if provider == BEDROCK:
+        model, arn = bedrock_settings(role, cfg, name)
+        return Target(BEDROCK, model, role, None, None, None, cfg.batch_bucket, arn)
     return Target(provider, name, role, cfg.api_base, cfg.api_version, cfg.api_key_env)
-
-
-def require_google_auth(what: str) -> None:
-    """litellm signs Vertex AI requests with google-auth, an optional extra:
-    without it, a clear error instead of litellm's ImportError mid-run."""
-    import importlib
-
-    try:
-        importlib.import_module("google.auth.transport.requests")  # what litellm refreshes tokens with
-    except ImportError:
-        from persona_exp.errors import ExecutionError
-
-        raise ExecutionError(f"{what}: Vertex AI batches need google-auth, which is not installed here; install the extra with "
-                             f"{VERTEX_EXTRA} (or pip install 'google-auth>=2') and run again.") from None
 
 
 # --- the provider, through litellm -------------------------------------------
@@ -155,8 +146,10 @@ async def submit(t: Target, data: bytes, local_id: str, on_file: Any = None) -> 
     f = await lt.acreate_file(file=(f"{local_id}.jsonl", data), purpose="batch", **t.kwargs())
     if on_file is not None:
         on_file(f.id)
+    # Bedrock: litellm picks its batch code by the model, and the job's role is needed to create it
+    extra = {"model": f"{BEDROCK}/{t.model}", "aws_batch_role_arn": t.role_arn} if t.provider == BEDROCK else {}
     return await lt.acreate_batch(completion_window=WINDOW, endpoint=ENDPOINT, input_file_id=f.id, metadata={"persona_exp": local_id},
-                                  **t.kwargs())
+                                  **t.kwargs(), **extra)
 
 
 async def retrieve(t: Target, batch_id: str) -> Any:
@@ -164,21 +157,16 @@ async def retrieve(t: Target, batch_id: str) -> Any:
     return await litellm().aretrieve_batch(batch_id=batch_id, litellm_metadata={"batch_ignore_default_logging": True}, **t.kwargs())
 
 
-async def content(t: Target, file_id: str) -> bytes:
+async def content(t: Target, file_id: str, batch_id: str | None = None) -> bytes:
+    """A file's bytes; a Bedrock output file turned into OpenAI-format lines
+    (``batch_id``: the job's ARN, which names the region its bucket is in)."""
     kwargs = t.kwargs()
     if t.provider == VERTEX:  # litellm reads only files of the bucket (and folder) it is told: the one the file is in
         kwargs["gcs_bucket_name"] = staged_in(file_id)
+    if t.provider == BEDROCK:
+        return from_bedrock(await bedrock_file(file_id, arn_region(batch_id), kwargs))
     resp = await litellm().afile_content(file_id=file_id, **kwargs)
     return resp.content if hasattr(resp, "content") else bytes(resp)
-
-
-def staged_in(file_id: str) -> str:
-    """The ``bucket[/folder]`` of a file litellm staged for Vertex AI
-    (``gs://bucket/folder/litellm-vertex-files/...``), or of the job output
-    written next to it."""
-    path = file_id.removeprefix("gs://")
-    head, managed, _ = path.partition("/litellm-vertex-files/")
-    return head if managed else path.split("/", 1)[0]
 
 
 async def cancel(t: Target, batch_id: str) -> Any:
@@ -190,7 +178,10 @@ async def find(t: Target, local_id: str, since: float, input_file: str | None = 
     first, back to a minute before ``since``), or None. Vertex AI keeps no
     metadata: there, the job reading ``input_file``."""
     if t.provider == VERTEX:
-        return await _find_vertex(t, input_file)
+        return await find_vertex(t.kwargs(), input_file)
+    if t.provider == BEDROCK:  # litellm cannot list Bedrock jobs: listed with boto3 (newest first, back to ten minutes before since)
+        arn = await asyncio.to_thread(bedrock_job_reading, input_file, since - 600) if input_file else None
+        return None if arn is None else await retrieve(t, arn)
     after = None
     for _ in range(FIND_PAGES):
         page = await litellm().alist_batches(after=after, limit=100, **t.kwargs())
@@ -204,33 +195,13 @@ async def find(t: Target, local_id: str, since: float, input_file: str | None = 
     return None
 
 
-async def _find_vertex(t: Target, input_file: str | None) -> Any | None:
-    """The Vertex AI job whose input is ``input_file`` (each upload has a
-    fresh name, so at most one job reads it), over up to FIND_PAGES pages of
-    the project's jobs (litellm gives them as a dict page; no order is assumed).
-    No recorded upload: no job can have been created from it."""
-    if not input_file:
-        return None
-    token = None
-    for _ in range(FIND_PAGES):
-        page = await litellm().alist_batches(after=token, limit=100, **t.kwargs())
-        for b in page.get("data") or []:
-            if getattr(b, "input_file_id", None) == input_file:
-                return b
-        token = page.get("next_page_token")
-        if not token:
-            return None
-    return None
-
-
 def output_file(t: Target, b: Any) -> str | None:
     """The batch's output file, where there is one. litellm makes one up for a
     Vertex AI job that wrote none (the output folder, which is the input's, +
     ``/predictions.jsonl``); the job's own is in a subfolder of it."""
-    fid = getattr(b, "output_file_id", None)
-    if t.provider == VERTEX and fid and fid == f"{str(getattr(b, 'input_file_id', '') or '').rsplit('/', 1)[0]}/predictions.jsonl":
+    if t.provider == VERTEX and vertex_placeholder(b):
         return None
-    return fid or None
+    return getattr(b, "output_file_id", None) or None
 
 
 def read_lines(data: bytes) -> dict[str, dict[str, Any]]:
@@ -460,7 +431,7 @@ class _RoleBatches:
         lines: dict[str, dict[str, Any]] = {}
         for fid in (output_file(t, b), getattr(b, "error_file_id", None)):
             if fid:
-                lines.update(read_lines(await content(t, fid)))
+                lines.update(read_lines(await content(t, fid, b.id)))
         return lines
 
     async def _collect(self, local_id: str, b: Any, lines: dict[str, dict[str, Any]], t: Target) -> None:

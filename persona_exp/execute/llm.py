@@ -488,10 +488,14 @@ def _check_endpoint(role: str, cfg: ModelConfig, source: str, reach: bool, conne
                 if not (k.endswith("_API_BASE") and (cfg.api_base or default_base)) and not (k.endswith("_API_VERSION") and cfg.api_version)
             ]
         google = _provider_prefix(cfg.model) == "vertex_ai"  # Google credentials, not an API key
+        aws = _provider_prefix(cfg.model) in ("bedrock", "sagemaker")
+        if missing and aws and _aws_credentials():  # a profile or an instance role: boto3's chain finds what the variables do not hold
+            missing = []
         if missing:
             local = " (a local server that checks no key accepts any value)" if cfg.api_base else ""
             names = " or ".join(missing) if known else ", ".join(missing)  # the table's are alternatives, litellm's all needed
             how = ("and provide Google credentials (GOOGLE_APPLICATION_CREDENTIALS or gcloud's application-default login)" if google
+                   else "or name an AWS profile with AWS_PROFILE" if aws
                    else f"or name the variable that holds the key with models.{role}.api_key_env")
             raise SpecError(
                 f"{source}: models.{role}: no credentials for {cfg.model}: litellm reads {names} from the environment, "
@@ -503,6 +507,16 @@ def _check_endpoint(role: str, cfg: ModelConfig, source: str, reach: bool, conne
                             "install it with pip install 'persona-exp[vertex]' and run again.")
     if reach and cfg.api_base:
         _reachable(cfg.api_base, f"{source}: models.{role}.api_base", connect_timeout)
+
+
+def _aws_credentials() -> bool:
+    """Whether boto3 (installed with litellm) finds AWS credentials: variables, a profile, an instance role."""
+    try:
+        import boto3
+
+        return boto3.Session().get_credentials() is not None
+    except Exception:  # noqa: BLE001 - a broken profile file: as good as none
+        return False
 
 
 def _installed(module: str) -> bool:

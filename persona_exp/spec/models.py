@@ -17,9 +17,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_valid
 
 SEED_MAX = 2**63 - 1  # seeds are stored and hashed as signed 64-bit integers
 # litellm providers whose files and batches API takes OpenAI-format JSONL (for vertex_ai, litellm converts it to
-# Gemini requests staged in a Cloud Storage bucket, and the answers back)
-BATCH_PROVIDERS = ("openai", "azure", "hosted_vllm", "litellm_proxy", "vertex_ai")
+# Gemini requests staged in a Cloud Storage bucket, and the answers back; for bedrock, to the model's own requests
+# staged in an S3 bucket, whose answers persona-exp reads back itself)
+BATCH_PROVIDERS = ("openai", "azure", "hosted_vllm", "litellm_proxy", "vertex_ai", "bedrock")
 GCS_BUCKET = re.compile(r"^[a-z0-9][a-z0-9._-]{1,220}[a-z0-9](/[^/\s][^\s]*)?$")  # a bucket name, optionally /prefix
+S3_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")  # a bucket name (S3's rules), no folder
+IAM_ROLE_ARN = re.compile(r"^arn:aws(-[a-z]+)*:iam::\d{12}:role/[\w+=,.@/-]{1,512}$")
+# Bedrock models whose batch requests litellm writes in the model's own format, and whose answers persona-exp reads:
+# Anthropic's Claude (the Messages API) and Amazon's Nova (Converse), bare or behind a cross-region profile (us., eu., ...)
+BEDROCK_BATCH_MODEL = re.compile(r"^bedrock/(converse/|invoke/)?([a-z]{2,6}(-gov)?\.)?(anthropic\.claude|amazon\.nova)[\w.:-]*$")
 
 
 class FieldError(ValueError):
@@ -170,7 +176,11 @@ class ModelConfig(Strict):
     batch_bucket: str | None = Field(
         None, min_length=1, description="batch on Vertex AI (vertex_ai/gemini-...): the Cloud Storage bucket, optionally with a "
         "folder (my-bucket or my-bucket/persona-exp), where batch files are written and Vertex writes its answers; the credentials "
-        "need write access to it")
+        "need write access to it. Batch on Bedrock (bedrock/...): the S3 bucket (a bare name, in the job's region) that batch "
+        "files are uploaded to and Bedrock writes its answers to")
+    batch_role_arn: str | None = Field(
+        None, min_length=1, description="batch on Bedrock: the IAM role the batch job assumes to read and write batch_bucket "
+        "(arn:aws:iam::<account>:role/<name>); unset: litellm's AWS_BATCH_ROLE_ARN environment variable")
     deployments: list[Deployment] | None = Field(
         None, min_length=1, max_length=1000, description="several servers of this role, through litellm's Router; needs cache_as (the "
         "servers are declared equivalent, so which one answers is not part of a call's identity)")
@@ -224,8 +234,9 @@ class ModelConfig(Strict):
     def _batch_needs_a_batch_api(self) -> "ModelConfig":
         """The simulator answers in process (there is nothing to submit), and
         a batch goes to one endpoint through litellm's files and batches API,
-        which persona-exp uses for OpenAI-compatible servers, Azure and Vertex
-        AI (Gemini, whose batch files live in a Cloud Storage bucket)."""
+        which persona-exp uses for OpenAI-compatible servers, Azure, Vertex
+        AI (Gemini, whose batch files live in a Cloud Storage bucket) and
+        Bedrock (Claude and Nova, whose batch files live in an S3 bucket)."""
         if self.execution != "batch":
             return self
         if self.is_sim:
@@ -249,17 +260,43 @@ class ModelConfig(Strict):
             if self.api_key_env:
                 raise FieldError(("api_key_env",), "Vertex AI batches authenticate with Google credentials (GOOGLE_APPLICATION_CREDENTIALS "
                                  "or gcloud's application-default login), not with an API key; remove api_key_env")
+        if prefix == "bedrock":
+            if not BEDROCK_BATCH_MODEL.match(self.model):
+                raise FieldError(("model",), f"Bedrock batches through litellm take Anthropic's Claude and Amazon's Nova models, whose "
+                                 f"requests litellm writes and whose answers persona-exp reads, and {self.model!r} is not one; use e.g. "
+                                 "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0 or bedrock/amazon.nova-lite-v1:0, or execution: online for it")
+            if not self.batch_bucket:
+                raise FieldError(("batch_bucket",), "a Bedrock batch is read from and written to S3: name the bucket (e.g. batch_bucket: "
+                                 "my-bucket), in the job's region, that the AWS credentials and the batch role may write to")
+            if self.api_key_env:
+                raise FieldError(("api_key_env",), "Bedrock batches sign their requests with AWS credentials (AWS_ACCESS_KEY_ID and "
+                                 "AWS_SECRET_ACCESS_KEY, or a profile), not with an API key; remove api_key_env")
         return self
 
     @model_validator(mode="after")
-    def _bucket_is_a_vertex_bucket(self) -> "ModelConfig":
-        """``batch_bucket`` only means something to Vertex AI batches; a bucket
-        named for another provider is a mistake worth saying."""
+    def _bucket_is_a_vertex_or_bedrock_bucket(self) -> "ModelConfig":
+        """``batch_bucket`` only means something to Vertex AI and Bedrock
+        batches, and ``batch_role_arn`` to Bedrock's; either set for another
+        provider is a mistake worth saying."""
+        bedrock = self.model.startswith("bedrock/")
+        if self.batch_role_arn is not None:
+            if not bedrock:
+                raise FieldError(("batch_role_arn",), f"batch_role_arn is the IAM role a Bedrock batch job assumes, and {self.model!r} is "
+                                 "not a bedrock/ model; remove batch_role_arn")
+            if not IAM_ROLE_ARN.match(self.batch_role_arn):
+                raise FieldError(("batch_role_arn",), f"{self.batch_role_arn!r} is not an IAM role's ARN: give it as "
+                                 "arn:aws:iam::<12-digit account>:role/<role name>, e.g. arn:aws:iam::123456789012:role/bedrock-batch")
         if self.batch_bucket is None:
             return self
+        if bedrock:
+            if not S3_BUCKET.match(self.batch_bucket):
+                raise FieldError(("batch_bucket",), f"{self.batch_bucket!r} is not an S3 bucket name: give the bare name in lower case "
+                                 "(3 to 63 letters, digits, dots and hyphens; no s3://, no folder: litellm writes Bedrock batch files at "
+                                 "the bucket's top level), e.g. my-bucket")
+            return self
         if not self.model.startswith("vertex_ai/"):
-            raise FieldError(("batch_bucket",), f"batch_bucket is where Vertex AI batches are staged, and {self.model!r} is not a "
-                             "vertex_ai/ model; remove batch_bucket")
+            raise FieldError(("batch_bucket",), f"batch_bucket is where Vertex AI and Bedrock batches are staged, and {self.model!r} is not a "
+                             "vertex_ai/ model nor a bedrock/ one; remove batch_bucket")
         if not GCS_BUCKET.match(self.batch_bucket):
             raise FieldError(("batch_bucket",), f"{self.batch_bucket!r} is not a Cloud Storage bucket name: give the bare name in lower "
                              "case, optionally with a folder, e.g. my-bucket or my-bucket/persona-exp (no gs://)")

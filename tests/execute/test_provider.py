@@ -130,6 +130,38 @@ def test_the_key_variables_checked_without_litellm_are_litellms(monkeypatch):
             monkeypatch.delenv(name)
 
 
+def test_cloud_credentials_are_checked_as_their_providers_read_them(tmp_path, monkeypatch):
+    """Bedrock: AWS credentials in a profile are credentials (boto3's chain),
+    and without any the error names the variables and AWS_PROFILE, not
+    api_key_env. Vertex AI: the project variables, Google's credentials, and
+    google-auth, which litellm signs with."""
+    import sys
+
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_CONFIG_FILE",
+                 "VERTEXAI_PROJECT", "VERTEXAI_LOCATION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance role to look for
+    bedrock = {"judge": ModelConfig(model="bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0")}
+    with pytest.raises(SpecError, match="AWS_ACCESS_KEY_ID.*AWS_PROFILE") as err:
+        preflight(bedrock, "spec.yaml")
+    assert "api_key_env" not in str(err.value)
+    (tmp_path / "credentials").write_text("[default]\naws_access_key_id = AKIAFAKEFAKEFAKE00\naws_secret_access_key = fake-secret\n")
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "credentials"))
+    preflight(bedrock, "spec.yaml")  # a profile is enough
+
+    vertex = {"judge": ModelConfig(model="vertex_ai/gemini-2.5-flash")}
+    with pytest.raises(SpecError, match="VERTEXAI_PROJECT.*GOOGLE_APPLICATION_CREDENTIALS") as err:
+        preflight(vertex, "spec.yaml")
+    assert "api_key_env" not in str(err.value)
+    monkeypatch.setenv("VERTEXAI_PROJECT", "a-project")
+    monkeypatch.setenv("VERTEXAI_LOCATION", "us-central1")
+    preflight(vertex, "spec.yaml")
+    monkeypatch.setitem(sys.modules, "google.auth", None)  # as if google-auth were not installed
+    with pytest.raises(SpecError, match=r"google-auth, which is not installed here; install it with pip install 'persona-exp\[vertex\]'"):
+        preflight(vertex, "spec.yaml")
+
+
 def test_api_key_env_names_the_variable_holding_the_key(tmp_path, openai_server, monkeypatch):
     state, url = openai_server
     monkeypatch.delenv("OPENAI_API_KEY")
