@@ -56,6 +56,7 @@ from persona_exp.errors import SpecError
 from persona_exp.execute.batch_clouds import (
     BEDROCK,
     FIND_PAGES,
+    LookupCutShort,
     VERTEX,
     arn_region,
     bedrock_file,
@@ -192,7 +193,7 @@ async def find(t: Target, local_id: str, since: float, input_file: str | None = 
         if not data or not getattr(page, "has_more", False) or min(int(getattr(b, "created_at", 0) or 0) for b in data) < since - 60:
             return None
         after = data[-1].id
-    return None
+    raise LookupCutShort()
 
 
 def output_file(t: Target, b: Any) -> str | None:
@@ -211,16 +212,31 @@ def read_lines(data: bytes) -> dict[str, dict[str, Any]]:
     for raw in data.splitlines():
         if not raw.strip():
             continue
-        line = json.loads(raw)
-        resp, err = line.get("response") or {}, line.get("error")
-        status = resp.get("status_code")
-        if err is None and status == 200 and isinstance(resp.get("body"), dict):
-            out[line["custom_id"]] = {"body": resp["body"]}
-        else:
-            detail = err or (resp.get("body") or {}).get("error") or resp.get("body")
-            message = detail.get("message") if isinstance(detail, dict) else detail
-            out[line["custom_id"]] = {"error": scrub(f"status {status}: {message}" if status else str(message))[:300]}
+        try:
+            line = json.loads(raw)
+            key, resp, err = line["custom_id"], line.get("response") or {}, line.get("error")
+            status = resp.get("status_code")
+            if err is None and status == 200 and isinstance(resp.get("body"), dict):
+                out[key] = {"body": resp["body"]}
+            else:
+                detail = err or (resp.get("body") or {}).get("error") or resp.get("body")
+                message = detail.get("message") if isinstance(detail, dict) else detail
+                out[key] = {"error": scrub(f"status {status}: {message}" if status else str(message))[:300]}
+        except (ValueError, KeyError, TypeError, AttributeError):
+            continue  # a line that cannot be read answers nothing: its call goes online (or, in a batch cut short, in the next one)
     return out
+
+
+def _answer_of(body: Any) -> tuple[str, Any, int, int, Any] | None:
+    """(text, finish_reason, prompt and completion tokens, model) of a chat
+    completion body, or None when it is not one (read as a failed line)."""
+    try:
+        choice = body["choices"][0]
+        text, usage = choice["message"]["content"], body.get("usage") or {}
+        return (text if isinstance(text, str) else "", choice.get("finish_reason"), int(usage.get("prompt_tokens") or 0),
+                int(usage.get("completion_tokens") or 0), body.get("model"))
+    except (KeyError, IndexError, TypeError, ValueError, AttributeError):
+        return None
 
 
 def _owner_gone(row: dict[str, Any]) -> bool:
@@ -351,9 +367,12 @@ class _RoleBatches:
                 if found is None:
                     message = scrub(f"{type(exc).__name__}: {exc}")[:400]
                     kind = classify(exc)
-                    if uploaded and unknown:  # the provider may hold the batch and cannot be asked: kept, so that no run submits its calls again
+                    status = getattr(exc, "status_code", None)
+                    refused = isinstance(status, int) and 400 <= status < 500 and status not in (408, 409, 429)  # it made no batch
+                    if uploaded and unknown and not refused:  # the provider may hold the batch and cannot be asked: kept, so that no run submits its calls again
                         self.cache.batch_update(local_id, state="lost", note=message)
-                        message += " (the provider could not be asked whether it created the batch; a rerun asks again before submitting its calls)"
+                        message += (" (the provider could not be asked whether it created the batch; a rerun asks again before submitting its "
+                                    f"calls; persona-exp batches --cancel {local_id} gives it up)")
                         kind = "transport"
                     else:
                         self.cache.batch_update(local_id, state="abandoned", note=message)
@@ -418,7 +437,8 @@ class _RoleBatches:
             return False
         for k in self.cache.batch_keys(local_id):
             if k in self.pending:
-                self._fail(k, f"{why}; it is still recorded, and a rerun looks at it again", "auth" if kind == "auth" else "transport")
+                self._fail(k, f"{why}; it is still recorded, and a rerun looks at it again (persona-exp batches --cancel {local_id} gives it up)",
+                           "auth" if kind == "auth" else "transport")
         return True
 
     def _show(self, local_id: str, b: Any) -> None:
@@ -441,15 +461,11 @@ class _RoleBatches:
             line = lines.get(key)
             c = self.calls.get(key)
             whole = c is not None and c.parser is not None
-            body = (line or {}).get("body")
-            choice = ((body or {}).get("choices") or [{}])[0]
-            text = (choice.get("message") or {}).get("content") or ""
-            if body is not None and text.strip() and not ((whole or c is None) and choice.get("finish_reason") == "length"):
-                usage = body.get("usage") or {}
-                pt, ct = int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)
+            got = _answer_of((line or {}).get("body"))
+            if got is not None and got[0].strip() and not ((whole or c is None) and got[1] == "length"):
+                text, _, pt, ct, model = got
                 cost = None if self.price is None else pt * self.price[0] + ct * self.price[1]
-                answers.append((key, text, {"prompt_tokens": pt, "completion_tokens": ct, "cost": cost, "batch": b.id},
-                                str(body.get("model") or self.cfg.model)))
+                answers.append((key, text, {"prompt_tokens": pt, "completion_tokens": ct, "cost": cost, "batch": b.id}, str(model or self.cfg.model)))
             elif line is not None or b.status == "completed":
                 again.append(key)  # a failed, empty or cut line (or none in a completed batch): online
             else:
@@ -498,11 +514,21 @@ def cancel_recorded(cache: CallCache, ref: str) -> dict[str, Any]:
     if row is None:
         known = ", ".join(r["batch_id"] or r["local_id"] for r in cache.batches()[-5:]) or "none"
         raise InvalidArgumentError(f"--cancel {ref}: no batch of this cache has that id (the latest: {known}); `persona-exp batches` lists them.")
+    if row["batch_id"] is None and row["state"] == "lost":  # the provider may hold it: looked for first, to cancel it there
+        if row["provider"] == VERTEX:
+            require_google_auth(f"--cancel {ref}")
+        try:
+            found = asyncio.run(find(Target.of_record(row), row["local_id"], row["created_at"], row["input_file"]))
+        except Exception:  # noqa: BLE001 - provider errors come in many types
+            found = False
+        if found:
+            cache.batch_update(row["local_id"], batch_id=found.id, state=found.status)
+            row = cache.batch(row["local_id"])
     if row["batch_id"] is None:
-        note = ("given up by --cancel: its submission's answer was lost, so the provider may hold it (check there)" if row["state"] == "lost"
-                else "cancelled before the provider took it")
+        note = ("given up by --cancel: its submission's answer was lost and the provider could not be asked whether it holds the batch "
+                "(check there: it may still run and be paid for)" if row["state"] == "lost" else "cancelled before the provider took it")
         cache.batch_update(row["local_id"], state="abandoned", note=note)
-        return {**row, "state": "abandoned"}
+        return {**row, "state": "abandoned", "note": note}
     if row["collected_at"] is not None or row["state"] in TERMINAL:
         raise InvalidArgumentError(f"--cancel {ref}: batch {row['batch_id']} has ended ({row['state']}); there is nothing to cancel.")
     if row["provider"] == VERTEX:

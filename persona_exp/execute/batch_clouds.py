@@ -53,6 +53,14 @@ BEDROCK_ROLE_ENV = "AWS_BATCH_ROLE_ARN"  # litellm's variable for the role a Bed
 FIND_PAGES = 20  # pages of 100 batches (jobs) searched for a record whose submission was cut short
 
 
+class LookupCutShort(Exception):
+    """The provider has more batches than a lookup reads: not finding one
+    there does not mean it does not exist (the record is kept, see batch._lookup)."""
+
+    def __init__(self) -> None:
+        super().__init__(f"the provider lists more than {FIND_PAGES * 100} batches; the one looked for may be among the rest")
+
+
 # --- Vertex AI -------------------------------------------------------------------
 
 
@@ -106,7 +114,7 @@ async def find_vertex(kwargs: dict[str, Any], input_file: str | None) -> Any | N
         token = page.get("next_page_token")
         if not token:
             return None
-    return None
+    raise LookupCutShort()
 
 
 def vertex_placeholder(b: Any) -> bool:
@@ -191,7 +199,10 @@ def from_bedrock(data: bytes) -> bytes:
             continue  # no record id to put an error on: its call has no line, and goes online
         if not isinstance(line, dict) or not isinstance(line.get("recordId"), str):
             continue
-        body, why = _bedrock_answer(line)
+        try:
+            body, why = _bedrock_answer(line)
+        except (AttributeError, TypeError, ValueError, KeyError, IndexError):
+            body, why = None, (None, "an answer of a shape persona-exp does not read")
         if body is not None:
             response: dict[str, Any] = {"status_code": 200, "body": body}
         else:
@@ -253,7 +264,7 @@ def bedrock_job_reading(input_file: str, after: float) -> str | None:
         if not page.get("nextToken"):
             return None
         args["nextToken"] = page["nextToken"]
-    return None
+    raise LookupCutShort()
 
 
 def aws_region() -> str:

@@ -17,7 +17,8 @@ def price(model: str, batch: bool = False) -> tuple[float, float] | None:
     from persona_exp.execute.llm import litellm
 
     table = litellm().model_cost
-    info = table.get(model) or table.get(model.split("/", 1)[-1])
+    bare = model.split("/", 1)[-1].removeprefix("converse/").removeprefix("invoke/")  # litellm's Bedrock routes are no part of the name
+    info = table.get(model) or table.get(bare) or table.get(f"{model.split('/', 1)[0]}/{bare}")
     if not info or info.get("input_cost_per_token") is None:
         return None
     online = float(info["input_cost_per_token"]), float(info.get("output_cost_per_token") or 0.0)

@@ -42,6 +42,7 @@ class FakeBatchServer:
         self.delay, self.reply, self.fail = delay, reply, fail
         self.failing_polls = 0  # this many of the next looks at a batch answer 500 (a provider's bad minute)
         self.failing_lists = 0  # this many of the next listings of batches answer 500
+        self.reject_creates = 0  # this many of the next creates answer 400 (the provider refuses the batch)
         self.lock = threading.Lock()
         self.files: dict[str, dict[str, Any]] = {}  # id -> file object + "data"
         self.batches: dict[str, dict[str, Any]] = {}
@@ -181,6 +182,9 @@ class FakeBatchServer:
                         name, data, purpose = _multipart(self.headers.get("Content-Type", ""), body)
                         return self._send(200, server._new_file(name, data, purpose))
                     if parts[1:] == ["batches"]:
+                        if server.reject_creates > 0:
+                            server.reject_creates -= 1
+                            return self._send(400, {"error": {"message": "fake refusal: bad request", "type": "invalid_request_error"}})
                         req = json.loads(body)
                         if req.get("input_file_id") not in server.files:
                             return self._send(400, {"error": {"message": "no such input file", "type": "invalid_request_error"}})

@@ -189,6 +189,41 @@ def test_a_cut_short_submission_the_provider_cannot_be_asked_about_is_never_sent
     assert srv.requests["POST batches"] == 1 and set(srv.submitted.values()) == {1} and len(srv.submitted) == 8 and not srv.online
 
 
+def test_lines_that_cannot_be_read_answer_nothing_and_block_nothing():
+    """A broken output line, one without a custom_id, and bodies that are not
+    chat completions: each is no answer for its call (sent again online),
+    and none stops the batch's other answers from being collected."""
+    from persona_exp.execute.batch import _answer_of, read_lines
+
+    good = {"custom_id": "k1", "response": {"status_code": 200, "body": {"choices": [{"message": {"content": "A"}, "finish_reason": "stop"}],
+                                                                         "usage": {"prompt_tokens": 3, "completion_tokens": 1}}}}
+    odd = {"custom_id": "k2", "response": {"status_code": 200, "body": {"choices": "A"}}}
+    data = "\n".join([json.dumps(good), "{broken", json.dumps({"response": {}}), json.dumps(odd), json.dumps([1, 2])]).encode()
+    lines = read_lines(data)
+    assert set(lines) == {"k1", "k2"}
+    assert _answer_of(lines["k1"]["body"]) == ("A", "stop", 3, 1, None) and _answer_of(lines["k2"]["body"]) is None
+    for body in (None, {}, {"choices": []}, {"choices": [{"message": None}]}, {"choices": [{"message": {"content": "A"}}], "usage": {"prompt_tokens": "x"}}):
+        assert _answer_of(body) is None, body
+
+
+def test_a_create_the_provider_refused_is_given_up_not_kept_as_lost(tmp_path):
+    """A 400 to the create means no batch was made: even with the listing
+    down, the record is abandoned (its calls fail as rejected) rather than
+    kept as lost, which would hold its calls back from every later run."""
+    with FakeBatchServer(delay=0.1) as srv:
+        srv.reject_creates, srv.failing_lists = 1, 10**6
+        cfg = batch_cfg(srv.url)
+        plan = judge_plan(cfg, 4)
+        with CallCache(tmp_path / "c.sqlite") as cache:
+            _, counts = Runner({"judge": cfg}, cache, progress=False).run(plan)
+            (row,) = cache.batches()
+        assert counts.failures == {"rejected": 4} and row["state"] == "abandoned" and row["input_file"]
+        srv.failing_lists = 0
+        with CallCache(tmp_path / "c.sqlite") as cache:
+            _, again = Runner({"judge": cfg}, cache, progress=False).run(plan)
+    assert again.failed == 0 and srv.requests["POST batches"] == 2 and set(srv.submitted.values()) == {1}
+
+
 def test_batches_command_lists_and_cancels(tmp_path, capsys):
     path = tmp_path / "c.sqlite"
     with FakeBatchServer(delay=600) as srv:

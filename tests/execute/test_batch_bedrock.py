@@ -326,6 +326,12 @@ def test_bedrock_output_records_read_as_openai_lines():
     assert lines["k3"] == {"error": "status 429: Too many tokens"}
     assert "error" in lines["k4"] and "generation" in lines["k4"]["error"]
     assert from_bedrock(b"") == b""
+    # shapes that are half right: strings where objects belong, tokens that are not numbers
+    half = [{"recordId": "h1", "modelOutput": {"output": "text"}}, {"recordId": "h2", "modelOutput": {"output": {"message": "hi"}}},
+            {"recordId": "h3", "modelOutput": {"content": [{"text": "A"}], "usage": {"input_tokens": "x"}}},
+            {"recordId": "h4", "modelOutput": {"content": "A"}}]
+    lines = read_lines(from_bedrock("\n".join(json.dumps(h) for h in half).encode()))
+    assert set(lines) == {"h1", "h2", "h3", "h4"} and all("error" in v for v in lines.values()), lines
 
 
 # --- spec errors, prices -------------------------------------------------------------
@@ -401,3 +407,5 @@ def test_batch_prices_for_bedrock_models_come_from_litellms_table():
     plain = table[NOVA.removeprefix("bedrock/")]
     assert plain.get("input_cost_per_token_batches") is None  # no batch price listed: the online one, an upper bound
     assert price(NOVA, batch=True) == price(NOVA) == (plain["input_cost_per_token"], plain["output_cost_per_token"])
+    for route in ("converse", "invoke"):  # litellm's Bedrock routes name the same model
+        assert price(CLAUDE.replace("bedrock/", f"bedrock/{route}/"), batch=True) == price(CLAUDE, batch=True)

@@ -178,26 +178,22 @@ def _dead_pid() -> int:
     return p.pid
 
 
-@pytest.mark.parametrize("cut", ["after_create", "before_create"])
-def test_a_run_killed_between_upload_and_the_job_id_finds_its_job_by_listing(fake, tmp_path, cut):
-    """A run killed after uploading (the input file's gs:// id recorded)
-    but before hearing the job's id: the rerun lists the project's jobs (other
-    users' among them, over several pages) and takes the one reading that
-    file, creating none (``after_create``); when no job reads it
-    (``before_create``), the calls are submitted anew, once."""
+def _cut_short(srv: FakeVertexServer, folder: Path, create: bool) -> tuple[ModelConfig, Plan]:
+    """A run of 8 calls killed after uploading its file (the gs:// id
+    recorded), and after creating the job (``create``) or before, behind seven
+    jobs of other users (three to a listing page: the one sought is on the third)."""
     import asyncio
 
     import litellm
 
     from persona_exp.execute.batch import target
 
-    srv = fake(delay=0.1, page_size=3)
     cfg = vertex_cfg(srv.url)
     plan = judge_plan(cfg, 8)
     srv.objects[(BUCKET, "other/input.jsonl")] = b""
-    for _ in range(7):  # other users' jobs: the one sought is on the third page
+    for _ in range(7):
         srv.add_job(f"gs://{BUCKET}/other/input.jsonl")
-    with CallCache(tmp_path / "c.sqlite") as cache:
+    with CallCache(folder / "c.sqlite") as cache:
         cache.owner = f"{socket.gethostname()}:{_dead_pid()}:cut"  # as if a process now gone had claimed them
         t = target("judge", cfg)
         assert cache.batch_claim("pe-cut", t.info(), list(plan.calls)) == list(plan.calls)
@@ -205,8 +201,60 @@ def test_a_run_killed_between_upload_and_the_job_id_finds_its_job_by_listing(fak
                              "body": {"model": t.model, "messages": c.messages}}) for c in plan.calls.values()]
         f = asyncio.run(litellm.acreate_file(file=("pe-cut.jsonl", "\n".join(lines).encode()), purpose="batch", **t.kwargs()))
         cache.batch_update("pe-cut", input_file=f.id)
-        if cut == "after_create":
+        if create:
             asyncio.run(litellm.acreate_batch(completion_window="24h", endpoint="/v1/chat/completions", input_file_id=f.id, **t.kwargs()))
+    return cfg, plan
+
+
+def test_a_listing_longer_than_the_pages_read_is_no_answer(fake, tmp_path, monkeypatch):
+    """When the job sought may be past the last page a lookup reads, the
+    record is kept (its calls fail for this run) rather than taken for
+    never created and submitted again; with the pages read, it is found."""
+    from persona_exp.execute import batch_clouds
+
+    srv = fake(delay=0.1, page_size=3)
+    cfg, plan = _cut_short(srv, tmp_path, create=True)
+    monkeypatch.setattr(batch_clouds, "FIND_PAGES", 2)
+    with CallCache(tmp_path / "c.sqlite") as cache:
+        _, cut = Runner({"judge": cfg.model_copy(update={"max_retries": 1})}, cache, progress=False).run(plan)
+        (row,) = cache.batches()
+    assert cut.failures == {"transport": 8} and row["state"] == "submitting" and srv.requests["POST jobs"] == 1
+    monkeypatch.setattr(batch_clouds, "FIND_PAGES", 20)
+    with CallCache(tmp_path / "c.sqlite") as cache:
+        _, whole = Runner({"judge": cfg}, cache, progress=False).run(plan)
+        (row,) = cache.batches()
+    assert (whole.ran, whole.failed) == (8, 0) and row["state"] == "completed" and srv.requests["POST jobs"] == 1
+
+
+def test_a_lost_job_is_looked_for_and_cancelled_at_the_provider(fake, tmp_path, capsys):
+    """`batches --cancel` on a record kept as lost: the job is looked up first
+    and cancelled where it runs, not just forgotten here."""
+    path = tmp_path / "c.sqlite"
+    srv = fake(delay=600)
+    srv.drop_create_responses, srv.failing_lists = 1, 10**6
+    cfg = vertex_cfg(srv.url, max_retries=1)
+    with CallCache(path) as cache:
+        Runner({"judge": cfg}, cache, progress=False).run(judge_plan(cfg, 4))
+        (row,) = cache.batches()
+    assert row["state"] == "lost" and srv.requests["POST jobs"] == 1
+    srv.failing_lists = 0
+    capsys.readouterr()
+    assert cli(["batches", "--path", str(path), "--cancel", row["local_id"]]) == 0
+    job = next(iter(srv.jobs)).rsplit("/", 1)[-1]
+    assert srv.requests["POST cancel"] == 1 and srv.jobs[job]["state"] == "JOB_STATE_CANCELLED" and job in capsys.readouterr().out
+    with CallCache(path) as cache:
+        assert cache.batch(row["local_id"])["batch_id"].endswith(job)
+
+
+@pytest.mark.parametrize("cut", ["after_create", "before_create"])
+def test_a_run_killed_between_upload_and_the_job_id_finds_its_job_by_listing(fake, tmp_path, cut):
+    """A run killed after uploading (the input file's gs:// id recorded)
+    but before hearing the job's id: the rerun lists the project's jobs (other
+    users' among them, over several pages) and takes the one reading that
+    file, creating none (``after_create``); when no job reads it
+    (``before_create``), the calls are submitted anew, once."""
+    srv = fake(delay=0.1, page_size=3)
+    cfg, plan = _cut_short(srv, tmp_path, create=cut == "after_create")
     assert srv.requests["POST jobs"] == (1 if cut == "after_create" else 0)
     with CallCache(tmp_path / "c.sqlite") as cache:
         results, counts = Runner({"judge": cfg}, cache, progress=False).run(plan)
