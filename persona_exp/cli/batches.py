@@ -32,7 +32,6 @@ def main(args: argparse.Namespace) -> int:
                 print_json(row)
             else:
                 after = ("a rerun submits its calls in a new batch" if row["state"] == "abandoned"
-                         else "a rerun submits its calls again (litellm reads no answers from a stopped Bedrock job)" if row["provider"] == "bedrock"
                          else "a rerun collects what it answered and submits the rest again")
                 print(f"batch {row['batch']}: {row['state']}" + (f" ({row['note']})" if row["state"] == "abandoned" and row["note"] else "") + f"; {after}")
             return 0

@@ -199,10 +199,20 @@ async def find(t: Target, local_id: str, since: float, input_file: str | None = 
 def output_file(t: Target, b: Any) -> str | None:
     """The batch's output file, where there is one. litellm makes one up for a
     Vertex AI job that wrote none (the output folder, which is the input's, +
-    ``/predictions.jsonl``); the job's own is in a subfolder of it."""
+    ``/predictions.jsonl``); the job's own is in a subfolder of it. For a
+    Bedrock job that was stopped (or failed, or expired) litellm names none,
+    but Bedrock writes what it finished where a completed job's output goes,
+    which litellm's metadata names: those answers are read, not paid twice."""
     if t.provider == VERTEX and vertex_placeholder(b):
         return None
+    if t.provider == BEDROCK and b.status != "completed":
+        return (getattr(b, "metadata", None) or {}).get("output_file_uri") or None
     return getattr(b, "output_file_id", None) or None
+
+
+def _missing(exc: BaseException) -> bool:
+    """Whether a download failed because the file is not there (HTTP 404, S3's NoSuchKey)."""
+    return getattr(exc, "status_code", None) == 404 or "NoSuchKey" in str(exc) or "Not Found" in str(exc)
 
 
 def read_lines(data: bytes) -> dict[str, dict[str, Any]]:
@@ -451,7 +461,12 @@ class _RoleBatches:
         lines: dict[str, dict[str, Any]] = {}
         for fid in (output_file(t, b), getattr(b, "error_file_id", None)):
             if fid:
-                lines.update(read_lines(await content(t, fid, b.id)))
+                try:
+                    lines.update(read_lines(await content(t, fid, b.id)))
+                except Exception as exc:  # noqa: BLE001 - provider errors come in many types
+                    if b.status == "completed" or not _missing(exc):
+                        raise
+                    # a job that ended early may have written nothing: no lines
         return lines
 
     async def _collect(self, local_id: str, b: Any, lines: dict[str, dict[str, Any]], t: Target) -> None:

@@ -21,7 +21,8 @@ look, and Completed ``delay`` seconds after it was created, writing
 ``<output prefix>/<job id>/<input file name>.out`` (records in reverse order:
 the reader must match them by id) in the shape of the model's answers:
 Anthropic's Messages for a request with ``anthropic_version``, else Converse
-(Nova). It counts what it was given: ``submitted`` (prompts over every job
+(Nova). A stopped job writes the ``finished_before_stop`` records it had
+finished, in the same place. It counts what it was given: ``submitted`` (prompts over every job
 created) and ``online`` (prompts sent to the runtime).
 """
 
@@ -81,6 +82,7 @@ class FakeBedrockServer:
                  page_size: int = 100):
         self.delay, self.reply, self.fail, self.page_size = delay, reply, fail, page_size
         self.drop_create_responses = 0  # this many of the next creates make the job, then hang up without answering
+        self.finished_before_stop = 0  # records a stopped job has finished (and writes); 0: it writes nothing
         self.failing_lists = 0  # this many of the next listings of jobs answer 500
         self.lock = threading.Lock()
         self.objects: dict[tuple[str, str], bytes] = {}
@@ -139,15 +141,23 @@ class FakeBedrockServer:
         status = job["status"]
         if status == "Stopping":
             job["status"] = "Stopped"
+            if self.finished_before_stop:  # the records it finished are written where a completed job's output goes
+                self._write_output(job, self.finished_before_stop)
         if status not in ("Submitted", "InProgress"):
             return
         if time.time() - job["_at"] < self.delay:
             job["status"] = "InProgress"
             return
+        failed, rows = self._write_output(job)
+        job.update(status="Completed", endTime=_iso(time.time()), lastModifiedTime=_iso(time.time()), totalRecordCount=len(rows),
+                   processedRecordCount=len(rows), successRecordCount=len(rows) - failed, errorRecordCount=failed)
+
+    def _write_output(self, job: dict[str, Any], first: int | None = None) -> tuple[int, list[dict[str, Any]]]:
+        """Writes the job's output (of its ``first`` records only, for a job stopped early); (errors, rows)."""
         input_uri = job["inputDataConfig"]["s3InputDataConfig"]["s3Uri"]
         bucket, key = input_uri[5:].split("/", 1)
         rows = []
-        for line in reversed(self.objects[(bucket, key)].decode().splitlines()):
+        for line in reversed(self.objects[(bucket, key)].decode().splitlines()[:first]):
             rec = json.loads(line)
             if self.fail(prompt_of(rec["modelInput"])):
                 rows.append({"recordId": rec["recordId"], "modelInput": rec["modelInput"],
@@ -158,9 +168,7 @@ class FakeBedrockServer:
         out_bucket, prefix = job["outputDataConfig"]["s3OutputDataConfig"]["s3Uri"][5:].split("/", 1)
         out_key = f"{prefix.rstrip('/')}/{job['jobArn'].rsplit('/', 1)[-1]}/{key.rsplit('/', 1)[-1]}.out"
         self.objects[(out_bucket, out_key)] = "\n".join(json.dumps(r) for r in rows).encode()
-        failed = sum("error" in r for r in rows)
-        job.update(status="Completed", endTime=_iso(time.time()), lastModifiedTime=_iso(time.time()), totalRecordCount=len(rows),
-                   processedRecordCount=len(rows), successRecordCount=len(rows) - failed, errorRecordCount=failed)
+        return sum("error" in r for r in rows), rows
 
     @staticmethod
     def _public(job: dict[str, Any]) -> dict[str, Any]:

@@ -267,11 +267,16 @@ def test_a_lost_create_the_provider_cannot_be_asked_about_is_kept_not_sent_again
     assert all(results[c.key].value == expected_choice(i) for i, c in enumerate(plan.calls.values()))
 
 
-def test_a_stopped_job_fails_its_calls_then_the_next_run_submits_them_again(fake, tmp_path):
-    """`persona-exp batches --cancel` stops the job (boto3's StopModelInvocationJob);
-    it wrote no output: its calls fail (transport) and are submitted again."""
+@pytest.mark.parametrize("finished", [0, 3])
+def test_a_stopped_job_keeps_what_it_finished_and_the_next_run_submits_the_rest(fake, tmp_path, finished):
+    """`persona-exp batches --cancel` stops the job (boto3's StopModelInvocationJob).
+    The records it had finished are read from where Bedrock writes them
+    (litellm names no output file for a stopped job) and cached, not paid
+    twice; the others fail (transport) and the next run submits only those.
+    A job stopped before it finished any wrote nothing: all go again."""
     path = tmp_path / "c.sqlite"
     srv = fake(delay=600)
+    srv.finished_before_stop = finished
     cfg = bedrock_cfg(srv.url)
     plan = judge_plan(cfg, 5)
     with CallCache(path) as cache:
@@ -280,14 +285,16 @@ def test_a_stopped_job_fails_its_calls_then_the_next_run_submits_them_again(fake
     assert cli(["batches", "--path", str(path), "--cancel", arn]) == 0
     assert srv.requests["POST stop"] == 1 and srv.jobs[arn]["status"] in ("Stopping", "Stopped")
     with CallCache(path) as cache:
-        _, counts = Runner({"judge": cfg}, cache, progress=False).run(plan)
+        results, counts = Runner({"judge": cfg}, cache, progress=False).run(plan)
         row = cache.batch(arn)
-    assert counts.failures == {"transport": 5} and row["state"] == "cancelled" and row["collected_at"] and row["output_file"] is None
-    assert srv.requests["GET object"] == 0
+    assert counts.failures == {"transport": 5 - finished} and counts.ran == 5 and row["state"] == "cancelled" and row["collected_at"]
+    assert row["answered"] == finished and srv.requests["GET object"] == 1 and row["output_file"].endswith(".jsonl.out")
+    assert all(results[c.key].value == expected_choice(i) for i, c in enumerate(plan.calls.values()) if results[c.key].ok)
     srv.delay = 0.05
     with CallCache(path) as cache:
         _, counts = Runner({"judge": cfg}, cache, progress=False).run(plan)
-    assert counts.failed == 0 and set(srv.submitted.values()) == {2} and srv.requests["POST jobs"] == 2
+    assert counts.failed == 0 and counts.cached == finished and srv.requests["POST jobs"] == 2
+    assert sorted(srv.submitted.values()) == sorted([1] * finished + [2] * (5 - finished))
 
 
 def _submit_only(cache: CallCache, cfg: ModelConfig, plan: Plan) -> None:
