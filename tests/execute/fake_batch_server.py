@@ -21,9 +21,10 @@ import hashlib
 import json
 import threading
 import time
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
+
+from batch_testing import LocalServer
 
 
 def default_reply(body: dict[str, Any]) -> str:
@@ -36,7 +37,7 @@ def fail_every(n: int) -> Callable[[str], bool]:
     return lambda custom_id: int(hashlib.sha256(custom_id.encode()).hexdigest()[:8], 16) % n == 0
 
 
-class FakeBatchServer:
+class FakeBatchServer(LocalServer):
     def __init__(self, *, delay: float = 0.5, reply: Callable[[dict[str, Any]], str] = default_reply,
                  fail: Callable[[str], bool] = lambda custom_id: False, port: int = 0):
         self.delay, self.reply, self.fail = delay, reply, fail
@@ -46,24 +47,11 @@ class FakeBatchServer:
         self.lock = threading.Lock()
         self.files: dict[str, dict[str, Any]] = {}  # id -> file object + "data"
         self.batches: dict[str, dict[str, Any]] = {}
-        self.submitted: Counter[str] = Counter()  # custom ids, over every batch created
-        self.online: Counter[str] = Counter()  # chat requests sent online, by their messages
-        self.requests: Counter[str] = Counter()  # "METHOD path-kind" -> count
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(self._handler(), port)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __enter__(self) -> "FakeBatchServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return f"{self.root}/v1"
 
     # --- the provider's behaviour ------------------------------------------
 

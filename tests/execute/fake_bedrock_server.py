@@ -35,9 +35,10 @@ import json
 import threading
 import time
 import weakref
-from collections import Counter
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Callable
+
+from batch_testing import LocalServer
 from urllib.parse import parse_qs, unquote, urlparse
 
 REGION, ACCOUNT, BUCKET = "us-east-1", "123456789012", "fake-bucket"
@@ -77,7 +78,7 @@ def _iso(t: float) -> str:
     return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-class FakeBedrockServer:
+class FakeBedrockServer(LocalServer):
     def __init__(self, *, delay: float = 0.5, reply: Callable[[str], str] = default_reply, fail: Callable[[str], bool] = lambda p: False,
                  page_size: int = 100):
         self.delay, self.reply, self.fail, self.page_size = delay, reply, fail, page_size
@@ -87,26 +88,13 @@ class FakeBedrockServer:
         self.lock = threading.Lock()
         self.objects: dict[tuple[str, str], bytes] = {}
         self.jobs: dict[str, dict[str, Any]] = {}  # ARN -> the job as Bedrock shows it, + private "_at"
-        self.submitted: Counter[str] = Counter()
-        self.online: Counter[str] = Counter()
-        self.requests: Counter[str] = Counter()  # "METHOD kind" -> count
         self.roles: list[str] = []  # the roleArn of each job created
         self.unauthorized = 0
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        super().__init__(self._handler(), 0)
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
-
-    def __enter__(self) -> "FakeBedrockServer":
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        return self.root
 
     # --- the service's behaviour -----------------------------------------------
 

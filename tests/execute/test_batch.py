@@ -20,12 +20,11 @@ import pytest
 from persona_exp.cli import main as cli
 from persona_exp.errors import SpecError
 from persona_exp.execute import CallCache, Runner
-from persona_exp.execute.runner import CallResult
-from persona_exp.plan import Plan
 from persona_exp.spec import ModelConfig
 
 sys.path.insert(0, str(Path(__file__).parent))
 from fake_batch_server import FakeBatchServer, fail_every  # noqa: E402
+from batch_testing import check_resumed, dead_pid, judge_plan, submit_only  # noqa: E402
 
 KEY = "sk-test-FAKEKEY-0123456789abcdef"
 
@@ -33,13 +32,6 @@ KEY = "sk-test-FAKEKEY-0123456789abcdef"
 @pytest.fixture(autouse=True)
 def _key(monkeypatch):
     monkeypatch.setenv("OPENAI_API_KEY", KEY)
-
-
-def judge_plan(cfg: ModelConfig, n: int) -> Plan:
-    plan = Plan()
-    for i in range(n):
-        plan.add("judge", "judge", cfg.model, [{"role": "user", "content": f"Question {i}: A or B?"}], cfg.sampling(), parser="choice")
-    return plan
 
 
 def expected_choice(i: int) -> str:
@@ -113,18 +105,7 @@ def test_kill_9_during_polling_then_rerun_submits_no_call_again(tmp_path):
             assert cache.stats()["calls"] == 0 and len(live) == 3 and all(r["batch_id"] for r in live)
         rerun = subprocess.run([sys.executable, "-c", CHILD, srv.url, str(path), str(n)], env={**os.environ, "OPENAI_API_KEY": KEY},
                                capture_output=True, text=True, timeout=120)
-        assert rerun.returncode == 0, rerun.stderr
-        assert rerun.stdout.split() == [str(n), "0", "0"]  # all answered by the resumed batches (none was cached before)
-        assert len(srv.submitted) == n and set(srv.submitted.values()) == {1} and srv.requests["POST batches"] == 3
-        assert sum(srv.online.values()) == 0
-        with CallCache(path) as cache:
-            assert cache.stats()["calls"] == n and all(r["collected_at"] for r in cache.batches())
-
-
-def _dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
+        check_resumed(srv, path, rerun, n, "POST batches")
 
 
 @pytest.mark.parametrize("provider_took_it", [True, False])
@@ -140,7 +121,7 @@ def test_a_submission_cut_short_is_found_at_the_provider_or_sent_again(tmp_path,
         cfg = batch_cfg(srv.url)
         plan = judge_plan(cfg, 8)
         with CallCache(tmp_path / "c.sqlite") as cache:
-            cache.owner = f"{socket.gethostname()}:{_dead_pid()}:cut"  # as if a process now gone had claimed them
+            cache.owner = f"{socket.gethostname()}:{dead_pid()}:cut"  # as if a process now gone had claimed them
             t = target("judge", cfg)
             assert cache.batch_claim("pe-cut", t.info(), list(plan.calls)) == list(plan.calls)
             if provider_took_it:
@@ -169,7 +150,7 @@ def test_a_cut_short_submission_the_provider_cannot_be_asked_about_is_never_sent
         cfg = batch_cfg(srv.url, max_retries=2)
         plan = judge_plan(cfg, 8)
         with CallCache(tmp_path / "c.sqlite") as cache:
-            cache.owner = f"{socket.gethostname()}:{_dead_pid()}:cut"
+            cache.owner = f"{socket.gethostname()}:{dead_pid()}:cut"
             t = target("judge", cfg)
             cache.batch_claim("pe-cut", t.info(), list(plan.calls))
             lines = [json.dumps({"custom_id": c.key, "method": "POST", "url": "/v1/chat/completions",
@@ -230,7 +211,7 @@ def test_batches_command_lists_and_cancels(tmp_path, capsys):
         cfg = batch_cfg(srv.url)
         plan = judge_plan(cfg, 5)
         with CallCache(path) as cache:
-            _submit_only(cache, cfg, plan)  # submitted, not waited for
+            submit_only(cache, cfg, plan)  # submitted, not waited for
         assert cli(["batches", "--path", str(path)]) == 0
         out = capsys.readouterr().out
         assert "1 batches, 1 live" in out and "batch_000001" in out and "5 calls" in out and KEY not in out
@@ -327,26 +308,13 @@ def test_a_provider_outage_while_polling_fails_the_calls_and_keeps_the_batch(tmp
         assert all(r.value in ("A", "B") for r in results.values())
 
 
-def _submit_only(cache: CallCache, cfg: ModelConfig, plan: Plan) -> None:
-    """Submits the plan's calls in a batch and returns without waiting for it (a run killed while polling)."""
-    import asyncio
-
-    from persona_exp.execute.batch import _RoleBatches
-    from persona_exp.execute.llm import Caller
-    from persona_exp.execute.progress import Progress
-
-    runner = Runner({"judge": cfg}, cache, progress=False)
-    role = _RoleBatches(runner, "judge", list(plan.calls.values()), Caller(cfg), {}, Progress(len(plan), enabled=False), CallResult)
-    asyncio.run(role._submit(list(plan.calls)))
-
-
 def test_a_role_switched_to_online_collects_its_live_batch_instead_of_paying_twice(tmp_path, capsys):
     with FakeBatchServer(delay=1.0) as srv:
         cfg = batch_cfg(srv.url)
         plan = judge_plan(cfg, 6)
         online = cfg.model_copy(update={"execution": "online"})
         with CallCache(tmp_path / "c.sqlite") as cache:
-            _submit_only(cache, cfg, plan)
+            submit_only(cache, cfg, plan)
             capsys.readouterr()
             results, counts = Runner({"judge": online}, cache, progress=False).run(plan)
             rows = cache.batches()
@@ -364,7 +332,7 @@ def test_once_the_live_batch_is_cancelled_an_online_role_sends_its_calls_online(
         cfg = batch_cfg(srv.url)
         plan = judge_plan(cfg, 5)
         with CallCache(path) as cache:
-            _submit_only(cache, cfg, plan)
+            submit_only(cache, cfg, plan)
         assert cli(["batches", "--path", str(path), "--cancel", "batch_000001"]) == 0
         online = cfg.model_copy(update={"execution": "online"})
         with CallCache(path) as cache:

@@ -27,12 +27,12 @@ from persona_exp.cli import main as cli
 from persona_exp.errors import SpecError
 from persona_exp.execute import CallCache, Runner
 from persona_exp.execute.prices import price
-from persona_exp.plan import Plan
 from persona_exp.spec import ModelConfig
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE))
 from fake_bedrock_server import BUCKET, ROLE_ARN, FakeBedrockServer, aws_env, default_reply, fail_every, route_litellm_here  # noqa: E402
+from batch_testing import check_resumed, dead_pid, judge_plan, lost_create_found_in_same_run, lost_create_kept_then_collected, question, submit_only  # noqa: E402
 
 CLAUDE = "bedrock/us.anthropic.claude-haiku-4-5-20251001-v1:0"  # litellm's table has batch prices for it
 NOVA = "bedrock/amazon.nova-lite-v1:0"
@@ -57,17 +57,6 @@ def fake(monkeypatch):
     yield start
     for srv in servers:
         srv.__exit__()
-
-
-def question(i: int) -> str:
-    return f"Question {i}: A or B?"
-
-
-def judge_plan(cfg: ModelConfig, n: int) -> Plan:
-    plan = Plan()
-    for i in range(n):
-        plan.add("judge", "judge", cfg.model, [{"role": "user", "content": question(i)}], cfg.sampling(), parser="choice")
-    return plan
 
 
 def expected_choice(i: int) -> str:
@@ -177,18 +166,7 @@ def test_kill_9_during_polling_then_rerun_creates_no_job_again(fake, tmp_path):
         live = [r for r in cache.batches() if r["collected_at"] is None]
         assert cache.stats()["calls"] == 0 and len(live) == 3 and all(r["batch_id"] for r in live)
     rerun = subprocess.run(args, env=env, capture_output=True, text=True, timeout=120)
-    assert rerun.returncode == 0, rerun.stderr
-    assert rerun.stdout.split() == [str(n), "0", "0"]  # all answered by the resumed jobs (none was cached before)
-    assert len(srv.submitted) == n and set(srv.submitted.values()) == {1} and srv.requests["POST jobs"] == 3
-    assert sum(srv.online.values()) == 0
-    with CallCache(path) as cache:
-        assert cache.stats()["calls"] == n and all(r["collected_at"] for r in cache.batches())
-
-
-def _dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
+    check_resumed(srv, path, rerun, n, "POST jobs")
 
 
 @pytest.mark.parametrize("cut", ["after_create", "before_create"])
@@ -207,7 +185,7 @@ def test_a_run_killed_between_upload_and_the_job_arn_finds_its_job_by_listing(fa
     plan = judge_plan(cfg, 8)
     srv.objects[(BUCKET, "other/input.jsonl")] = b""
     with CallCache(tmp_path / "c.sqlite") as cache:
-        cache.owner = f"{socket.gethostname()}:{_dead_pid()}:cut"  # as if a process now gone had claimed them
+        cache.owner = f"{socket.gethostname()}:{dead_pid()}:cut"  # as if a process now gone had claimed them
         t = target("judge", cfg)
         assert cache.batch_claim("pe-cut", t.info(), list(plan.calls)) == list(plan.calls)
         data = "\n".join(json.dumps({"custom_id": c.key, "method": "POST", "url": "/v1/chat/completions",
@@ -231,40 +209,14 @@ def test_a_run_killed_between_upload_and_the_job_arn_finds_its_job_by_listing(fa
 
 
 def test_a_create_whose_answer_is_lost_is_found_in_the_same_run(fake, tmp_path):
-    """Bedrock made the job but the connection dropped before its ARN came
-    back: the run looks the job up by its input file instead of creating a second one."""
     srv = fake(delay=0.1)
-    srv.drop_create_responses = 1
-    cfg = bedrock_cfg(srv.url)
-    plan = judge_plan(cfg, 6)
-    with CallCache(tmp_path / "c.sqlite") as cache:
-        results, counts = Runner({"judge": cfg}, cache, progress=False).run(plan)
-        rows = cache.batches()
-    assert srv.drop_create_responses == 0 and srv.requests["GET list"] >= 1  # the answer was lost, and the run listed the jobs
-    assert (counts.ran, counts.failed) == (6, 0) and srv.requests["POST jobs"] == 1 and set(srv.submitted.values()) == {1}
-    assert len(rows) == 1 and rows[0]["state"] == "completed" and rows[0]["batch_id"] == next(iter(srv.jobs))
-    assert all(results[c.key].value == expected_choice(i) for i, c in enumerate(plan.calls.values()))
+    lost_create_found_in_same_run(srv, bedrock_cfg(srv.url), tmp_path, expected_choice)
 
 
 def test_a_lost_create_the_provider_cannot_be_asked_about_is_kept_not_sent_again(fake, tmp_path):
-    """The create's answer is lost and the job listing is down too: the calls
-    fail for this run, but the record is kept as lost (the job may exist); the
-    next run looks it up before submitting anything, finds it, collects it."""
     srv = fake(delay=0.1)
-    srv.drop_create_responses, srv.failing_lists = 1, 10**6
-    cfg = bedrock_cfg(srv.url)
-    plan = judge_plan(cfg, 6)
-    with CallCache(tmp_path / "c.sqlite") as cache:
-        _, down = Runner({"judge": cfg}, cache, progress=False).run(plan)
-        (row,) = cache.batches()
-    assert down.failures == {"transport": 6} and row["state"] == "lost" and row["batch_id"] is None and srv.requests["POST jobs"] == 1
+    lost_create_kept_then_collected(srv, bedrock_cfg(srv.url), tmp_path, expected_choice)
     assert srv.requests["GET list"] >= 1
-    srv.failing_lists = 0
-    with CallCache(tmp_path / "c.sqlite") as cache:
-        results, up = Runner({"judge": cfg}, cache, progress=False).run(plan)
-        (row,) = cache.batches()
-    assert (up.ran, up.failed) == (6, 0) and row["state"] == "completed" and srv.requests["POST jobs"] == 1 and set(srv.submitted.values()) == {1}
-    assert all(results[c.key].value == expected_choice(i) for i, c in enumerate(plan.calls.values()))
 
 
 @pytest.mark.parametrize("finished", [0, 3])
@@ -280,7 +232,7 @@ def test_a_stopped_job_keeps_what_it_finished_and_the_next_run_submits_the_rest(
     cfg = bedrock_cfg(srv.url)
     plan = judge_plan(cfg, 5)
     with CallCache(path) as cache:
-        _submit_only(cache, cfg, plan)
+        submit_only(cache, cfg, plan)
     arn = next(iter(srv.jobs))
     assert cli(["batches", "--path", str(path), "--cancel", arn]) == 0
     assert srv.requests["POST stop"] == 1 and srv.jobs[arn]["status"] in ("Stopping", "Stopped")
@@ -295,18 +247,6 @@ def test_a_stopped_job_keeps_what_it_finished_and_the_next_run_submits_the_rest(
         _, counts = Runner({"judge": cfg}, cache, progress=False).run(plan)
     assert counts.failed == 0 and counts.cached == finished and srv.requests["POST jobs"] == 2
     assert sorted(srv.submitted.values()) == sorted([1] * finished + [2] * (5 - finished))
-
-
-def _submit_only(cache: CallCache, cfg: ModelConfig, plan: Plan) -> None:
-    """Submits the plan's calls in a job and returns without waiting for it (a run killed while polling)."""
-    from persona_exp.execute.batch import _RoleBatches
-    from persona_exp.execute.llm import Caller
-    from persona_exp.execute.progress import Progress
-    from persona_exp.execute.runner import CallResult
-
-    runner = Runner({"judge": cfg}, cache, progress=False)
-    role = _RoleBatches(runner, "judge", list(plan.calls.values()), Caller(cfg), {}, Progress(len(plan), enabled=False), CallResult)
-    asyncio.run(role._submit(list(plan.calls)))
 
 
 def test_bedrock_output_records_read_as_openai_lines():
