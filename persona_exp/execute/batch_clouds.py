@@ -43,7 +43,7 @@ import weakref
 from typing import Any
 
 from persona_exp.errors import SpecError
-from persona_exp.execute.llm import litellm
+from persona_exp.execute.llm import installed, litellm
 from persona_exp.spec.models import IAM_ROLE_ARN, ModelConfig
 
 VERTEX = "vertex_ai"
@@ -78,15 +78,11 @@ def vertex_checks(role: str, cfg: ModelConfig) -> None:
 def require_google_auth(what: str) -> None:
     """litellm signs Vertex AI requests with google-auth, an optional extra:
     without it, a clear error instead of litellm's ImportError mid-run."""
-    import importlib
-
-    try:
-        importlib.import_module("google.auth.transport.requests")  # what litellm refreshes tokens with
-    except ImportError:
+    if not installed("google.auth"):
         from persona_exp.errors import ExecutionError
 
         raise ExecutionError(f"{what}: Vertex AI batches need google-auth, which is not installed here; install the extra with "
-                             f"{VERTEX_EXTRA} (or pip install 'google-auth>=2') and run again.") from None
+                             f"{VERTEX_EXTRA} (or pip install 'google-auth>=2') and run again.")
 
 
 def staged_in(file_id: str) -> str:

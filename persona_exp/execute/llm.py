@@ -502,7 +502,7 @@ def _check_endpoint(role: str, cfg: ModelConfig, source: str, reach: bool, conne
                 f"and {'it is' if len(missing) == 1 else 'none is' if known else 'they are'} not set. Set "
                 f"{'it' if len(missing) == 1 else 'one' if known else 'them'}{local}, e.g. export {missing[0]}=..., {how}."
             )
-        if google and not _installed("google.auth"):
+        if google and not installed("google.auth"):
             raise SpecError(f"{source}: models.{role}: litellm signs Vertex AI requests with google-auth, which is not installed here; "
                             "install it with pip install 'persona-exp[vertex]' and run again.")
     if reach and cfg.api_base:
@@ -519,7 +519,8 @@ def _aws_credentials() -> bool:
         return False
 
 
-def _installed(module: str) -> bool:
+def installed(module: str) -> bool:
+    """Whether ``module`` can be imported here (an optional extra's, e.g. google.auth), without importing it."""
     try:
         return importlib.util.find_spec(module) is not None
     except ImportError:  # its parent package is missing
