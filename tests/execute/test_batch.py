@@ -87,6 +87,23 @@ print(counts.ran, counts.cached, counts.failed)
 """
 
 
+def test_azure_batches_go_through_litellms_azure_routes(tmp_path, monkeypatch):
+    """An azure/ role (its endpoint, api_version and the key named by
+    api_key_env): the file, the batch and the answers go through litellm's
+    Azure routes (/openai/files, /openai/batches) to the fake, once each."""
+    monkeypatch.setenv("MY_AZURE_KEY", "fake-azure-key-0000")
+    with FakeBatchServer(delay=0.2) as srv:
+        cfg = ModelConfig(model="azure/gpt-4o-mini", api_base=srv.root, api_version="2024-10-21", api_key_env="MY_AZURE_KEY",
+                          execution="batch", batch_poll=0.05)
+        plan = judge_plan(cfg, 6)
+        with CallCache(tmp_path / "c.sqlite") as cache:
+            results, counts = Runner({"judge": cfg}, cache, progress=False).run(plan)
+            (row,) = cache.batches()
+    assert counts.ran == 6 and counts.failed == 0 and srv.requests["POST files"] == 1 and srv.requests["POST batches"] == 1
+    assert row["provider"] == "azure" and row["key_env"] == "MY_AZURE_KEY" and set(srv.submitted.values()) == {1} and not srv.online
+    assert all(results[c.key].value == expected_choice(i) for i, c in enumerate(plan.calls.values()))
+
+
 def test_kill_9_during_polling_then_rerun_submits_no_call_again(tmp_path):
     n = 60
     path = tmp_path / "c.sqlite"
